@@ -1,0 +1,96 @@
+/**
+ * Everything the service keeps between requests, in domain terms. Two adapters implement it: RedisStore
+ * (production; ioredis, single/Sentinel/Cluster) and MemoryStore (the zero-config default). Both pass
+ * the contract suite in test/store/contract.ts.
+ *
+ * Units: every `nowMs`/`...AtMs` is epoch milliseconds from the caller's clock (never the store's own),
+ * every `...TtlS` is seconds. Adapters decide expiry from these values, so a test clock is honoured;
+ * Redis TTLs are set as well, relative to `nowMs`, only to collect garbage.
+ *
+ * Atomicity: each method is one atomic step (one round trip in Redis: a Lua script). All keys of one
+ * user share the hash tag `{openid}`, so every method stays inside one Redis Cluster slot.
+ *
+ * Secrets: refresh tokens reach the store only as hashes (`tokenHash`, base64url SHA-256) and as
+ * `sealedNext`, the successor token sealed under a key derived from its predecessor, which the store
+ * never sees. The session_key is an opaque string to the store (sealed above it when encryption at rest
+ * is on).
+ */
+export interface SessionStore {
+  /**
+   * A successful code exchange: upserts the user record (session_key, unionid, first and last login;
+   * the record has no TTL) and opens a new refresh-token family holding `tokenHash` as its current token.
+   * One round trip. `isNewUser` is true when no user record existed before.
+   */
+  recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean }>;
+
+  /** The user record, or null when the user never logged in (or it was removed). */
+  getUser(openid: string): Promise<UserRecord | null>;
+
+  /**
+   * Presents a refresh token of family `familyId` and, when it is the family's current token, makes
+   * `nextHash` current (sliding the family's expiry to nowMs + refreshTtlS, capped by its absolute
+   * limit) and remembers `presentedHash` as the previous token with `sealedNext` and the rotation time.
+   * See RotateOutcome for the other answers. One round trip, atomic against concurrent calls.
+   */
+  rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome>;
+
+  /**
+   * Logout of one session: ends the family when `tokenHash` is its current or previous token. Answers
+   * whether a family was ended; anything else (unknown family or token) ends nothing.
+   */
+  endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean>;
+
+  /** Logout everywhere: ends every family of the user. Answers how many were live. */
+  endAllFamilies(openid: string): Promise<number>;
+
+  /** Resolves when the store answers; rejects otherwise. */
+  ping(): Promise<void>;
+
+  /** Releases connections. The store is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+export interface UserRecord {
+  sessionKey: string;
+  unionid?: string;
+  firstLoginAtMs: number;
+  lastLoginAtMs: number;
+}
+
+export interface LoginWrite {
+  openid: string;
+  sessionKey: string;
+  unionid?: string;
+  familyId: string;
+  tokenHash: string;
+  nowMs: number;
+  refreshTtlS: number;
+  /** Absolute lifetime of the family from its login, seconds; none when undefined. */
+  absoluteTtlS?: number;
+}
+
+export interface RotateRequest {
+  openid: string;
+  familyId: string;
+  presentedHash: string;
+  nextHash: string;
+  /** Opaque to the store; returned as is by a `grace` answer. */
+  sealedNext: string;
+  nowMs: number;
+  refreshTtlS: number;
+  /** Seconds after a rotation during which the previous token is answered with `grace`. */
+  graceS: number;
+}
+
+export type RotateOutcome =
+  /** `presentedHash` was current; `nextHash` is current now. */
+  | { kind: 'rotated'; expiresAtMs: number; unionid?: string }
+  /**
+   * `presentedHash` is the previous token, rotated less than `graceS` ago (a concurrent or retried
+   * refresh): nothing changes, and the caller unseals `sealedNext` to hand out the same successor.
+   */
+  | { kind: 'grace'; sealedNext: string; expiresAtMs: number; unionid?: string }
+  /** The token belonged to the family but was already used outside the grace: the family is ended. */
+  | { kind: 'reused' }
+  /** Unknown or ended family, or the family expired. Nothing changed. */
+  | { kind: 'invalid' };

@@ -1,0 +1,144 @@
+import { SETTINGS, type SettingName } from './schema.js';
+
+export type Environment = 'development' | 'production' | 'test';
+
+export type WechatSettings =
+  | { mode: 'emulator'; timeoutMs: number }
+  | { mode: 'remote'; appid: string; secret: string; apiBase: string; timeoutMs: number };
+
+export type RedisSettings =
+  | { kind: 'memory'; prefix: string }
+  | { kind: 'url'; url: string; prefix: string }
+  | { kind: 'cluster'; nodes: string[]; prefix: string }
+  | { kind: 'sentinel'; sentinels: string[]; name: string; prefix: string };
+
+export interface Config {
+  env: Environment;
+  port: number;
+  host: string | undefined;
+  logLevel: string;
+  wechat: WechatSettings;
+  redis: RedisSettings;
+  tokens: {
+    accessTtlS: number;
+    refreshTtlS: number;
+    /** Undefined: no absolute limit. */
+    refreshMaxLifetimeS: number | undefined;
+    reuseGraceS: number;
+    issuer: string;
+    audience: string;
+    clockToleranceS: number;
+    /** Undefined: an ephemeral key (never in production). */
+    signingKeysFile: string | undefined;
+  };
+  http: { bodyLimitBytes: number; trustProxy: boolean };
+  shutdownTimeoutMs: number;
+}
+
+/** Start-up stops with this; its message is one line naming the settings at fault. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const DEFAULTS: Partial<Record<SettingName, string>> = Object.fromEntries(
+  SETTINGS.filter((s) => !s.default.startsWith('none')).map((s) => [s.name, s.default]),
+);
+
+/** Reads and validates every setting once. Pure: takes the environment, returns a frozen Config. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const problems: string[] = [];
+  const values = new Map<SettingName, unknown>();
+  for (const setting of SETTINGS) {
+    const raw = env[setting.name]?.trim();
+    const given = raw === undefined || raw === '' ? DEFAULTS[setting.name] : raw;
+    if (given === undefined) continue;
+    const parsed = setting.schema.safeParse(given);
+    if (parsed.success) values.set(setting.name, parsed.data);
+    else problems.push(`${setting.name} is invalid (${parsed.error.issues[0]?.message ?? 'bad value'})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+
+  const get = <T>(name: SettingName) => values.get(name) as T;
+  const has = (name: SettingName) => values.has(name) && env[name]?.trim();
+  const nodeEnv = get<Environment>('NODE_ENV');
+  const production = nodeEnv === 'production';
+
+  const missing: string[] = [];
+  if (production) {
+    for (const name of ['WECHAT_APPID', 'WECHAT_SECRET', 'JWT_SIGNING_KEYS_FILE'] as const) {
+      if (!has(name)) missing.push(name);
+    }
+    if (!has('REDIS_URL') && !has('REDIS_CLUSTER_NODES') && !has('REDIS_SENTINELS')) {
+      missing.push('REDIS_URL (or REDIS_CLUSTER_NODES or REDIS_SENTINELS)');
+    }
+  }
+  if (missing.length > 0) {
+    throw new ConfigError(`${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`);
+  }
+
+  if (Boolean(has('WECHAT_APPID')) !== Boolean(has('WECHAT_SECRET'))) {
+    throw new ConfigError(`${has('WECHAT_APPID') ? 'WECHAT_SECRET' : 'WECHAT_APPID'} is required when the other WeChat credential is set`);
+  }
+  if (has('WECHAT_API_BASE') && !has('WECHAT_APPID')) {
+    throw new ConfigError('WECHAT_APPID and WECHAT_SECRET are required when WECHAT_API_BASE is set');
+  }
+  const redisChoices = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((n) => has(n));
+  if (redisChoices.length > 1) throw new ConfigError(`${redisChoices.join(' and ')} are exclusive: set only one`);
+  if (Boolean(has('REDIS_SENTINELS')) !== Boolean(has('REDIS_SENTINEL_NAME'))) {
+    throw new ConfigError(`${has('REDIS_SENTINELS') ? 'REDIS_SENTINEL_NAME' : 'REDIS_SENTINELS'} is required with the other Sentinel setting`);
+  }
+
+  const timeoutMs = get<number>('WECHAT_TIMEOUT_MS');
+  const wechat: WechatSettings = has('WECHAT_APPID')
+    ? {
+        mode: 'remote',
+        appid: get('WECHAT_APPID'),
+        secret: get('WECHAT_SECRET'),
+        apiBase: get('WECHAT_API_BASE'),
+        timeoutMs,
+      }
+    : { mode: 'emulator', timeoutMs };
+
+  const prefix = get<string>('REDIS_KEY_PREFIX');
+  const redis: RedisSettings = has('REDIS_URL')
+    ? { kind: 'url', url: get('REDIS_URL'), prefix }
+    : has('REDIS_CLUSTER_NODES')
+      ? { kind: 'cluster', nodes: get('REDIS_CLUSTER_NODES'), prefix }
+      : has('REDIS_SENTINELS')
+        ? { kind: 'sentinel', sentinels: get('REDIS_SENTINELS'), name: get('REDIS_SENTINEL_NAME'), prefix }
+        : { kind: 'memory', prefix };
+
+  const maxLifetime = get<number>('REFRESH_TOKEN_MAX_LIFETIME');
+  const config: Config = {
+    env: nodeEnv,
+    port: get('PORT'),
+    host: values.has('HOST') ? get('HOST') : undefined,
+    logLevel: get('LOG_LEVEL'),
+    wechat,
+    redis,
+    tokens: {
+      accessTtlS: get('ACCESS_TOKEN_TTL'),
+      refreshTtlS: get('REFRESH_TOKEN_TTL'),
+      refreshMaxLifetimeS: maxLifetime > 0 ? maxLifetime : undefined,
+      reuseGraceS: get('REFRESH_REUSE_GRACE'),
+      issuer: get('JWT_ISSUER'),
+      audience: get('JWT_AUDIENCE'),
+      clockToleranceS: get('JWT_CLOCK_TOLERANCE'),
+      signingKeysFile: values.has('JWT_SIGNING_KEYS_FILE') ? get('JWT_SIGNING_KEYS_FILE') : undefined,
+    },
+    http: { bodyLimitBytes: get('BODY_LIMIT_BYTES'), trustProxy: get('TRUST_PROXY') },
+    shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT_MS'),
+  };
+  if (config.tokens.refreshMaxLifetimeS !== undefined && config.tokens.refreshMaxLifetimeS < config.tokens.accessTtlS) {
+    throw new ConfigError('REFRESH_TOKEN_MAX_LIFETIME must be 0 or at least ACCESS_TOKEN_TTL');
+  }
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

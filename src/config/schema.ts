@@ -1,0 +1,166 @@
+import { z } from 'zod';
+
+/**
+ * Every setting, in one table: the loader, `.env.example` (scripts/gen-env-example.ts) and the README's
+ * settings section are all made from it, and a test fails when they drift apart.
+ */
+export interface SettingSpec {
+  name: string;
+  /** The default as a person reads it ('none: …' where absence means something). */
+  default: string;
+  doc: string;
+  secret?: boolean;
+  /** Set in .env.example as an example value rather than left commented out. */
+  example?: string;
+  schema: z.ZodType;
+}
+
+const seconds = (min: number) => z.coerce.number().int().min(min);
+const port = z.coerce.number().int().min(0).max(65535);
+const hostPortList = z
+  .string()
+  .transform((s) => s.split(',').map((part) => part.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const SETTINGS = [
+  {
+    name: 'NODE_ENV',
+    default: 'development',
+    doc: '`production` takes no default: every missing setting below that has one stops start-up.',
+    schema: z.enum(['development', 'production', 'test']),
+  },
+  { name: 'PORT', default: '3000', doc: 'HTTP port (`0`: any free port, printed at start).', schema: port },
+  { name: 'HOST', default: 'none: every interface', doc: 'Address to listen on.', schema: z.string().min(1) },
+  {
+    name: 'LOG_LEVEL',
+    default: 'info',
+    doc: 'pino level: fatal, error, warn, info, debug, trace or silent.',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  },
+  {
+    name: 'WECHAT_APPID',
+    default: 'none: the emulator',
+    doc: "The mini-program's AppID. With WECHAT_SECRET unset too, a built-in emulator of the WeChat API is started (refused in production).",
+    schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected an AppID such as wx1234567890abcdef'),
+  },
+  {
+    name: 'WECHAT_SECRET',
+    default: 'none: the emulator',
+    doc: "The mini-program's AppSecret.",
+    secret: true,
+    schema: z.string().regex(/^[A-Za-z0-9]{1,128}$/, 'expected the AppSecret (letters and digits)'),
+  },
+  {
+    name: 'WECHAT_API_BASE',
+    default: 'https://api.weixin.qq.com',
+    doc: 'Base URL of the WeChat server API; point it at any server that speaks that API.',
+    schema: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, '')),
+  },
+  {
+    name: 'WECHAT_TIMEOUT_MS',
+    default: '5000',
+    doc: 'Total time allowed for one call to WeChat, milliseconds; past it the client gets 504.',
+    schema: z.coerce.number().int().min(100).max(60000),
+  },
+  {
+    name: 'REDIS_URL',
+    default: 'none: in-memory store',
+    doc: '`redis://…` or `rediss://…` of the Redis that holds sessions.',
+    secret: true,
+    schema: z.url({ protocol: /^rediss?$/ }),
+  },
+  {
+    name: 'REDIS_CLUSTER_NODES',
+    default: 'none',
+    doc: 'Comma-separated `host:port` seeds of a Redis Cluster, used instead of REDIS_URL.',
+    schema: hostPortList,
+  },
+  {
+    name: 'REDIS_SENTINELS',
+    default: 'none',
+    doc: 'Comma-separated `host:port` of Redis Sentinels, used instead of REDIS_URL (with REDIS_SENTINEL_NAME).',
+    schema: hostPortList,
+  },
+  {
+    name: 'REDIS_SENTINEL_NAME',
+    default: 'none',
+    doc: "The Sentinel master's name.",
+    schema: z.string().min(1),
+  },
+  {
+    name: 'REDIS_KEY_PREFIX',
+    default: 'wxauth:',
+    doc: 'Prefix of every Redis key, so several services can share one Redis.',
+    schema: z.string().regex(/^[A-Za-z0-9:_.-]{0,32}$/, 'expected up to 32 of A-Z a-z 0-9 : _ . -'),
+  },
+  {
+    name: 'ACCESS_TOKEN_TTL',
+    default: '900',
+    doc: 'Access-token lifetime, seconds.',
+    schema: seconds(1).max(86400),
+  },
+  {
+    name: 'REFRESH_TOKEN_TTL',
+    default: '2592000',
+    doc: 'Refresh-token lifetime, seconds; sliding: each rotation starts it again, capped by REFRESH_TOKEN_MAX_LIFETIME.',
+    schema: seconds(60),
+  },
+  {
+    name: 'REFRESH_TOKEN_MAX_LIFETIME',
+    default: '0',
+    doc: 'Absolute limit of one login (refresh-token family), seconds from the login; 0: none.',
+    schema: seconds(0),
+  },
+  {
+    name: 'REFRESH_REUSE_GRACE',
+    default: '10',
+    doc: 'Seconds during which a just-rotated refresh token may be presented again (concurrent tabs, a retried request) and gets the same successor instead of being treated as theft.',
+    schema: seconds(0).max(300),
+  },
+  {
+    name: 'JWT_SIGNING_KEYS_FILE',
+    default: 'none: an ephemeral key',
+    doc: 'Path to a JSON Web Key Set of private keys (`npm run keys` writes one); the first signs, every one verifies. Required in production.',
+    secret: true,
+    schema: z.string().min(1),
+  },
+  {
+    name: 'JWT_ISSUER',
+    default: 'wxauth',
+    doc: '`iss` of access tokens, checked on every verification.',
+    schema: z.string().min(1).max(256),
+  },
+  {
+    name: 'JWT_AUDIENCE',
+    default: 'wxauth',
+    doc: '`aud` of access tokens, checked on every verification.',
+    schema: z.string().min(1).max(256),
+  },
+  {
+    name: 'JWT_CLOCK_TOLERANCE',
+    default: '0',
+    doc: 'Seconds of clock skew allowed when checking `exp`; 0: a token is refused from its `exp` second on.',
+    schema: seconds(0).max(300),
+  },
+  {
+    name: 'BODY_LIMIT_BYTES',
+    default: '131072',
+    doc: 'Largest request body accepted; larger ones get 413.',
+    schema: z.coerce.number().int().min(1024).max(10485760),
+  },
+  {
+    name: 'TRUST_PROXY',
+    default: 'false',
+    doc: 'Take the client address from X-Forwarded-For (only behind a proxy that sets it).',
+    schema: bool,
+  },
+  {
+    name: 'SHUTDOWN_TIMEOUT_MS',
+    default: '10000',
+    doc: 'On SIGTERM, how long requests in flight may take before the process exits anyway.',
+    schema: z.coerce.number().int().min(0).max(120000),
+  },
+] as const satisfies readonly SettingSpec[];
+
+export type SettingName = (typeof SETTINGS)[number]['name'];

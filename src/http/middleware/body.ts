@@ -1,0 +1,45 @@
+import { bodyParser } from '@koa/bodyparser';
+import type { Context, Middleware } from 'koa';
+import type { z } from 'zod';
+import { InvalidRequest, PayloadTooLarge } from '../../errors/index.js';
+
+/**
+ * Reads JSON or form-encoded bodies up to `limitBytes`. Parse failures become the contract's errors
+ * instead of Koa's plain-text ones.
+ */
+export function bodyReader(limitBytes: number): Middleware {
+  return bodyParser({
+    enableTypes: ['json', 'form'],
+    jsonLimit: limitBytes,
+    formLimit: limitBytes,
+    onError(error) {
+      const status = (error as { status?: number }).status;
+      if (status === 413) throw new PayloadTooLarge(limitBytes);
+      if (status === 415) throw new InvalidRequest('The body must be UTF-8.');
+      throw new InvalidRequest('The body is not valid JSON (or not a JSON object).');
+    },
+  });
+}
+
+/**
+ * The validated body of a request. A body of another content type, or none where fields are required,
+ * is `invalid_request` naming what is wrong.
+ */
+export function readBody<S extends z.ZodType>(ctx: Context, schema: S): z.infer<S> {
+  const type = ctx.request.type;
+  const hasBody = ctx.request.length > 0 || ctx.get('Transfer-Encoding') !== '';
+  if (hasBody && type !== 'application/json' && type !== 'application/x-www-form-urlencoded') {
+    throw new InvalidRequest('Content-Type must be application/json or application/x-www-form-urlencoded.');
+  }
+  const body: unknown = ctx.request.body ?? {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidRequest('The body must be a JSON object.');
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.length ? issue.path.join('.') : 'body';
+    throw new InvalidRequest(`${field}: ${issue?.message ?? 'invalid'}.`);
+  }
+  return parsed.data;
+}

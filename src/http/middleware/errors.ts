@@ -1,0 +1,56 @@
+import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
+import { AppError, InvalidToken, ServerError } from '../../errors/index.js';
+
+/** RFC 6750 §3: what a Bearer route's 401 says about the token. Quotes and backslashes cannot appear. */
+function bearerChallenge(error: InvalidToken): string {
+  if (error.missing) return 'Bearer realm="wxauth"';
+  const description = error.message.replace(/["\\]/g, "'");
+  return `Bearer realm="wxauth", error="invalid_token", error_description="${description}"`;
+}
+
+/** Koa and its libraries throw http-errors (`status`, `expose`); those become invalid_request. */
+function fromHttpError(error: unknown): AppError | undefined {
+  const status = (error as { status?: unknown } | null)?.status;
+  if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
+  const message = (error as { expose?: boolean; message?: string }).expose ? (error as Error).message : 'Bad request.';
+  return new AppError(status, 'invalid_request', message);
+}
+
+/**
+ * The only writer of error bodies: `{error, error_description}` (+ `wechat_errcode`). Anything that is
+ * not an AppError is a fault of ours: logged with its stack, answered as a generic 500.
+ */
+export function errorResponder(): Middleware {
+  return async function respondWithContractErrors(ctx, next) {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new AppError(404, 'invalid_request', `There is no route ${ctx.method} ${ctx.path}.`);
+      }
+    } catch (thrown) {
+      const log: Logger = ctx.state.log;
+      let error = thrown instanceof AppError ? thrown : fromHttpError(thrown);
+      if (!error) {
+        log.error({ err: thrown }, 'unhandled error');
+        error = new ServerError();
+      } else if (error.status >= 500) {
+        log.warn({ error: error.error, status: error.status, cause: describeCause(error.cause) }, error.message);
+      }
+      ctx.status = error.status;
+      ctx.set(error.headers);
+      if (error.retryAfter !== undefined) ctx.set('Retry-After', String(error.retryAfter));
+      if (error instanceof InvalidToken) ctx.set('WWW-Authenticate', bearerChallenge(error));
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = {
+        error: error.error,
+        error_description: error.expose ? error.message : 'The service failed to handle the request.',
+        ...(error.wechatErrcode === undefined ? {} : { wechat_errcode: error.wechatErrcode }),
+      };
+    }
+  };
+}
+
+function describeCause(cause: unknown): string | undefined {
+  return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
+}

@@ -1,0 +1,63 @@
+import type { Router } from '@koa/router';
+import { z } from 'zod';
+import type { AccessTokens, Sessions } from '../../tokens/index.js';
+import type { WechatClient } from '../../wechat/index.js';
+import { type BearerState, bearer } from '../middleware/bearer.js';
+import { readBody } from '../middleware/body.js';
+import { noStore } from '../middleware/no-store.js';
+
+const LoginBody = z.object({
+  code: z
+    .string({ error: 'required, the code from wx.login()' })
+    .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters without spaces'),
+});
+
+const RefreshBody = z.object({
+  refresh_token: z
+    .string({ error: 'required, the refresh_token of the last token response' })
+    .min(1, 'must not be empty')
+    .max(512, 'is too long to be one of ours'),
+});
+
+const LogoutBody = z.union(
+  [
+    z.object({ all: z.literal(true) }),
+    z.object({ refresh_token: z.string().min(1).max(512), all: z.literal(false).optional() }),
+  ],
+  { error: 'send {"refresh_token": "…"} to end one session or {"all": true} to end all' },
+);
+
+export interface AuthRouteDeps {
+  wechat: WechatClient;
+  sessions: Sessions;
+  access: AccessTokens;
+}
+
+export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): void {
+  const { wechat, sessions, access } = deps;
+  const requireAccessToken = bearer(access);
+
+  router.post('/auth/login', noStore, async function exchangeLoginCode(ctx) {
+    const { code } = readBody(ctx, LoginBody);
+    const user = await wechat.code2Session(code);
+    ctx.body = await sessions.login(user);
+  });
+
+  router.post('/auth/refresh', noStore, async function rotateRefreshToken(ctx) {
+    const { refresh_token } = readBody(ctx, RefreshBody);
+    ctx.body = await sessions.refresh(refresh_token);
+  });
+
+  router.post('/auth/logout', requireAccessToken, async function endSessions(ctx) {
+    const body = readBody(ctx, LogoutBody);
+    const openid = ctx.state.subject.sub;
+    if ('refresh_token' in body) await sessions.logout(openid, body.refresh_token);
+    else await sessions.logoutAll(openid);
+    ctx.status = 204;
+  });
+
+  router.get('/auth/me', requireAccessToken, function whoAmI(ctx) {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { openid: ctx.state.subject.sub, exp: ctx.state.subject.exp };
+  });
+}

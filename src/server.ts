@@ -1,0 +1,123 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseEnv } from 'node:util';
+import { type Config, ConfigError, loadConfig } from './config/index.js';
+import { createEmulator, type Emulator } from './emulator/index.js';
+import { createApp } from './http/index.js';
+import { createLogger, type Logger, systemClock } from './lib/index.js';
+import { connectRedis, MemoryStore, RedisStore, type SessionStore } from './store/index.js';
+import { generateEphemeralKeySet, type KeySet, loadKeySet } from './tokens/index.js';
+import { walkthrough } from './walkthrough.js';
+import { createWechatClient } from './wechat/index.js';
+
+/** Process wiring only: settings, collaborators, listen, and a graceful end on SIGTERM. */
+async function main(): Promise<void> {
+  const fileEnv = existsSync('.env') ? (parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>) : {};
+  let config: Config;
+  try {
+    config = loadConfig({ ...fileEnv, ...process.env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`wxauth: cannot start: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const clock = systemClock;
+
+  let emulator: Emulator | undefined;
+  let wechat: { apiBase: string; appid: string; secret: string };
+  if (config.wechat.mode === 'emulator') {
+    emulator = createEmulator({ clock });
+    const url = await emulator.listen(0, '127.0.0.1');
+    wechat = { apiBase: url, appid: emulator.appid, secret: emulator.secret };
+    logger.warn({ default: 'wechat', url }, 'WARNING: WECHAT_APPID/WECHAT_SECRET unset: using the built-in WeChat emulator (development only)');
+  } else {
+    wechat = config.wechat;
+  }
+
+  const keys = await signingKeys(config, logger);
+  const store = sessionStore(config, logger);
+  const app = createApp(config, {
+    store,
+    keys,
+    clock,
+    logger,
+    wechat: createWechatClient({ ...wechat, timeoutMs: config.wechat.timeoutMs, logger }),
+  });
+
+  const server = createServer(app.callback());
+  // A client that trickles its request must not hold a connection forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port, env: config.env }, `wxauth listening on port ${port}`);
+  if (emulator) process.stdout.write(walkthrough(`http://127.0.0.1:${port}`, emulator.url));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    const force = setTimeout(() => {
+      logger.warn('requests still in flight at SHUTDOWN_TIMEOUT_MS: closing their connections');
+      server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    server.close(async () => {
+      await store.close().catch((error: unknown) => logger.warn({ err: error }, 'store did not close cleanly'));
+      await emulator?.close();
+      logger.info('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function signingKeys(config: Config, logger: Logger): Promise<KeySet> {
+  const file = config.tokens.signingKeysFile;
+  if (file) {
+    try {
+      return await loadKeySet(file);
+    } catch (error) {
+      process.stderr.write(`wxauth: cannot start: JWT_SIGNING_KEYS_FILE: ${(error as Error).message}\n`);
+      process.exit(1);
+    }
+  }
+  const keys = await generateEphemeralKeySet();
+  logger.warn(
+    { default: 'signing_key', kid: keys.signing.kid },
+    'WARNING: JWT_SIGNING_KEYS_FILE unset: signing with an ephemeral key; every token dies with this process (development only)',
+  );
+  return keys;
+}
+
+function sessionStore(config: Config, logger: Logger): SessionStore {
+  const settings = config.redis;
+  if (settings.kind === 'memory') {
+    logger.warn({ default: 'store' }, 'WARNING: REDIS_URL unset: sessions are kept in this process memory and lost on exit (development only)');
+    return new MemoryStore({ clock: systemClock });
+  }
+  const redis = connectRedis(
+    settings.kind === 'url'
+      ? { url: settings.url }
+      : settings.kind === 'cluster'
+        ? { clusterNodes: settings.nodes }
+        : { sentinels: settings.sentinels, sentinelName: settings.name },
+  );
+  redis.on('error', (error: Error) => logger.warn({ reason: error.message }, 'redis connection error'));
+  return new RedisStore(redis, { prefix: settings.prefix });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`wxauth: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

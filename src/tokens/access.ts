@@ -1,0 +1,113 @@
+import { errors as joseErrors, type JWTPayload, type JWTVerifyResult, jwtVerify, SignJWT } from 'jose';
+import { InvalidToken } from '../errors/index.js';
+import { type Clock, epochSeconds, randomId } from '../lib/index.js';
+import type { KeySet } from './keys.js';
+
+export interface AccessTokenOptions {
+  keys: KeySet;
+  clock: Clock;
+  issuer: string;
+  audience: string;
+  ttlS: number;
+  clockToleranceS: number;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  expiresIn: number;
+  exp: number;
+}
+
+export interface VerifiedAccessToken {
+  sub: string;
+  exp: number;
+  iat: number;
+  jti: string;
+}
+
+export interface AccessTokens {
+  issue(openid: string): Promise<IssuedAccessToken>;
+  /** Verifies signature, typ, alg, iss, aud and lifetime from the token and the key set alone. */
+  verify(token: string): Promise<VerifiedAccessToken>;
+}
+
+/** Header members that point at keys elsewhere. We never issue them, so a token carrying one is forged. */
+const FOREIGN_KEY_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256'];
+const MAX_TOKEN_LENGTH = 4096;
+const TYP = 'at+jwt';
+
+export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
+  const { keys, clock, issuer, audience, ttlS, clockToleranceS } = options;
+
+  async function issue(openid: string): Promise<IssuedAccessToken> {
+    const iat = epochSeconds(clock.now());
+    const exp = iat + ttlS;
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: keys.signing.alg, typ: TYP, kid: keys.signing.kid })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setSubject(openid)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .setJti(randomId(16))
+      .sign(keys.signing.key);
+    return { token, expiresIn: ttlS, exp };
+  }
+
+  async function verify(token: string): Promise<VerifiedAccessToken> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new InvalidToken('The access token is too long to be one of ours.');
+    let result: JWTVerifyResult<JWTPayload>;
+    try {
+      result = await jwtVerify(
+        token,
+        (header) => {
+          for (const name of FOREIGN_KEY_HEADERS) {
+            if (name in header) throw new InvalidToken(`The access token names a key by "${name}", which this service never trusts.`);
+          }
+          const entry = typeof header.kid === 'string' ? keys.verifying.get(header.kid) : undefined;
+          if (!entry) throw new InvalidToken('The access token was not signed by a key of this service (unknown kid).');
+          if (entry.alg !== header.alg) throw new InvalidToken('The access token uses an algorithm its key does not allow.');
+          return entry.key;
+        },
+        {
+          algorithms: keys.algorithms,
+          issuer,
+          audience,
+          typ: TYP,
+          requiredClaims: ['exp', 'iat', 'sub', 'jti'],
+          currentDate: new Date(clock.now()),
+          clockTolerance: clockToleranceS,
+        },
+      );
+    } catch (error) {
+      throw toInvalidToken(error);
+    }
+    const { sub, exp, iat, jti } = result.payload;
+    if (typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number' || typeof iat !== 'number') {
+      throw new InvalidToken('The access token lacks sub, jti, exp or iat.');
+    }
+    return { sub, exp, iat, jti };
+  }
+
+  return { issue, verify };
+}
+
+/** jose errors are told apart by `code`, never by message text. */
+function toInvalidToken(error: unknown): InvalidToken {
+  if (error instanceof InvalidToken) return error;
+  if (!(error instanceof joseErrors.JOSEError)) return new InvalidToken('The access token is malformed.', { cause: error });
+  switch (error.code) {
+    case 'ERR_JWT_EXPIRED':
+      return new InvalidToken('The access token has expired: refresh it.');
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+      const claim = (error as joseErrors.JWTClaimValidationFailed).claim;
+      return new InvalidToken(`The access token's "${claim}" claim is missing or not accepted here.`);
+    }
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return new InvalidToken('The access token signature does not verify.');
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return new InvalidToken('The access token is signed with an algorithm this service does not accept.');
+    default:
+      return new InvalidToken('The access token is malformed.');
+  }
+}

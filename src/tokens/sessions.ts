@@ -1,0 +1,132 @@
+import type { Logger } from 'pino';
+import { InvalidGrant } from '../errors/index.js';
+import type { Clock } from '../lib/index.js';
+import type { SessionStore } from '../store/index.js';
+import type { AccessTokens } from './access.js';
+import { mintRefreshToken, parseRefreshToken, sealSuccessor, unsealSuccessor } from './refresh-token.js';
+
+/** RFC 6749 §5.1 token response, as the contract shapes it. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  refresh_expires_in: number;
+  openid: string;
+  unionid?: string;
+  is_new_user?: boolean;
+}
+
+export interface SessionPolicy {
+  refreshTtlS: number;
+  refreshMaxLifetimeS: number | undefined;
+  reuseGraceS: number;
+}
+
+export interface Sessions {
+  /** After a successful code exchange: keeps the session_key, opens a refresh family, answers tokens. */
+  login(user: { openid: string; sessionKey: string; unionid?: string }): Promise<TokenResponse>;
+  /** Rotation with reuse detection; every refusal is `invalid_grant`. */
+  refresh(presented: string): Promise<TokenResponse>;
+  /** Ends the family of `refreshToken` when it is the caller's; silently does nothing otherwise. */
+  logout(openid: string, refreshToken: string): Promise<void>;
+  logoutAll(openid: string): Promise<number>;
+}
+
+const UNKNOWN = 'The refresh token is unknown, expired or revoked: log in again.';
+
+export function createSessions(deps: {
+  store: SessionStore;
+  access: AccessTokens;
+  clock: Clock;
+  logger: Logger;
+  policy: SessionPolicy;
+}): Sessions {
+  const { store, access, clock, logger, policy } = deps;
+
+  async function answer(
+    openid: string,
+    refreshToken: string,
+    expiresAtMs: number,
+    extra: { unionid?: string; is_new_user?: boolean },
+  ): Promise<TokenResponse> {
+    const issued = await access.issue(openid);
+    return {
+      access_token: issued.token,
+      token_type: 'Bearer',
+      expires_in: issued.expiresIn,
+      refresh_token: refreshToken,
+      refresh_expires_in: Math.max(0, Math.ceil((expiresAtMs - clock.now()) / 1000)),
+      openid,
+      ...(extra.unionid ? { unionid: extra.unionid } : {}),
+      ...(extra.is_new_user === undefined ? {} : { is_new_user: extra.is_new_user }),
+    };
+  }
+
+  return {
+    async login({ openid, sessionKey, unionid }) {
+      const minted = mintRefreshToken(openid);
+      const nowMs = clock.now();
+      const { isNewUser } = await store.recordLogin({
+        openid,
+        sessionKey,
+        ...(unionid ? { unionid } : {}),
+        familyId: minted.familyId,
+        tokenHash: minted.hash,
+        nowMs,
+        refreshTtlS: policy.refreshTtlS,
+        ...(policy.refreshMaxLifetimeS ? { absoluteTtlS: policy.refreshMaxLifetimeS } : {}),
+      });
+      const ttlS = Math.min(policy.refreshTtlS, policy.refreshMaxLifetimeS ?? Number.POSITIVE_INFINITY);
+      return answer(openid, minted.token, nowMs + ttlS * 1000, {
+        ...(unionid ? { unionid } : {}),
+        is_new_user: isNewUser,
+      });
+    },
+
+    async refresh(presented) {
+      const parsed = parseRefreshToken(presented);
+      if (!parsed) throw new InvalidGrant(UNKNOWN);
+      const next = mintRefreshToken(parsed.openid, parsed.familyId);
+      const outcome = await store.rotateRefresh({
+        openid: parsed.openid,
+        familyId: parsed.familyId,
+        presentedHash: parsed.hash,
+        nextHash: next.hash,
+        sealedNext: sealSuccessor(next.token, presented),
+        nowMs: clock.now(),
+        refreshTtlS: policy.refreshTtlS,
+        graceS: policy.reuseGraceS,
+      });
+      switch (outcome.kind) {
+        case 'rotated':
+          return answer(parsed.openid, next.token, outcome.expiresAtMs, outcome);
+        case 'grace': {
+          const successor = unsealSuccessor(outcome.sealedNext, presented);
+          if (!successor) throw new InvalidGrant(UNKNOWN);
+          return answer(parsed.openid, successor, outcome.expiresAtMs, outcome);
+        }
+        case 'reused':
+          logger.warn(
+            { event: 'refresh_token_reuse', openid: parsed.openid, family: parsed.familyId },
+            'refresh token presented again after the grace window: family revoked',
+          );
+          throw new InvalidGrant(
+            'The refresh token was already used, so every token of this login has been revoked: log in again.',
+          );
+        case 'invalid':
+          throw new InvalidGrant(UNKNOWN);
+      }
+    },
+
+    async logout(openid, refreshToken) {
+      const parsed = parseRefreshToken(refreshToken);
+      if (!parsed || parsed.openid !== openid) return;
+      await store.endFamily(openid, parsed.familyId, parsed.hash);
+    },
+
+    logoutAll(openid) {
+      return store.endAllFamilies(openid);
+    },
+  };
+}

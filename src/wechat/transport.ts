@@ -1,0 +1,96 @@
+import got, { type Got, type Method, RequestError } from 'got';
+import type { Logger } from 'pino';
+import { UpstreamUnavailable } from '../errors/index.js';
+
+/** WeChat answered, with a non-zero errcode. The caller decides what it means for its API. */
+export class WechatError extends Error {
+  override name = 'WechatError';
+  constructor(
+    readonly api: string,
+    readonly errcode: number,
+    readonly errmsg: string,
+    readonly rid: string | undefined,
+  ) {
+    super(`WeChat ${api} answered errcode ${errcode}`);
+  }
+}
+
+export interface WechatRequest {
+  /** A short name for logs and metrics, e.g. 'jscode2session'. */
+  api: string;
+  method: Method;
+  path: string;
+  searchParams?: Record<string, string>;
+  json?: unknown;
+}
+
+export interface WechatTransport {
+  call(request: WechatRequest): Promise<Record<string, unknown>>;
+}
+
+/**
+ * One HTTP call to WeChat. WeChat reports errors as HTTP 200 with `{errcode, errmsg}`, and some APIs
+ * (jscode2session) answer JSON as text/plain, so bodies are parsed whatever the Content-Type. No retry:
+ * a login code is single use, so a request that may have reached WeChat must not be sent twice.
+ */
+export function createWechatTransport(options: { apiBase: string; timeoutMs: number; logger: Logger }): WechatTransport {
+  const http: Got = got.extend({
+    prefixUrl: options.apiBase,
+    timeout: { request: options.timeoutMs },
+    retry: { limit: 0 },
+    throwHttpErrors: false,
+    followRedirect: false,
+    responseType: 'text',
+    headers: { 'user-agent': 'wxauth' },
+  });
+  const log = options.logger;
+
+  return {
+    async call(request) {
+      let status: number;
+      let text: string;
+      try {
+        const response = await http(request.path, {
+          method: request.method,
+          ...(request.searchParams ? { searchParams: request.searchParams } : {}),
+          ...(request.json === undefined ? {} : { json: request.json }),
+        });
+        status = response.statusCode;
+        text = response.body;
+      } catch (error) {
+        // got's error carries the request URL, whose query holds the AppSecret: keep only its code.
+        const code = error instanceof RequestError ? error.code : 'UNKNOWN';
+        const timeout = code === 'ETIMEDOUT';
+        log.warn({ event: 'wechat_failure', api: request.api, reason: code }, `WeChat ${request.api} ${timeout ? 'timed out' : 'unreachable'}`);
+        throw new UpstreamUnavailable(
+          timeout ? `WeChat did not answer ${request.api} in time.` : `WeChat could not be reached for ${request.api}.`,
+          { timeout, cause: new Error(code) },
+        );
+      }
+      if (status !== 200) {
+        log.warn({ event: 'wechat_failure', api: request.api, status }, `WeChat ${request.api} answered HTTP ${status}`);
+        throw new UpstreamUnavailable(`WeChat answered ${request.api} with HTTP ${status}.`);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        log.warn({ event: 'wechat_failure', api: request.api, reason: 'not_json' }, `WeChat ${request.api} answered something that is not JSON`);
+        throw new UpstreamUnavailable(`WeChat answered ${request.api} with something that is not JSON.`);
+      }
+      const record = body as Record<string, unknown>;
+      const errcode = record.errcode;
+      if (errcode !== undefined && errcode !== 0) {
+        const errmsg = typeof record.errmsg === 'string' ? record.errmsg : '';
+        const rid = /rid:\s*([\w-]+)/.exec(errmsg)?.[1];
+        const code = typeof errcode === 'number' ? errcode : Number(errcode);
+        log.warn({ event: 'wechat_failure', api: request.api, errcode: code, errmsg, rid }, `WeChat ${request.api} errcode ${code}`);
+        throw new WechatError(request.api, Number.isFinite(code) ? code : -1, errmsg, rid);
+      }
+      return record;
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { expect } from 'chai';
+import { ConfigError, loadConfig, renderEnvExample, renderSettingsTable, SETTINGS } from '../../src/config/index.js';
+
+function refusal(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('loadConfig accepted the settings');
+}
+
+describe('configuration', () => {
+  it('starts with no settings at all on the embedded defaults', () => {
+    const config = loadConfig({});
+    expect(config.wechat).to.deep.equal({ mode: 'emulator', timeoutMs: 5000 });
+    expect(config.redis.kind).to.equal('memory');
+    expect(config.tokens.signingKeysFile).to.equal(undefined);
+    expect(config.port).to.equal(3000);
+    expect(config.tokens).to.include({ accessTtlS: 900, refreshTtlS: 2592000, reuseGraceS: 10 });
+  });
+
+  it('names every missing setting in production, in one line', () => {
+    const message = refusal({ NODE_ENV: 'production' });
+    for (const name of ['WECHAT_APPID', 'WECHAT_SECRET', 'JWT_SIGNING_KEYS_FILE', 'REDIS_URL']) {
+      expect(message).to.contain(name);
+    }
+    expect(message).not.to.contain('\n');
+  });
+
+  it('accepts a complete production configuration', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      WECHAT_APPID: 'wx1234567890abcdef',
+      WECHAT_SECRET: 'abcdef0123456789abcdef0123456789',
+      JWT_SIGNING_KEYS_FILE: '/etc/wxauth/keys.json',
+      REDIS_SENTINELS: 'a:26379, b:26379',
+      REDIS_SENTINEL_NAME: 'mymaster',
+    });
+    expect(config.wechat).to.include({ mode: 'remote', apiBase: 'https://api.weixin.qq.com' });
+    expect(config.redis).to.deep.equal({ kind: 'sentinel', sentinels: ['a:26379', 'b:26379'], name: 'mymaster', prefix: 'wxauth:' });
+    expect(Object.isFrozen(config.tokens)).to.equal(true);
+  });
+
+  it('names a setting whose value is malformed', () => {
+    expect(refusal({ PORT: 'eighty' })).to.match(/^PORT is invalid/);
+    expect(refusal({ ACCESS_TOKEN_TTL: '-5' })).to.match(/^ACCESS_TOKEN_TTL is invalid/);
+    expect(refusal({ REDIS_URL: 'http://cache:6379' })).to.match(/^REDIS_URL is invalid/);
+    expect(refusal({ REDIS_CLUSTER_NODES: 'a:1,b' })).to.match(/^REDIS_CLUSTER_NODES is invalid/);
+  });
+
+  it('refuses one WeChat credential without the other', () => {
+    expect(refusal({ WECHAT_APPID: 'wx1234567890abcdef' })).to.contain('WECHAT_SECRET is required');
+    expect(refusal({ WECHAT_API_BASE: 'http://127.0.0.1:9' })).to.contain('WECHAT_APPID and WECHAT_SECRET are required');
+  });
+
+  it('refuses two Redis topologies at once and a Sentinel without its name', () => {
+    expect(refusal({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' })).to.contain('exclusive');
+    expect(refusal({ REDIS_SENTINELS: 'a:26379' })).to.contain('REDIS_SENTINEL_NAME is required');
+  });
+
+  it('treats a refresh max lifetime of 0 as none', () => {
+    expect(loadConfig({ REFRESH_TOKEN_MAX_LIFETIME: '0' }).tokens.refreshMaxLifetimeS).to.equal(undefined);
+    expect(loadConfig({ REFRESH_TOKEN_MAX_LIFETIME: '86400' }).tokens.refreshMaxLifetimeS).to.equal(86400);
+  });
+
+  it('keeps .env.example in step with the settings table', () => {
+    expect(readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')).to.equal(renderEnvExample());
+  });
+
+  it('keeps the README settings table in step with the settings table', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).to.contain(renderSettingsTable());
+  });
+
+  it('documents every setting the contract names', () => {
+    const contract = readFileSync(new URL('../../../shared/API.md', import.meta.url), 'utf8');
+    const section = contract.slice(contract.indexOf('## Settings'), contract.indexOf('## Tokens'));
+    const named = [...section.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]);
+    const ours = SETTINGS.map((s) => s.name) as string[];
+    expect(named.filter((n) => !ours.includes(n!))).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,132 @@
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { expect } from 'chai';
+import { base64url, generateKeyPair, SignJWT } from 'jose';
+import { InvalidToken } from '../../src/errors/index.js';
+import { ManualClock } from '../../src/lib/index.js';
+import {
+  type AccessTokens,
+  createAccessTokens,
+  generateEphemeralKeySet,
+  generatePrivateJwks,
+  type KeySet,
+  keySetFromJwks,
+} from '../../src/tokens/index.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+async function refused(tokens: AccessTokens, token: string): Promise<InvalidToken> {
+  try {
+    await tokens.verify(token);
+  } catch (error) {
+    expect(error).to.be.instanceOf(InvalidToken);
+    return error as InvalidToken;
+  }
+  throw new Error('the token was accepted');
+}
+
+describe('access tokens', () => {
+  let keys: KeySet;
+  let clock: ManualClock;
+  let tokens: AccessTokens;
+  const options = { issuer: 'wxauth', audience: 'wxauth', ttlS: 900, clockToleranceS: 0 };
+
+  beforeEach(async () => {
+    keys = await generateEphemeralKeySet();
+    clock = new ManualClock(T0);
+    tokens = createAccessTokens({ keys, clock, ...options });
+  });
+
+  function forge(header: Record<string, unknown>, claims: Record<string, unknown>, key = keys.signing.key) {
+    const iat = Math.floor(clock.now() / 1000);
+    return new SignJWT({ iss: 'wxauth', aud: 'wxauth', sub: 'oUser', iat, exp: iat + 60, jti: 'j1', ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: keys.signing.kid, ...header } as never)
+      .sign(key);
+  }
+
+  it('carries typ at+jwt, a kid and only iss, aud, sub, iat, exp and jti', async () => {
+    const { token, exp, expiresIn } = await tokens.issue('oUser');
+    const [header, payload] = token.split('.').slice(0, 2).map((part) => JSON.parse(new TextDecoder().decode(base64url.decode(part))));
+    expect(header).to.deep.equal({ alg: 'EdDSA', typ: 'at+jwt', kid: keys.signing.kid });
+    expect(Object.keys(payload).sort()).to.deep.equal(['aud', 'exp', 'iat', 'iss', 'jti', 'sub']);
+    expect(payload).to.include({ sub: 'oUser', iss: 'wxauth', aud: 'wxauth', iat: T0 / 1000, exp: T0 / 1000 + 900 });
+    expect(exp).to.equal(T0 / 1000 + 900);
+    expect(expiresIn).to.equal(900);
+  });
+
+  it('verifies with nothing but the published JWKS and node:crypto', async () => {
+    const { token } = await tokens.issue('oUser');
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const jwk = keys.publicJwks.keys.find((k) => k.kid === keys.signing.kid)!;
+    expect(jwk).not.to.have.property('d');
+    const publicKey = createPublicKey({ key: jwk as never, format: 'jwk' });
+    expect(cryptoVerify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, 'base64url'))).to.equal(true);
+  });
+
+  it('accepts its own token until the second before exp and refuses it from exp on', async () => {
+    const { token, exp } = await tokens.issue('oUser');
+    clock.set(exp * 1000 - 1);
+    expect((await tokens.verify(token)).sub).to.equal('oUser');
+    clock.set(exp * 1000);
+    expect((await refused(tokens, token)).message).to.contain('expired');
+  });
+
+  it('refuses a token signed by another key with the same kid', async () => {
+    const { privateKey } = await generateKeyPair('EdDSA');
+    const error = await refused(tokens, await forge({}, {}, privateKey));
+    expect(error.message).to.contain('signature');
+  });
+
+  it('refuses a token whose kid is unknown', async () => {
+    expect((await refused(tokens, await forge({ kid: '../../etc/passwd' }, {}))).message).to.contain('unknown kid');
+  });
+
+  it('refuses a token that names its own key by jwk, jku or x5u', async () => {
+    for (const header of [{ jku: 'https://evil.example/jwks' }, { x5u: 'https://evil.example/cert' }, { jwk: keys.publicJwks.keys[0] }]) {
+      expect((await refused(tokens, await forge(header, {}))).message).to.contain('never trusts');
+    }
+  });
+
+  it('refuses a token of another issuer, audience or typ', async () => {
+    expect((await refused(tokens, await forge({}, { iss: 'other' }))).message).to.contain('"iss"');
+    expect((await refused(tokens, await forge({}, { aud: 'other' }))).message).to.contain('"aud"');
+    expect((await refused(tokens, await forge({ typ: 'JWT' }, {}))).message).to.contain('"typ"');
+  });
+
+  it('refuses a token without exp, iat, sub or jti', async () => {
+    for (const claim of ['exp', 'iat', 'sub', 'jti']) {
+      await refused(tokens, await forge({}, { [claim]: undefined }));
+    }
+  });
+
+  it('refuses alg none and an HMAC token made with the public key as secret', async () => {
+    const body = base64url.encode(JSON.stringify({ iss: 'wxauth', aud: 'wxauth', sub: 'x', iat: 1, exp: 9e9, jti: 'j' }));
+    const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: keys.signing.kid }))}.${body}.`;
+    await refused(tokens, none);
+    const hmac = await new SignJWT({ sub: 'x', iss: 'wxauth', aud: 'wxauth', jti: 'j' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: keys.signing.kid })
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(JSON.stringify(keys.publicJwks.keys[0])));
+    await refused(tokens, hmac);
+  });
+
+  it('refuses garbage, truncated and oversized tokens', async () => {
+    const { token } = await tokens.issue('oUser');
+    for (const bad of ['x', 'a.b.c', token.slice(0, -5), `${token}x`, 'e'.repeat(5000), '..']) {
+      await refused(tokens, bad);
+    }
+  });
+
+  it('signs with the first key of a set and still accepts tokens of the others', async () => {
+    const olderJwks = await generatePrivateJwks();
+    const older = await keySetFromJwks(olderJwks);
+    const { token } = await createAccessTokens({ keys: older, clock, ...options }).issue('oOld');
+    const fresh = await generatePrivateJwks();
+    const rotated = await keySetFromJwks({ keys: [...fresh.keys, ...olderJwks.keys] });
+    expect(rotated.signing.kid).to.equal(fresh.keys[0]!.kid);
+    expect(rotated.publicJwks.keys).to.have.length(2);
+    const verifier = createAccessTokens({ keys: rotated, clock, ...options });
+    expect((await verifier.verify(token)).sub).to.equal('oOld');
+    await refused(verifier, (await tokens.issue('oOther')).token);
+  });
+});

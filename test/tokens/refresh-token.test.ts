@@ -1,0 +1,41 @@
+import { expect } from 'chai';
+import { hashRefreshToken, mintRefreshToken, parseRefreshToken } from '../../src/tokens/index.js';
+import { sealSuccessor, unsealSuccessor } from '../../src/tokens/refresh-token.js';
+
+describe('refresh token format', () => {
+  it('is base64url with at least 256 random bits, and round-trips its owner and family', () => {
+    const minted = mintRefreshToken('oAbCdEfGhIjKlMnOpQrStUvWxYz0');
+    expect(minted.token).to.match(/^[A-Za-z0-9_-]+$/);
+    expect(Buffer.from(minted.token, 'base64url').length).to.be.at.least(1 + 12 + 32 + 28);
+    expect(parseRefreshToken(minted.token)).to.deep.equal({
+      openid: 'oAbCdEfGhIjKlMnOpQrStUvWxYz0',
+      familyId: minted.familyId,
+      hash: minted.hash,
+    });
+    expect(minted.hash).to.equal(hashRefreshToken(minted.token)).and.not.to.equal(minted.token);
+  });
+
+  it('never mints the same token twice', () => {
+    const tokens = new Set(Array.from({ length: 1000 }, () => mintRefreshToken('oUser').token));
+    expect(tokens.size).to.equal(1000);
+  });
+
+  it('rejects strings that cannot be one of its tokens', () => {
+    const { token } = mintRefreshToken('oUser');
+    for (const bad of ['', 'abc', `${token}=`, `${token}!`, 'A'.repeat(2000), Buffer.alloc(60).toString('base64url')]) {
+      expect(parseRefreshToken(bad), bad.slice(0, 20)).to.equal(null);
+    }
+    const withBrace = Buffer.concat([Buffer.of(1), Buffer.alloc(44), Buffer.from('o}{x')]).toString('base64url');
+    expect(parseRefreshToken(withBrace)).to.equal(null);
+  });
+
+  it('opens a sealed successor only with its predecessor', () => {
+    const a = mintRefreshToken('oUser').token;
+    const b = mintRefreshToken('oUser').token;
+    const sealed = sealSuccessor(b, a);
+    expect(sealed).not.to.contain(b);
+    expect(unsealSuccessor(sealed, a)).to.equal(b);
+    expect(unsealSuccessor(sealed, b)).to.equal(null);
+    expect(unsealSuccessor('garbage', a)).to.equal(null);
+  });
+});

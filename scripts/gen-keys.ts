@@ -6,7 +6,12 @@
  *   options: --alg EdDSA|ES256|RS256|PS256 (default EdDSA)
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { generatePrivateJwks, keySetFromJwks, SUPPORTED_ALGORITHMS, type SigningAlgorithm } from '../src/tokens/index.js';
+import {
+  generatePrivateJwks,
+  keySetFromJwks,
+  type SigningAlgorithm,
+  SUPPORTED_ALGORITHMS,
+} from '../src/tokens/index.js';
 
 const args = process.argv.slice(2);
 const file = args.find((a) => !a.startsWith('--'));
@@ -15,7 +20,9 @@ const algIndex = args.indexOf('--alg');
 const alg = (algIndex >= 0 ? args[algIndex + 1] : 'EdDSA') as SigningAlgorithm;
 
 if (!file || !(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) {
-  process.stderr.write(`usage: npm run keys -- <file> [--rotate] [--alg ${SUPPORTED_ALGORITHMS.join('|')}]\n`);
+  process.stderr.write(
+    `usage: npm run keys -- <file> [--rotate] [--alg ${SUPPORTED_ALGORITHMS.join('|')}]\n`,
+  );
   process.exit(2);
 }
 if (existsSync(file) && !rotate) {
@@ -23,8 +30,11 @@ if (existsSync(file) && !rotate) {
   process.exit(2);
 }
 const fresh = await generatePrivateJwks(alg);
-const previous = rotate && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { keys: unknown[] }).keys : [];
+const previous =
+  rotate && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { keys: unknown[] }).keys : [];
 const jwks = { keys: [...fresh.keys, ...previous] };
 await keySetFromJwks(jwks); // refuse to write a set the service would not load
 writeFileSync(file, `${JSON.stringify(jwks, null, 2)}\n`, { mode: 0o600 });
-process.stdout.write(`wrote ${file}: ${jwks.keys.length} key(s), signing kid ${fresh.keys[0]?.kid} (${alg})\n`);
+process.stdout.write(
+  `wrote ${file}: ${jwks.keys.length} key(s), signing kid ${fresh.keys[0]?.kid} (${alg})\n`,
+);

@@ -13,7 +13,9 @@ import { createWechatClient } from './wechat/index.js';
 
 /** Process wiring only: settings, collaborators, listen, and a graceful end on SIGTERM. */
 async function main(): Promise<void> {
-  const fileEnv = existsSync('.env') ? (parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>) : {};
+  const fileEnv = existsSync('.env')
+    ? (parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>)
+    : {};
   let config: Config;
   try {
     config = loadConfig({ ...fileEnv, ...process.env });
@@ -33,7 +35,10 @@ async function main(): Promise<void> {
     emulator = createEmulator({ clock });
     const url = await emulator.listen(0, '127.0.0.1');
     wechat = { apiBase: url, appid: emulator.appid, secret: emulator.secret };
-    logger.warn({ default: 'wechat', url }, 'WARNING: WECHAT_APPID/WECHAT_SECRET unset: using the built-in WeChat emulator (development only)');
+    logger.warn(
+      { default: 'wechat', url },
+      'WARNING: WECHAT_APPID/WECHAT_SECRET unset: using the built-in WeChat emulator (development only)',
+    );
   } else {
     wechat = config.wechat;
   }
@@ -71,7 +76,9 @@ async function main(): Promise<void> {
     }, config.shutdownTimeoutMs);
     force.unref();
     server.close(async () => {
-      await store.close().catch((error: unknown) => logger.warn({ err: error }, 'store did not close cleanly'));
+      await store
+        .close()
+        .catch((error: unknown) => logger.warn({ err: error }, 'store did not close cleanly'));
       await emulator?.close();
       logger.info('stopped');
       process.exit(0);
@@ -103,7 +110,10 @@ async function signingKeys(config: Config, logger: Logger): Promise<KeySet> {
 function sessionStore(config: Config, logger: Logger): SessionStore {
   const settings = config.redis;
   if (settings.kind === 'memory') {
-    logger.warn({ default: 'store' }, 'WARNING: REDIS_URL unset: sessions are kept in this process memory and lost on exit (development only)');
+    logger.warn(
+      { default: 'store' },
+      'WARNING: REDIS_URL unset: sessions are kept in this process memory and lost on exit (development only)',
+    );
     return new MemoryStore({ clock: systemClock });
   }
   const redis = connectRedis(
@@ -118,6 +128,8 @@ function sessionStore(config: Config, logger: Logger): SessionStore {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`wxauth: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `wxauth: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

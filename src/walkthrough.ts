@@ -28,6 +28,6 @@ AT=$(echo "$TOKENS" | json access_token)
 
 # 5. Presenting the old refresh token again after ${'$'}REFRESH_REUSE_GRACE seconds would revoke the login.
 #    Log out of every session (204):
-${post('/auth/logout', "'{\"all\":true}'", bearer)} -o /dev/null -w '%{http_code}\\n'
+${post('/auth/logout', '\'{"all":true}\'', bearer)} -o /dev/null -w '%{http_code}\\n'
 `;
 }

@@ -1,3 +1,10 @@
-export { type Config, ConfigError, type Environment, loadConfig, type RedisSettings, type WechatSettings } from './load.js';
+export {
+  type Config,
+  ConfigError,
+  type Environment,
+  loadConfig,
+  type RedisSettings,
+  type WechatSettings,
+} from './load.js';
 export { renderEnvExample, renderSettingsTable } from './render.js';
 export { SETTINGS, type SettingName, type SettingSpec } from './schema.js';

@@ -73,19 +73,28 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     }
   }
   if (missing.length > 0) {
-    throw new ConfigError(`${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`);
+    throw new ConfigError(
+      `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`,
+    );
   }
 
   if (Boolean(has('WECHAT_APPID')) !== Boolean(has('WECHAT_SECRET'))) {
-    throw new ConfigError(`${has('WECHAT_APPID') ? 'WECHAT_SECRET' : 'WECHAT_APPID'} is required when the other WeChat credential is set`);
+    throw new ConfigError(
+      `${has('WECHAT_APPID') ? 'WECHAT_SECRET' : 'WECHAT_APPID'} is required when the other WeChat credential is set`,
+    );
   }
   if (has('WECHAT_API_BASE') && !has('WECHAT_APPID')) {
     throw new ConfigError('WECHAT_APPID and WECHAT_SECRET are required when WECHAT_API_BASE is set');
   }
-  const redisChoices = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((n) => has(n));
-  if (redisChoices.length > 1) throw new ConfigError(`${redisChoices.join(' and ')} are exclusive: set only one`);
+  const redisChoices = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((n) =>
+    has(n),
+  );
+  if (redisChoices.length > 1)
+    throw new ConfigError(`${redisChoices.join(' and ')} are exclusive: set only one`);
   if (Boolean(has('REDIS_SENTINELS')) !== Boolean(has('REDIS_SENTINEL_NAME'))) {
-    throw new ConfigError(`${has('REDIS_SENTINELS') ? 'REDIS_SENTINEL_NAME' : 'REDIS_SENTINELS'} is required with the other Sentinel setting`);
+    throw new ConfigError(
+      `${has('REDIS_SENTINELS') ? 'REDIS_SENTINEL_NAME' : 'REDIS_SENTINELS'} is required with the other Sentinel setting`,
+    );
   }
 
   const timeoutMs = get<number>('WECHAT_TIMEOUT_MS');
@@ -129,7 +138,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     http: { bodyLimitBytes: get('BODY_LIMIT_BYTES'), trustProxy: get('TRUST_PROXY') },
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT_MS'),
   };
-  if (config.tokens.refreshMaxLifetimeS !== undefined && config.tokens.refreshMaxLifetimeS < config.tokens.accessTtlS) {
+  if (
+    config.tokens.refreshMaxLifetimeS !== undefined &&
+    config.tokens.refreshMaxLifetimeS < config.tokens.accessTtlS
+  ) {
     throw new ConfigError('REFRESH_TOKEN_MAX_LIFETIME must be 0 or at least ACCESS_TOKEN_TTL');
   }
   return deepFreeze(config);

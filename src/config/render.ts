@@ -9,7 +9,9 @@ export function renderEnvExample(): string {
     '',
   ];
   for (const setting of SETTINGS) {
-    lines.push(`# ${setting.doc}${'secret' in setting && setting.secret ? ' SECRET: never commit a real value.' : ''}`);
+    lines.push(
+      `# ${setting.doc}${'secret' in setting && setting.secret ? ' SECRET: never commit a real value.' : ''}`,
+    );
     const value = setting.default.startsWith('none') ? '' : setting.default;
     lines.push(`# default: ${setting.default}`, `# ${setting.name}=${value}`, '');
   }

@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { DecryptFailed, InvalidOpenData, InvalidRequest, InvalidSignature } from '../errors/index.js';
 
 /** WeChat's open data: AES-128-CBC, PKCS#7, key = base64 session_key (16 bytes), iv 16 bytes. */
@@ -43,7 +50,11 @@ export interface EncryptedOpenData {
 }
 
 /** The phone's side, for the emulator and tests. */
-export function encryptOpenData(sessionKey: string, plaintext: object, iv = randomBytes(BLOCK)): EncryptedOpenData {
+export function encryptOpenData(
+  sessionKey: string,
+  plaintext: object,
+  iv = randomBytes(BLOCK),
+): EncryptedOpenData {
   const cipher = createCipheriv(ALGORITHM, Buffer.from(sessionKey, 'base64'), iv);
   const body = Buffer.concat([cipher.update(JSON.stringify(plaintext), 'utf8'), cipher.final()]);
   return { encryptedData: body.toString('base64'), iv: iv.toString('base64') };
@@ -55,7 +66,10 @@ export const OPEN_DATA_MAX_BYTES = 64 * 1024;
  * Decrypts open data with a stored session_key. Malformed input is `invalid_request`; a padding or JSON
  * failure means the key is not the one the phone used (it called wx.login again): `decrypt_failed`.
  */
-export function decryptOpenData(sessionKey: string, input: { encryptedData: unknown; iv: unknown }): Record<string, unknown> {
+export function decryptOpenData(
+  sessionKey: string,
+  input: { encryptedData: unknown; iv: unknown },
+): Record<string, unknown> {
   const ciphertext = decodeBase64Field('encryptedData', input.encryptedData, {
     multipleOf: BLOCK,
     maxBytes: OPEN_DATA_MAX_BYTES,
@@ -95,7 +109,10 @@ export function acceptOpenData(
   expected: { appid: string; openid: string },
 ): Record<string, unknown> {
   const { watermark, ...rest } = data;
-  const appid = watermark !== null && typeof watermark === 'object' ? (watermark as { appid?: unknown }).appid : undefined;
+  const appid =
+    watermark !== null && typeof watermark === 'object'
+      ? (watermark as { appid?: unknown }).appid
+      : undefined;
   if (appid !== expected.appid) {
     throw new InvalidOpenData('The open data was issued to another mini-program (watermark.appid differs).');
   }
@@ -107,14 +124,18 @@ export function acceptOpenData(
 
 /** WeChat's rawData signature: sha1(rawData + session_key), hex. */
 export function rawDataSignature(rawData: string, sessionKey: string): string {
-  return createHash('sha1').update(rawData + sessionKey, 'utf8').digest('hex');
+  return createHash('sha1')
+    .update(rawData + sessionKey, 'utf8')
+    .digest('hex');
 }
 
 export function verifyRawDataSignature(rawData: string, signature: string, sessionKey: string): void {
   const expected = Buffer.from(rawDataSignature(rawData, sessionKey), 'utf8');
   const given = Buffer.from(signature.toLowerCase(), 'utf8');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new InvalidSignature('signature does not match sha1(rawData + session_key): the rawData was altered or the session is stale.');
+    throw new InvalidSignature(
+      'signature does not match sha1(rawData + session_key): the rawData was altered or the session is stale.',
+    );
   }
 }
 

@@ -1,17 +1,17 @@
 import { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { Clock } from '../lib/index.js';
+import type { SessionStore } from '../store/index.js';
+import { createAccessTokens, createSessions, type KeySet } from '../tokens/index.js';
+import type { WechatClient } from '../wechat/index.js';
 import type { BearerState } from './middleware/bearer.js';
 import { bodyReader } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
 import { requestContext } from './middleware/request-context.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
-import type { Config } from '../config/index.js';
-import type { Clock } from '../lib/index.js';
-import type { SessionStore } from '../store/index.js';
-import { createAccessTokens, createSessions, type KeySet } from '../tokens/index.js';
-import type { WechatClient } from '../wechat/index.js';
 
 export interface AppDeps {
   store: SessionStore;
@@ -48,7 +48,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   // Koa's own error printing would write stacks to stderr; errorResponder logs instead.
   app.silent = true;
   const router = new Router<BearerState>();
-  healthRoutes(router, { keys });
+  healthRoutes(router, { keys, store });
   authRoutes(router, { wechat, sessions, access });
 
   app.use(requestContext(logger));

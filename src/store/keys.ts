@@ -7,9 +7,16 @@ export function userKeys(prefix: string, openid: string) {
   return {
     /** Hash: sk (session_key), uid (unionid), fl (first login ms), ll (last login ms). No TTL. */
     user: `${tag}:u`,
-    /** Set of the user's family ids, for logout-all. TTL: the longest family's. */
+    /**
+     * Hash of the user's family ids (field: family id, value: '1'), for logout-all. A hash rather than a
+     * set because Redis before 7.2 keeps small hashes compact (listpack) but not sets of strings:
+     * 136 bytes instead of 232 for one family. TTL: the longest family's.
+     */
     families: `${tag}:fs`,
-    /** Hash: cur, prev (token hashes), rot (ms), succ (sealed successor), exp, abs (ms). */
+    /**
+     * Hash: cur, prev (token hashes), rot (ms), succ (sealed successor), exp, abs (ms). Every value must
+     * stay within 64 bytes (hash-max-listpack-value) or Redis stores the hash in a form twice the size.
+     */
     family: (familyId: string) => `${tag}:f:${familyId}`,
   };
 }

@@ -10,6 +10,10 @@
  * Atomicity: each method is one atomic step (one round trip in Redis: a Lua script). All keys of one
  * user share the hash tag `{openid}`, so every method stays inside one Redis Cluster slot.
  *
+ * Failure: when the store cannot be reached (connection refused or lost, no answer within the command
+ * timeout, a failover in progress), a method rejects with TemporarilyUnavailable (503) at once rather than
+ * queueing; the adapter reconnects by itself. Any other rejection is a bug.
+ *
  * Secrets: refresh tokens reach the store only as hashes (`tokenHash`, base64url SHA-256) and as
  * `sealedNext`, the successor token sealed under a key derived from its predecessor, which the store
  * never sees. The session_key is an opaque string to the store (sealed above it when encryption at rest
@@ -19,7 +23,8 @@ export interface SessionStore {
   /**
    * A successful code exchange: upserts the user record (session_key, unionid, first and last login;
    * the record has no TTL) and opens a new refresh-token family holding `tokenHash` as its current token.
-   * One round trip. `isNewUser` is true when no user record existed before.
+   * A login without `unionid` keeps the one stored before. The family expires at nowMs + refreshTtlS,
+   * capped by nowMs + absoluteTtlS. One round trip. `isNewUser` is true when no user record existed before.
    */
   recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean }>;
 
@@ -30,7 +35,9 @@ export interface SessionStore {
    * Presents a refresh token of family `familyId` and, when it is the family's current token, makes
    * `nextHash` current (sliding the family's expiry to nowMs + refreshTtlS, capped by its absolute
    * limit) and remembers `presentedHash` as the previous token with `sealedNext` and the rotation time.
-   * See RotateOutcome for the other answers. One round trip, atomic against concurrent calls.
+   * See RotateOutcome for the other answers. One round trip, atomic against concurrent calls: of N
+   * concurrent presentations of the current token, one is `rotated` and the others `grace` with its
+   * `sealedNext`.
    */
   rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome>;
 
@@ -40,7 +47,10 @@ export interface SessionStore {
    */
   endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean>;
 
-  /** Logout everywhere: ends every family of the user. Answers how many were live. */
+  /**
+   * Logout everywhere: ends every family of the user; the user record stays. Answers how many families
+   * it ended (one expired by the caller's clock but not yet collected counts too).
+   */
   endAllFamilies(openid: string): Promise<number>;
 
   /** Resolves when the store answers; rejects otherwise. */
@@ -74,7 +84,10 @@ export interface RotateRequest {
   familyId: string;
   presentedHash: string;
   nextHash: string;
-  /** Opaque to the store; returned as is by a `grace` answer. */
+  /**
+   * Opaque to the store; returned as is by a `grace` answer. At most 64 characters keeps a family in
+   * Redis's compact encoding (hash-max-listpack-value); a longer one doubles its memory.
+   */
   sealedNext: string;
   nowMs: number;
   refreshTtlS: number;
@@ -90,7 +103,10 @@ export type RotateOutcome =
    * refresh): nothing changes, and the caller unseals `sealedNext` to hand out the same successor.
    */
   | { kind: 'grace'; sealedNext: string; expiresAtMs: number; unionid?: string }
-  /** The token belonged to the family but was already used outside the grace: the family is ended. */
+  /**
+   * The family is live but `presentedHash` is neither its current token nor its previous one within the
+   * grace: an old token presented again (or one the store cannot tell from it). The family is ended.
+   */
   | { kind: 'reused' }
-  /** Unknown or ended family, or the family expired. Nothing changed. */
+  /** Unknown or ended family, or the family expired (nowMs >= its expiry). Nothing changed. */
   | { kind: 'invalid' };

@@ -1,4 +1,4 @@
-import { errors as joseErrors, type JWTPayload, type JWTVerifyResult, jwtVerify, SignJWT } from 'jose';
+import { type JWTPayload, type JWTVerifyResult, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { InvalidToken } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
 import type { KeySet } from './keys.js';
@@ -55,18 +55,24 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   }
 
   async function verify(token: string): Promise<VerifiedAccessToken> {
-    if (token.length > MAX_TOKEN_LENGTH) throw new InvalidToken('The access token is too long to be one of ours.');
+    if (token.length > MAX_TOKEN_LENGTH)
+      throw new InvalidToken('The access token is too long to be one of ours.');
     let result: JWTVerifyResult<JWTPayload>;
     try {
       result = await jwtVerify(
         token,
         (header) => {
           for (const name of FOREIGN_KEY_HEADERS) {
-            if (name in header) throw new InvalidToken(`The access token names a key by "${name}", which this service never trusts.`);
+            if (name in header)
+              throw new InvalidToken(
+                `The access token names a key by "${name}", which this service never trusts.`,
+              );
           }
           const entry = typeof header.kid === 'string' ? keys.verifying.get(header.kid) : undefined;
-          if (!entry) throw new InvalidToken('The access token was not signed by a key of this service (unknown kid).');
-          if (entry.alg !== header.alg) throw new InvalidToken('The access token uses an algorithm its key does not allow.');
+          if (!entry)
+            throw new InvalidToken('The access token was not signed by a key of this service (unknown kid).');
+          if (entry.alg !== header.alg)
+            throw new InvalidToken('The access token uses an algorithm its key does not allow.');
           return entry.key;
         },
         {
@@ -83,7 +89,12 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
       throw toInvalidToken(error);
     }
     const { sub, exp, iat, jti } = result.payload;
-    if (typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number' || typeof iat !== 'number') {
+    if (
+      typeof sub !== 'string' ||
+      typeof jti !== 'string' ||
+      typeof exp !== 'number' ||
+      typeof iat !== 'number'
+    ) {
       throw new InvalidToken('The access token lacks sub, jti, exp or iat.');
     }
     return { sub, exp, iat, jti };
@@ -95,7 +106,8 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
 /** jose errors are told apart by `code`, never by message text. */
 function toInvalidToken(error: unknown): InvalidToken {
   if (error instanceof InvalidToken) return error;
-  if (!(error instanceof joseErrors.JOSEError)) return new InvalidToken('The access token is malformed.', { cause: error });
+  if (!(error instanceof joseErrors.JOSEError))
+    return new InvalidToken('The access token is malformed.', { cause: error });
   switch (error.code) {
     case 'ERR_JWT_EXPIRED':
       return new InvalidToken('The access token has expired: refresh it.');

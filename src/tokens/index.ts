@@ -12,8 +12,8 @@ export {
   KeySetError,
   keySetFromJwks,
   loadKeySet,
-  SUPPORTED_ALGORITHMS,
   type SigningAlgorithm,
+  SUPPORTED_ALGORITHMS,
 } from './keys.js';
 export { hashRefreshToken, mintRefreshToken, OPENID_PATTERN, parseRefreshToken } from './refresh-token.js';
 export { createSessions, type SessionPolicy, type Sessions, type TokenResponse } from './sessions.js';

@@ -24,7 +24,10 @@ export class KeySetError extends Error {
 }
 
 function inferAlgorithm(jwk: JWK): SigningAlgorithm | undefined {
-  if (jwk.alg) return (SUPPORTED_ALGORITHMS as readonly string[]).includes(jwk.alg) ? (jwk.alg as SigningAlgorithm) : undefined;
+  if (jwk.alg)
+    return (SUPPORTED_ALGORITHMS as readonly string[]).includes(jwk.alg)
+      ? (jwk.alg as SigningAlgorithm)
+      : undefined;
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
   if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
   if (jwk.kty === 'RSA') return 'RS256';
@@ -34,15 +37,20 @@ function inferAlgorithm(jwk: JWK): SigningAlgorithm | undefined {
 /** Builds a KeySet from a private JWKS: the first key signs, every key verifies. */
 export async function keySetFromJwks(jwks: unknown, ephemeral = false): Promise<KeySet> {
   const keys = (jwks as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) throw new KeySetError('expected a JSON Web Key Set with at least one key');
+  if (!Array.isArray(keys) || keys.length === 0)
+    throw new KeySetError('expected a JSON Web Key Set with at least one key');
   const verifying = new Map<string, { alg: SigningAlgorithm; key: VerifyKey }>();
   const publicKeys: JWK[] = [];
   let signing: KeySet['signing'] | undefined;
   for (const [index, raw] of keys.entries()) {
     const jwk = raw as JWK;
     const alg = inferAlgorithm(jwk);
-    if (!alg) throw new KeySetError(`key ${index}: unsupported kty/alg (use one of ${SUPPORTED_ALGORITHMS.join(', ')})`);
-    if (typeof jwk.d !== 'string') throw new KeySetError(`key ${index}: a private key is required (no "d" member)`);
+    if (!alg)
+      throw new KeySetError(
+        `key ${index}: unsupported kty/alg (use one of ${SUPPORTED_ALGORITHMS.join(', ')})`,
+      );
+    if (typeof jwk.d !== 'string')
+      throw new KeySetError(`key ${index}: a private key is required (no "d" member)`);
     const publicJwk: JWK = { ...jwk };
     for (const member of PRIVATE_MEMBERS) delete publicJwk[member];
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));

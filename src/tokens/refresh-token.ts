@@ -45,7 +45,8 @@ export function mintRefreshToken(openid: string, familyId: string = newFamilyId(
 export function parseRefreshToken(token: string): ParsedRefreshToken | null {
   if (token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
   const bytes = Buffer.from(token, 'base64url');
-  if (bytes.length <= HEADER_BYTES || bytes[0] !== VERSION || bytes.toString('base64url') !== token) return null;
+  if (bytes.length <= HEADER_BYTES || bytes[0] !== VERSION || bytes.toString('base64url') !== token)
+    return null;
   const openid = bytes.subarray(HEADER_BYTES).toString('utf8');
   if (!OPENID_PATTERN.test(openid)) return null;
   return {
@@ -65,7 +66,9 @@ export function hashRefreshToken(token: string): string {
  * (which never sees the predecessor) cannot open it.
  */
 function successorKey(predecessor: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', Buffer.from(predecessor, 'utf8'), Buffer.alloc(0), 'wxauth refresh successor', 32));
+  return Buffer.from(
+    hkdfSync('sha256', Buffer.from(predecessor, 'utf8'), Buffer.alloc(0), 'wxauth refresh successor', 32),
+  );
 }
 
 export function sealSuccessor(successor: string, predecessor: string): string {
@@ -82,7 +85,9 @@ export function unsealSuccessor(sealed: string, predecessor: string): string | n
   try {
     const decipher = createDecipheriv('aes-256-gcm', successorKey(predecessor), bytes.subarray(0, 12));
     decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString('utf8');
+    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString(
+      'utf8',
+    );
   } catch {
     return null;
   }

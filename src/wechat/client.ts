@@ -6,7 +6,7 @@ import {
   RateLimited,
   UpstreamUnavailable,
 } from '../errors/index.js';
-import { createWechatTransport, type WechatTransport, WechatError } from './transport.js';
+import { createWechatTransport, WechatError, type WechatTransport } from './transport.js';
 
 export interface Code2SessionResult {
   openid: string;
@@ -50,9 +50,19 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
       throw toAppError(error, logger);
     }
     const { openid, session_key: sessionKey, unionid } = body;
-    if (typeof openid !== 'string' || !OPENID.test(openid) || typeof sessionKey !== 'string' || !SESSION_KEY.test(sessionKey)) {
-      logger.warn({ event: 'wechat_failure', api: 'jscode2session', reason: 'bad_shape' }, 'WeChat jscode2session answered without a usable openid/session_key');
-      throw new UpstreamUnavailable('WeChat answered jscode2session without a usable openid and session_key.');
+    if (
+      typeof openid !== 'string' ||
+      !OPENID.test(openid) ||
+      typeof sessionKey !== 'string' ||
+      !SESSION_KEY.test(sessionKey)
+    ) {
+      logger.warn(
+        { event: 'wechat_failure', api: 'jscode2session', reason: 'bad_shape' },
+        'WeChat jscode2session answered without a usable openid/session_key',
+      );
+      throw new UpstreamUnavailable(
+        'WeChat answered jscode2session without a usable openid and session_key.',
+      );
     }
     return { openid, sessionKey, ...(typeof unionid === 'string' && unionid ? { unionid } : {}) };
   }
@@ -71,7 +81,10 @@ export function toAppError(error: unknown, logger: Logger): unknown {
       case 40163:
         return new InvalidGrant('The code was already used: call wx.login() again.', options);
       case 45011:
-        return new RateLimited('WeChat limits this user to fewer logins per minute: wait and retry.', options);
+        return new RateLimited(
+          'WeChat limits this user to fewer logins per minute: wait and retry.',
+          options,
+        );
       case 40226:
         return new AccessDenied("WeChat's risk control refused this user.", options);
       case -1:
@@ -82,9 +95,15 @@ export function toAppError(error: unknown, logger: Logger): unknown {
             { event: 'wechat_config_fault', api: error.api, errcode: error.errcode, rid: error.rid },
             'WeChat rejected the AppID or AppSecret: check WECHAT_APPID and WECHAT_SECRET',
           );
-          return new UpstreamUnavailable('The service is misconfigured for WeChat; its operators have been told.', options);
+          return new UpstreamUnavailable(
+            'The service is misconfigured for WeChat; its operators have been told.',
+            options,
+          );
         }
-        return new UpstreamUnavailable(`WeChat answered ${error.api} with errcode ${error.errcode}.`, options);
+        return new UpstreamUnavailable(
+          `WeChat answered ${error.api} with errcode ${error.errcode}.`,
+          options,
+        );
     }
   })();
   return mapped;

@@ -1,2 +1,8 @@
-export { type Code2SessionResult, createWechatClient, toAppError, type WechatClient, type WechatClientOptions } from './client.js';
-export { createWechatTransport, type WechatRequest, type WechatTransport, WechatError } from './transport.js';
+export {
+  type Code2SessionResult,
+  createWechatClient,
+  toAppError,
+  type WechatClient,
+  type WechatClientOptions,
+} from './client.js';
+export { createWechatTransport, WechatError, type WechatRequest, type WechatTransport } from './transport.js';

@@ -33,7 +33,11 @@ export interface WechatTransport {
  * (jscode2session) answer JSON as text/plain, so bodies are parsed whatever the Content-Type. No retry:
  * a login code is single use, so a request that may have reached WeChat must not be sent twice.
  */
-export function createWechatTransport(options: { apiBase: string; timeoutMs: number; logger: Logger }): WechatTransport {
+export function createWechatTransport(options: {
+  apiBase: string;
+  timeoutMs: number;
+  logger: Logger;
+}): WechatTransport {
   const http: Got = got.extend({
     prefixUrl: options.apiBase,
     timeout: { request: options.timeoutMs },
@@ -61,14 +65,22 @@ export function createWechatTransport(options: { apiBase: string; timeoutMs: num
         // got's error carries the request URL, whose query holds the AppSecret: keep only its code.
         const code = error instanceof RequestError ? error.code : 'UNKNOWN';
         const timeout = code === 'ETIMEDOUT';
-        log.warn({ event: 'wechat_failure', api: request.api, reason: code }, `WeChat ${request.api} ${timeout ? 'timed out' : 'unreachable'}`);
+        log.warn(
+          { event: 'wechat_failure', api: request.api, reason: code },
+          `WeChat ${request.api} ${timeout ? 'timed out' : 'unreachable'}`,
+        );
         throw new UpstreamUnavailable(
-          timeout ? `WeChat did not answer ${request.api} in time.` : `WeChat could not be reached for ${request.api}.`,
+          timeout
+            ? `WeChat did not answer ${request.api} in time.`
+            : `WeChat could not be reached for ${request.api}.`,
           { timeout, cause: new Error(code) },
         );
       }
       if (status !== 200) {
-        log.warn({ event: 'wechat_failure', api: request.api, status }, `WeChat ${request.api} answered HTTP ${status}`);
+        log.warn(
+          { event: 'wechat_failure', api: request.api, status },
+          `WeChat ${request.api} answered HTTP ${status}`,
+        );
         throw new UpstreamUnavailable(`WeChat answered ${request.api} with HTTP ${status}.`);
       }
       let body: unknown;
@@ -78,7 +90,10 @@ export function createWechatTransport(options: { apiBase: string; timeoutMs: num
         body = undefined;
       }
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        log.warn({ event: 'wechat_failure', api: request.api, reason: 'not_json' }, `WeChat ${request.api} answered something that is not JSON`);
+        log.warn(
+          { event: 'wechat_failure', api: request.api, reason: 'not_json' },
+          `WeChat ${request.api} answered something that is not JSON`,
+        );
         throw new UpstreamUnavailable(`WeChat answered ${request.api} with something that is not JSON.`);
       }
       const record = body as Record<string, unknown>;
@@ -87,7 +102,10 @@ export function createWechatTransport(options: { apiBase: string; timeoutMs: num
         const errmsg = typeof record.errmsg === 'string' ? record.errmsg : '';
         const rid = /rid:\s*([\w-]+)/.exec(errmsg)?.[1];
         const code = typeof errcode === 'number' ? errcode : Number(errcode);
-        log.warn({ event: 'wechat_failure', api: request.api, errcode: code, errmsg, rid }, `WeChat ${request.api} errcode ${code}`);
+        log.warn(
+          { event: 'wechat_failure', api: request.api, errcode: code, errmsg, rid },
+          `WeChat ${request.api} errcode ${code}`,
+        );
         throw new WechatError(request.api, Number.isFinite(code) ? code : -1, errmsg, rid);
       }
       return record;

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { ConfigError, loadConfig, renderEnvExample, renderSettingsTable, SETTINGS } from '../../src/config/index.js';
+import {
+  ConfigError,
+  loadConfig,
+  renderEnvExample,
+  renderSettingsTable,
+  SETTINGS,
+} from '../../src/config/index.js';
 
 function refusal(env: Record<string, string>): string {
   try {
@@ -40,7 +46,12 @@ describe('configuration', () => {
       REDIS_SENTINEL_NAME: 'mymaster',
     });
     expect(config.wechat).to.include({ mode: 'remote', apiBase: 'https://api.weixin.qq.com' });
-    expect(config.redis).to.deep.equal({ kind: 'sentinel', sentinels: ['a:26379', 'b:26379'], name: 'mymaster', prefix: 'wxauth:' });
+    expect(config.redis).to.deep.equal({
+      kind: 'sentinel',
+      sentinels: ['a:26379', 'b:26379'],
+      name: 'mymaster',
+      prefix: 'wxauth:',
+    });
     expect(Object.isFrozen(config.tokens)).to.equal(true);
   });
 
@@ -53,7 +64,9 @@ describe('configuration', () => {
 
   it('refuses one WeChat credential without the other', () => {
     expect(refusal({ WECHAT_APPID: 'wx1234567890abcdef' })).to.contain('WECHAT_SECRET is required');
-    expect(refusal({ WECHAT_API_BASE: 'http://127.0.0.1:9' })).to.contain('WECHAT_APPID and WECHAT_SECRET are required');
+    expect(refusal({ WECHAT_API_BASE: 'http://127.0.0.1:9' })).to.contain(
+      'WECHAT_APPID and WECHAT_SECRET are required',
+    );
   });
 
   it('refuses two Redis topologies at once and a Sentinel without its name', () => {

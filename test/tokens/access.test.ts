@@ -38,17 +38,34 @@ describe('access tokens', () => {
 
   function forge(header: Record<string, unknown>, claims: Record<string, unknown>, key = keys.signing.key) {
     const iat = Math.floor(clock.now() / 1000);
-    return new SignJWT({ iss: 'wxauth', aud: 'wxauth', sub: 'oUser', iat, exp: iat + 60, jti: 'j1', ...claims })
+    return new SignJWT({
+      iss: 'wxauth',
+      aud: 'wxauth',
+      sub: 'oUser',
+      iat,
+      exp: iat + 60,
+      jti: 'j1',
+      ...claims,
+    })
       .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: keys.signing.kid, ...header } as never)
       .sign(key);
   }
 
   it('carries typ at+jwt, a kid and only iss, aud, sub, iat, exp and jti', async () => {
     const { token, exp, expiresIn } = await tokens.issue('oUser');
-    const [header, payload] = token.split('.').slice(0, 2).map((part) => JSON.parse(new TextDecoder().decode(base64url.decode(part))));
+    const [header, payload] = token
+      .split('.')
+      .slice(0, 2)
+      .map((part) => JSON.parse(new TextDecoder().decode(base64url.decode(part))));
     expect(header).to.deep.equal({ alg: 'EdDSA', typ: 'at+jwt', kid: keys.signing.kid });
     expect(Object.keys(payload).sort()).to.deep.equal(['aud', 'exp', 'iat', 'iss', 'jti', 'sub']);
-    expect(payload).to.include({ sub: 'oUser', iss: 'wxauth', aud: 'wxauth', iat: T0 / 1000, exp: T0 / 1000 + 900 });
+    expect(payload).to.include({
+      sub: 'oUser',
+      iss: 'wxauth',
+      aud: 'wxauth',
+      iat: T0 / 1000,
+      exp: T0 / 1000 + 900,
+    });
     expect(exp).to.equal(T0 / 1000 + 900);
     expect(expiresIn).to.equal(900);
   });
@@ -59,7 +76,9 @@ describe('access tokens', () => {
     const jwk = keys.publicJwks.keys.find((k) => k.kid === keys.signing.kid)!;
     expect(jwk).not.to.have.property('d');
     const publicKey = createPublicKey({ key: jwk as never, format: 'jwk' });
-    expect(cryptoVerify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, 'base64url'))).to.equal(true);
+    expect(cryptoVerify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, 'base64url'))).to.equal(
+      true,
+    );
   });
 
   it('accepts its own token until the second before exp and refuses it from exp on', async () => {
@@ -77,11 +96,17 @@ describe('access tokens', () => {
   });
 
   it('refuses a token whose kid is unknown', async () => {
-    expect((await refused(tokens, await forge({ kid: '../../etc/passwd' }, {}))).message).to.contain('unknown kid');
+    expect((await refused(tokens, await forge({ kid: '../../etc/passwd' }, {}))).message).to.contain(
+      'unknown kid',
+    );
   });
 
   it('refuses a token that names its own key by jwk, jku or x5u', async () => {
-    for (const header of [{ jku: 'https://evil.example/jwks' }, { x5u: 'https://evil.example/cert' }, { jwk: keys.publicJwks.keys[0] }]) {
+    for (const header of [
+      { jku: 'https://evil.example/jwks' },
+      { x5u: 'https://evil.example/cert' },
+      { jwk: keys.publicJwks.keys[0] },
+    ]) {
       expect((await refused(tokens, await forge(header, {}))).message).to.contain('never trusts');
     }
   });
@@ -99,7 +124,9 @@ describe('access tokens', () => {
   });
 
   it('refuses alg none and an HMAC token made with the public key as secret', async () => {
-    const body = base64url.encode(JSON.stringify({ iss: 'wxauth', aud: 'wxauth', sub: 'x', iat: 1, exp: 9e9, jti: 'j' }));
+    const body = base64url.encode(
+      JSON.stringify({ iss: 'wxauth', aud: 'wxauth', sub: 'x', iat: 1, exp: 9e9, jti: 'j' }),
+    );
     const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: keys.signing.kid }))}.${body}.`;
     await refused(tokens, none);
     const hmac = await new SignJWT({ sub: 'x', iss: 'wxauth', aud: 'wxauth', jti: 'j' })

@@ -27,7 +27,12 @@ describe('signing keys', () => {
   it('refuses public-only keys, symmetric keys, empty sets, missing files and non-JSON', async () => {
     const { keys } = await generatePrivateJwks();
     const { d: _d, ...publicOnly } = keys[0]!;
-    const cases: unknown[] = [{ keys: [publicOnly] }, { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }, { keys: [] }, {}];
+    const cases: unknown[] = [
+      { keys: [publicOnly] },
+      { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] },
+      { keys: [] },
+      {},
+    ];
     for (const jwks of cases) {
       let error: unknown;
       await keySetFromJwks(jwks).catch((e: unknown) => {

@@ -22,10 +22,19 @@ describe('refresh token format', () => {
 
   it('rejects strings that cannot be one of its tokens', () => {
     const { token } = mintRefreshToken('oUser');
-    for (const bad of ['', 'abc', `${token}=`, `${token}!`, 'A'.repeat(2000), Buffer.alloc(60).toString('base64url')]) {
+    for (const bad of [
+      '',
+      'abc',
+      `${token}=`,
+      `${token}!`,
+      'A'.repeat(2000),
+      Buffer.alloc(60).toString('base64url'),
+    ]) {
       expect(parseRefreshToken(bad), bad.slice(0, 20)).to.equal(null);
     }
-    const withBrace = Buffer.concat([Buffer.of(1), Buffer.alloc(44), Buffer.from('o}{x')]).toString('base64url');
+    const withBrace = Buffer.concat([Buffer.of(1), Buffer.alloc(44), Buffer.from('o}{x')]).toString(
+      'base64url',
+    );
     expect(parseRefreshToken(withBrace)).to.equal(null);
   });
 

@@ -13,7 +13,9 @@ function bearerChallenge(error: InvalidToken): string {
 function fromHttpError(error: unknown): AppError | undefined {
   const status = (error as { status?: unknown } | null)?.status;
   if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
-  const message = (error as { expose?: boolean; message?: string }).expose ? (error as Error).message : 'Bad request.';
+  const message = (error as { expose?: boolean; message?: string }).expose
+    ? (error as Error).message
+    : 'Bad request.';
   return new AppError(status, 'invalid_request', message);
 }
 
@@ -35,7 +37,10 @@ export function errorResponder(): Middleware {
         log.error({ err: thrown }, 'unhandled error');
         error = new ServerError();
       } else if (error.status >= 500) {
-        log.warn({ error: error.error, status: error.status, cause: describeCause(error.cause) }, error.message);
+        log.warn(
+          { error: error.error, status: error.status, cause: describeCause(error.cause) },
+          error.message,
+        );
       }
       ctx.status = error.status;
       ctx.set(error.headers);

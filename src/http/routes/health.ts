@@ -1,13 +1,27 @@
 import type { Router } from '@koa/router';
+import { TemporarilyUnavailable } from '../../errors/index.js';
+import type { SessionStore } from '../../store/index.js';
 import type { KeySet } from '../../tokens/index.js';
 import type { BearerState } from '../middleware/bearer.js';
+import { openApiDocument } from '../openapi.js';
 
-export function healthRoutes(router: Router<BearerState>, deps: { keys: KeySet }): void {
+export function healthRoutes(router: Router<BearerState>, deps: { keys: KeySet; store: SessionStore }): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);
+  const openapi = JSON.stringify(openApiDocument);
 
   router.get('/healthz', function reportAlive(ctx) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };
+  });
+
+  router.get('/readyz', async function reportReady(ctx) {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await deps.store.ping();
+    } catch (cause) {
+      throw new TemporarilyUnavailable('The session store does not answer.', { cause });
+    }
+    ctx.body = { status: 'ready' };
   });
 
   router.get('/.well-known/jwks.json', function publishPublicKeys(ctx) {
@@ -15,5 +29,10 @@ export function healthRoutes(router: Router<BearerState>, deps: { keys: KeySet }
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.type = 'application/json';
     ctx.body = jwks;
+  });
+
+  router.get('/openapi.json', function describeApi(ctx) {
+    ctx.type = 'application/json';
+    ctx.body = openapi;
   });
 }

@@ -1,0 +1,204 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { CallCounter } from './control.js';
+import { CONTROL_PREFIX, CONTROL_ROUTES, type ControlMethod } from './control-routes.js';
+import type { ArmedFault, FaultQueue } from './faults.js';
+import { parseJson, readBody, send, sendEmpty, sendJson } from './http-io.js';
+import { newRid } from './ids.js';
+import { ControlError, expectObject, invalid } from './input.js';
+import type { EmulatorState } from './state.js';
+import type { EmulatorControl } from './types.js';
+import { WECHAT_ERRORS, withRid } from './wechat-errors.js';
+import { WECHAT_ROUTES, type WechatRoute } from './wechat-routes.js';
+
+export interface EmulatorServerDeps {
+  state: EmulatorState;
+  faults: FaultQueue;
+  counter: CallCounter;
+  control: EmulatorControl;
+}
+
+export interface EmulatorServer {
+  listen(port: number, host: string): Promise<string>;
+  close(): Promise<void>;
+  /** undefined before the first listen(). */
+  readonly url: string | undefined;
+}
+
+const NOT_FOUND_TYPE = 'application/json; encoding=utf-8';
+const HTTP_500_PAGE =
+  '<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n';
+/** JSON cut off mid-way, as a broken proxy or a truncated read would leave it. */
+const GARBAGE_BODY = '{"errcode":0,"errmsg":"o';
+
+export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
+  const { state, faults, counter, control } = deps;
+  const sockets = new Set<Socket>();
+  // Pending 'slow' answers: close() clears their timers and lets their handlers return.
+  const delays = new Map<NodeJS.Timeout, (elapsed: boolean) => void>();
+  let url: string | undefined;
+
+  const server = createServer((req, res) => {
+    res.on('error', () => undefined);
+    handle(req, res).catch((error: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      const description = error instanceof Error ? error.message : String(error);
+      sendJson(res, 500, { error: 'server_error', error_description: `The emulator failed: ${description}` });
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  function delay(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        delays.delete(timer);
+        resolve(true);
+      }, ms);
+      timer.unref();
+      delays.set(timer, resolve);
+    });
+  }
+
+  function sendWechat(res: ServerResponse, status: number, contentType: string, body: object): void {
+    send(res, status, contentType, JSON.stringify(withRid(body, newRid(state.now()))));
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let target: URL;
+    try {
+      target = new URL(req.url ?? '/', 'http://emulator.invalid');
+    } catch {
+      sendJson(res, 400, {
+        error: 'invalid_request',
+        error_description: 'The request target is not a URL path.',
+      });
+      return;
+    }
+    if (target.pathname.startsWith(CONTROL_PREFIX)) {
+      await handleControl(req, res, target.pathname);
+      return;
+    }
+    const route = WECHAT_ROUTES.get(target.pathname);
+    if (!route) {
+      sendWechat(res, 404, NOT_FOUND_TYPE, WECHAT_ERRORS.notFound);
+      return;
+    }
+    counter.count(route.api);
+    const body = await readBody(req);
+    const fault = faults.take(route.api);
+    if (fault && fault.mode !== 'slow') {
+      answerFault(req, res, route, fault);
+      return;
+    }
+    if (fault && !(await delay(fault.delayMs))) return;
+    if (req.method !== route.method) {
+      sendWechat(
+        res,
+        200,
+        route.contentType,
+        route.method === 'GET' ? WECHAT_ERRORS.requireGet : WECHAT_ERRORS.requirePost,
+      );
+      return;
+    }
+    sendWechat(res, 200, route.contentType, route.answer({ query: target.searchParams, body }, state));
+  }
+
+  function answerFault(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: WechatRoute,
+    fault: ArmedFault,
+  ): void {
+    switch (fault.mode) {
+      case 'busy':
+        sendWechat(res, 200, route.contentType, WECHAT_ERRORS.busy);
+        return;
+      case 'errcode':
+        sendWechat(res, 200, route.contentType, { errcode: fault.errcode, errmsg: fault.errmsg });
+        return;
+      case 'http500':
+        send(res, 500, 'text/html', HTTP_500_PAGE);
+        return;
+      case 'garbage':
+        send(res, 200, route.contentType, GARBAGE_BODY);
+        return;
+      default:
+        req.socket.destroy();
+    }
+  }
+
+  async function handleControl(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+    const route = CONTROL_ROUTES.get(pathname);
+    if (!route) {
+      const known = [...CONTROL_ROUTES.keys()].join(', ');
+      sendJson(res, 404, {
+        error: 'not_found',
+        error_description: `No control route ${pathname}; there are ${known}.`,
+      });
+      return;
+    }
+    const handler = route[req.method as ControlMethod];
+    if (!handler) {
+      const allowed = Object.keys(route).join(', ');
+      sendJson(
+        res,
+        405,
+        { error: 'method_not_allowed', error_description: `${pathname} takes ${allowed}.` },
+        { allow: allowed },
+      );
+      return;
+    }
+    const text = await readBody(req);
+    try {
+      if (text === undefined)
+        throw new ControlError(413, 'invalid_request', 'The body is larger than 64 KiB.');
+      const parsed = text.trim() === '' ? {} : parseJson(text);
+      if (parsed === undefined) throw invalid('The body is not JSON.');
+      const answer = handler(expectObject(parsed, 'The body'), control);
+      if (answer.body === undefined) sendEmpty(res, answer.status);
+      else sendJson(res, answer.status, answer.body);
+    } catch (error) {
+      if (!(error instanceof ControlError)) throw error;
+      sendJson(res, error.status, { error: error.error, error_description: error.message });
+    }
+  }
+
+  return {
+    get url() {
+      return url;
+    },
+    listen(port, host) {
+      if (server.listening) return Promise.reject(new Error(`The emulator is listening already, on ${url}.`));
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          url = `http://${urlHost(host)}:${(server.address() as AddressInfo).port}`;
+          resolve(url);
+        });
+      });
+    },
+    async close() {
+      for (const [timer, release] of delays) {
+        clearTimeout(timer);
+        release(false);
+      }
+      delays.clear();
+      const closed = server.listening
+        ? new Promise<void>((resolve) => server.close(() => resolve()))
+        : Promise.resolve();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+/** The host to put in the URL: a wildcard address is reached through loopback. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,233 @@
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { TemporarilyUnavailable } from '../errors/index.js';
+import { userKeys } from './keys.js';
+import { END_ALL_FAMILIES, END_FAMILY, RECORD_LOGIN, ROTATE_REFRESH } from './scripts.js';
+import type { LoginWrite, RotateOutcome, RotateRequest, SessionStore, UserRecord } from './types.js';
+
+export interface RedisConnectOptions {
+  /** `redis://…` or `rediss://…` of a single Redis. */
+  url?: string;
+  /** `host:port` seeds of a Redis Cluster; used instead of `url`. */
+  clusterNodes?: string[];
+  /** `host:port` of Sentinels, with `sentinelName`; used instead of `url`. */
+  sentinels?: string[];
+  sentinelName?: string;
+  /** How long one connection attempt may take. Default 2000. */
+  connectTimeoutMs?: number;
+  /** How long one command may wait for its answer before it fails. Default 1000. */
+  commandTimeoutMs?: number;
+  /** Receives the client's connection errors (one per failed reconnect during an outage). */
+  onError?: (error: Error) => void;
+}
+
+/** Longest pause between two reconnection attempts, ms. */
+const MAX_RECONNECT_DELAY_MS = 2000;
+
+/** Never gives up (so the client recovers by itself), backing off up to MAX_RECONNECT_DELAY_MS. */
+function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RECONNECT_DELAY_MS);
+}
+
+/**
+ * Builds the ioredis client, tuned to fail fast during an outage: no offline queue (a command sent while
+ * disconnected fails at once), no retry of a command whose connection dropped, and a command timeout;
+ * meanwhile it reconnects forever in the background. Commands sent before the first `ready` event fail
+ * too, so wait for it (or for a successful `ping()`) before taking traffic.
+ */
+export function connectRedis(options: RedisConnectOptions): Redis | Cluster {
+  const common: RedisOptions = {
+    enableOfflineQueue: false,
+    // 0: a command in flight when the connection drops fails at once instead of being sent again after
+    // the reconnect, when the caller has long given up on it.
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs ?? 1000,
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    retryStrategy: reconnectDelay,
+    // After a failover the old primary answers writes with READONLY: reconnect to find the new one.
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+  };
+
+  let client: Redis | Cluster;
+  if (options.clusterNodes !== undefined && options.clusterNodes.length > 0) {
+    const clusterOptions: ClusterOptions = {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: reconnectDelay,
+      redisOptions: common,
+    };
+    client = new Cluster(options.clusterNodes.map(hostPort), clusterOptions);
+  } else if (options.sentinels !== undefined && options.sentinels.length > 0) {
+    if (!options.sentinelName) throw new Error('connectRedis: sentinels need a sentinelName');
+    client = new Redis({
+      ...common,
+      sentinels: options.sentinels.map(hostPort),
+      name: options.sentinelName,
+      sentinelRetryStrategy: reconnectDelay,
+    });
+  } else if (options.url !== undefined) {
+    client = new Redis(options.url, common);
+  } else {
+    throw new Error('connectRedis: give a url, clusterNodes, or sentinels with a sentinelName');
+  }
+  if (options.onError) client.on('error', options.onError);
+  return client;
+}
+
+function hostPort(node: string): { host: string; port: number } {
+  const colon = node.lastIndexOf(':');
+  if (colon === -1) return { host: node, port: 6379 };
+  return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) };
+}
+
+/** The scripts, as defineCommand makes them: EVALSHA, falling back to EVAL when Redis lacks the script. */
+interface ScriptCommands {
+  wxauthRecordLogin(...keysAndArgs: string[]): Promise<number>;
+  wxauthRotateRefresh(...keysAndArgs: string[]): Promise<(string | null)[]>;
+  wxauthEndFamily(...keysAndArgs: string[]): Promise<number>;
+  wxauthEndAllFamilies(...keysAndArgs: string[]): Promise<number>;
+}
+
+/**
+ * Error replies that mean Redis cannot serve right now rather than a bug: loading its data, a cluster
+ * or replica set in failover, a script still running.
+ */
+const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|BUSY)\b/;
+
+/** SessionStore on Redis (single, Sentinel or Cluster). Each method is one round trip. */
+export class RedisStore implements SessionStore {
+  private readonly redis: Redis | Cluster;
+  private readonly scripts: ScriptCommands;
+  private readonly prefix: string;
+
+  /** Takes ownership of `redis`: close() closes it. */
+  constructor(redis: Redis | Cluster, options: { prefix?: string } = {}) {
+    this.redis = redis;
+    this.prefix = options.prefix ?? 'wxauth:';
+    redis.defineCommand('wxauthRecordLogin', { numberOfKeys: 3, lua: RECORD_LOGIN });
+    redis.defineCommand('wxauthRotateRefresh', { numberOfKeys: 3, lua: ROTATE_REFRESH });
+    redis.defineCommand('wxauthEndFamily', { numberOfKeys: 2, lua: END_FAMILY });
+    redis.defineCommand('wxauthEndAllFamilies', { numberOfKeys: 1, lua: END_ALL_FAMILIES });
+    this.scripts = redis as unknown as ScriptCommands;
+  }
+
+  async recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean }> {
+    const keys = userKeys(this.prefix, login.openid);
+    const now = Math.floor(login.nowMs);
+    const abs = login.absoluteTtlS === undefined ? undefined : now + Math.round(login.absoluteTtlS * 1000);
+    const exp = Math.min(now + Math.round(login.refreshTtlS * 1000), abs ?? Number.POSITIVE_INFINITY);
+    const isNew = await this.call(() =>
+      this.scripts.wxauthRecordLogin(
+        keys.user,
+        keys.families,
+        keys.family(login.familyId),
+        String(now),
+        login.sessionKey,
+        login.unionid ?? '',
+        login.familyId,
+        login.tokenHash,
+        String(exp),
+        abs === undefined ? '' : String(abs),
+        keys.family(''),
+      ),
+    );
+    return { isNewUser: isNew === 1 };
+  }
+
+  async getUser(openid: string): Promise<UserRecord | null> {
+    const [sk, uid, fl, ll] = await this.call(() =>
+      this.redis.hmget(userKeys(this.prefix, openid).user, 'sk', 'uid', 'fl', 'll'),
+    );
+    if (sk == null || fl == null || ll == null) return null;
+    const user: UserRecord = { sessionKey: sk, firstLoginAtMs: Number(fl), lastLoginAtMs: Number(ll) };
+    if (uid != null) user.unionid = uid;
+    return user;
+  }
+
+  async rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome> {
+    const keys = userKeys(this.prefix, rotation.openid);
+    const reply = await this.call(() =>
+      this.scripts.wxauthRotateRefresh(
+        keys.family(rotation.familyId),
+        keys.families,
+        keys.user,
+        String(Math.floor(rotation.nowMs)),
+        rotation.presentedHash,
+        rotation.nextHash,
+        rotation.sealedNext,
+        String(Math.round(rotation.refreshTtlS * 1000)),
+        String(Math.round(rotation.graceS * 1000)),
+        rotation.familyId,
+      ),
+    );
+    switch (reply[0]) {
+      case 'rotated':
+        return { kind: 'rotated', expiresAtMs: Number(reply[1]), ...optionalUnionid(reply[2]) };
+      case 'grace':
+        return {
+          kind: 'grace',
+          sealedNext: reply[1]!,
+          expiresAtMs: Number(reply[2]),
+          ...optionalUnionid(reply[3]),
+        };
+      case 'reused':
+        return { kind: 'reused' };
+      case 'invalid':
+        return { kind: 'invalid' };
+      default:
+        throw new Error(`rotateRefresh script answered ${JSON.stringify(reply)}`);
+    }
+  }
+
+  async endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
+    const keys = userKeys(this.prefix, openid);
+    const ended = await this.call(() =>
+      this.scripts.wxauthEndFamily(keys.family(familyId), keys.families, tokenHash, familyId),
+    );
+    return ended === 1;
+  }
+
+  async endAllFamilies(openid: string): Promise<number> {
+    const keys = userKeys(this.prefix, openid);
+    return this.call(() => this.scripts.wxauthEndAllFamilies(keys.families, keys.family('')));
+  }
+
+  async ping(): Promise<void> {
+    await this.call(() => this.redis.ping());
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  /** Runs one command, turning "Redis is not there" into TemporarilyUnavailable; bugs pass unchanged. */
+  private async call<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (error) {
+      if (isOutage(error)) {
+        throw new TemporarilyUnavailable('The session store is unreachable; retry shortly.', {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+}
+
+/**
+ * Anything ioredis raises other than an error reply (or a programming error) is about the connection:
+ * closed, not writable, timed out, retries exhausted, cluster unreachable. Of the error replies, a few
+ * are transient too; the rest (a script error, WRONGTYPE) are bugs and pass unchanged.
+ */
+function isOutage(error: unknown): boolean {
+  if (!(error instanceof Error) || error instanceof TypeError || error instanceof RangeError) return false;
+  if (error.name === 'ReplyError') return TRANSIENT_REPLY.test(error.message);
+  return true;
+}
+
+function optionalUnionid(unionid: string | null | undefined): { unionid?: string } {
+  return unionid == null ? {} : { unionid };
+}

@@ -1,0 +1,163 @@
+import { expect } from 'chai';
+import { SignJWT } from 'jose';
+import { type Harness, startHarness } from '../helpers/harness.js';
+
+describe('Bearer routes', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const me = (authorization?: string) => {
+    const req = h.http.get('/auth/me');
+    return authorization === undefined ? req : req.set('Authorization', authorization);
+  };
+
+  describe('GET /auth/me', () => {
+    it("answers the token's openid and exp", async () => {
+      const login = await h.login();
+      const res = await me(`Bearer ${login.access_token}`).expect(200);
+      expect(res.body).to.have.keys('openid', 'exp');
+      expect(res.body.openid).to.equal(login.openid);
+    });
+
+    it('treats the scheme case-insensitively', async () => {
+      const login = await h.login();
+      await me(`bearer ${login.access_token}`).expect(200);
+      await me(`BEARER ${login.access_token}`).expect(200);
+    });
+
+    it('sends no command to Redis for 50 calls', async () => {
+      const login = await h.login();
+      const server = h.redis!.server;
+      const before = await server.commandCount();
+      for (let i = 0; i < 50; i++) await me(`Bearer ${login.access_token}`).expect(200);
+      expect((await server.commandCount()) - before).to.equal(0);
+    });
+
+    it('answers 401 with a bare Bearer challenge when no token is sent', async () => {
+      const res = await me().expect(401);
+      expect(res.headers['www-authenticate']).to.equal('Bearer realm="wxauth"');
+      expect(res.body.error).to.equal('invalid_token');
+    });
+
+    it('takes no token from the query string', async () => {
+      const login = await h.login();
+      const res = await h.http.get(`/auth/me?access_token=${login.access_token}`).expect(401);
+      expect(res.headers['www-authenticate']).to.equal('Bearer realm="wxauth"');
+    });
+
+    it('answers another scheme like no token at all', async () => {
+      const res = await me('Basic dXNlcjpwYXNz').expect(401);
+      expect(res.headers['www-authenticate']).to.equal('Bearer realm="wxauth"');
+    });
+
+    const malformed = [
+      'Bearer',
+      'Bearer ',
+      'Bearer a b',
+      'Bearer "quoted"',
+      'Bearer x.y.z',
+      `Bearer ${'a'.repeat(5000)}`,
+      'Bearer Zm9v\u00e9',
+    ];
+    for (const header of malformed) {
+      it(`answers 401 invalid_token to "${header.slice(0, 24)}"`, async () => {
+        const res = await h.http
+          .get('/auth/me')
+          .set('Authorization', Buffer.from(header, 'latin1').toString('latin1'));
+        expect(res.status).to.equal(401);
+        expect(res.body.error).to.equal('invalid_token');
+        expect(res.headers['www-authenticate']).to.match(
+          /^Bearer realm="wxauth", error="invalid_token", error_description="[^"]+"$/,
+        );
+      });
+    }
+
+    it('refuses an expired token from its exp second on', async () => {
+      const login = await h.login();
+      h.clock.advance(login.expires_in * 1000);
+      const res = await me(`Bearer ${login.access_token}`).expect(401);
+      expect(res.headers['www-authenticate']).to.contain('error="invalid_token"');
+      expect(res.body.error_description).to.contain('expired');
+    });
+
+    it('refuses a token signed by a key that is not ours', async () => {
+      const { generateKeyPair } = await import('jose');
+      const { privateKey } = await generateKeyPair('EdDSA');
+      const now = Math.floor(h.clock.now() / 1000);
+      const forged = await new SignJWT({ jti: 'x' })
+        .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: h.keys.signing.kid })
+        .setIssuer('wxauth')
+        .setAudience('wxauth')
+        .setSubject('oVictim')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
+        .sign(privateKey);
+      await me(`Bearer ${forged}`).expect(401);
+    });
+  });
+
+  describe('POST /auth/logout', () => {
+    const logout = (at: string, body: object) =>
+      h.http.post('/auth/logout').set('Authorization', `Bearer ${at}`).send(body);
+
+    it('ends the session of the given refresh token and no other', async () => {
+      const phone = await h.login();
+      const tablet = await h.login(phone.openid);
+      await logout(phone.access_token, { refresh_token: phone.refresh_token }).expect(204);
+      expect(
+        (await h.http.post('/auth/refresh').send({ refresh_token: phone.refresh_token }).expect(400)).body
+          .error,
+      ).to.equal('invalid_grant');
+      await h.http.post('/auth/refresh').send({ refresh_token: tablet.refresh_token }).expect(200);
+    });
+
+    it('ends every session of the user with {"all": true}', async () => {
+      const phone = await h.login();
+      const tablet = await h.login(phone.openid);
+      await logout(phone.access_token, { all: true }).expect(204);
+      for (const token of [phone.refresh_token, tablet.refresh_token]) {
+        await h.http.post('/auth/refresh').send({ refresh_token: token }).expect(400);
+      }
+    });
+
+    it("answers 204 to another user's refresh token and ends nothing", async () => {
+      const alice = await h.login();
+      const bob = await h.login();
+      await logout(alice.access_token, { refresh_token: bob.refresh_token }).expect(204);
+      await h.http.post('/auth/refresh').send({ refresh_token: bob.refresh_token }).expect(200);
+    });
+
+    it('answers 204 to an unknown or already ended refresh token', async () => {
+      const login = await h.login();
+      await logout(login.access_token, { refresh_token: 'not-a-token' }).expect(204);
+      await logout(login.access_token, { refresh_token: login.refresh_token }).expect(204);
+      await logout(login.access_token, { refresh_token: login.refresh_token }).expect(204);
+    });
+
+    it('requires a Bearer token', async () => {
+      const login = await h.login();
+      const res = await h.http.post('/auth/logout').send({ refresh_token: login.refresh_token }).expect(401);
+      expect(res.headers['www-authenticate']).to.equal('Bearer realm="wxauth"');
+      await h.http.post('/auth/refresh').send({ refresh_token: login.refresh_token }).expect(200);
+    });
+
+    const malformed: Array<[string, unknown]> = [
+      ['an empty body', {}],
+      ['all: false without a token', { all: false }],
+      ['all as a string', { all: 'true' }],
+      ['a numeric refresh_token', { refresh_token: 1 }],
+    ];
+    for (const [name, body] of malformed) {
+      it(`answers 400 invalid_request to ${name}`, async () => {
+        const login = await h.login();
+        const res = await logout(login.access_token, body as object).expect(400);
+        expect(res.body.error).to.equal('invalid_request');
+      });
+    }
+  });
+});

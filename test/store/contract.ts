@@ -1,0 +1,443 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import type { LoginWrite, RotateRequest, SessionStore } from '../../src/store/index.js';
+
+/**
+ * A fixed clock far in the past: expiry must come from the nowMs arguments, and Redis TTLs must be set
+ * relative to them (a PEXPIREAT to 2001 would delete the key at once).
+ */
+export const T0 = Date.UTC(2001, 0, 1);
+const REFRESH_TTL_S = 3600;
+const GRACE_S = 10;
+
+/** A refresh token as the service makes it, and the hash the store sees. */
+export function refreshToken(): { token: string; hash: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: createHash('sha256').update(token).digest('base64url') };
+}
+
+let counter = 0;
+/** A 28-character openid like WeChat's. */
+export function openid(): string {
+  counter += 1;
+  return `oTest${String(counter).padStart(6, '0')}${randomBytes(15).toString('base64url')}`.slice(0, 28);
+}
+
+export function familyId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function login(overrides: Partial<LoginWrite> = {}): LoginWrite {
+  return {
+    openid: openid(),
+    sessionKey: randomBytes(16).toString('base64'),
+    familyId: familyId(),
+    tokenHash: refreshToken().hash,
+    nowMs: T0,
+    refreshTtlS: REFRESH_TTL_S,
+    ...overrides,
+  };
+}
+
+/** The rotation of `presentedHash` in the family `of` opened, to a fresh successor. */
+export function rotation(
+  of: LoginWrite,
+  presentedHash: string,
+  overrides: Partial<RotateRequest> = {},
+): RotateRequest {
+  const next = refreshToken();
+  return {
+    openid: of.openid,
+    familyId: of.familyId,
+    presentedHash,
+    nextHash: next.hash,
+    sealedNext: `sealed:${next.token}`,
+    nowMs: T0 + 1000,
+    refreshTtlS: REFRESH_TTL_S,
+    graceS: GRACE_S,
+    ...overrides,
+  };
+}
+
+export function describeStoreContract(
+  name: string,
+  makeStore: () => Promise<{ store: SessionStore; cleanup(): Promise<void> }>,
+): void {
+  describe(`${name} (SessionStore contract)`, () => {
+    let store: SessionStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    describe('recordLogin and getUser', () => {
+      it('answers isNewUser true for the first login of a user and false afterwards', async () => {
+        const first = login();
+        expect(await store.recordLogin(first)).to.deep.equal({ isNewUser: true });
+        const second = login({ openid: first.openid, nowMs: T0 + 5000 });
+        expect(await store.recordLogin(second)).to.deep.equal({ isNewUser: false });
+      });
+
+      it('keeps the first login time and updates the last login time and the session_key', async () => {
+        const first = login();
+        await store.recordLogin(first);
+        await store.recordLogin(login({ openid: first.openid, sessionKey: 'second-key', nowMs: T0 + 5000 }));
+        expect(await store.getUser(first.openid)).to.deep.equal({
+          sessionKey: 'second-key',
+          firstLoginAtMs: T0,
+          lastLoginAtMs: T0 + 5000,
+        });
+      });
+
+      it('stores the unionid when WeChat gave one and keeps it when a later login has none', async () => {
+        const first = login({ unionid: 'oUnion0123456789abcdefghijkl' });
+        await store.recordLogin(first);
+        expect((await store.getUser(first.openid))?.unionid).to.equal('oUnion0123456789abcdefghijkl');
+        await store.recordLogin(login({ openid: first.openid, nowMs: T0 + 5000 }));
+        expect((await store.getUser(first.openid))?.unionid).to.equal('oUnion0123456789abcdefghijkl');
+      });
+
+      it('answers a record without unionid when none was ever given', async () => {
+        const first = login();
+        await store.recordLogin(first);
+        const user = await store.getUser(first.openid);
+        expect(user).to.deep.equal({ sessionKey: first.sessionKey, firstLoginAtMs: T0, lastLoginAtMs: T0 });
+        expect(user).not.to.have.property('unionid');
+      });
+
+      it('answers null for a user who never logged in', async () => {
+        expect(await store.getUser(openid())).to.equal(null);
+      });
+
+      it('opens a separate family for each login of the same user', async () => {
+        const first = login();
+        const second = login({ openid: first.openid });
+        await store.recordLogin(first);
+        await store.recordLogin(second);
+        expect((await store.rotateRefresh(rotation(first, first.tokenHash))).kind).to.equal('rotated');
+        expect((await store.rotateRefresh(rotation(second, second.tokenHash))).kind).to.equal('rotated');
+      });
+    });
+
+    describe('rotateRefresh', () => {
+      it('rotates the current token, and then the new one rotates in turn', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+        expect(await store.rotateRefresh(first)).to.deep.equal({
+          kind: 'rotated',
+          expiresAtMs: T0 + 1000 + REFRESH_TTL_S * 1000,
+        });
+        const second = rotation(opened, first.nextHash, { nowMs: T0 + 60_000 });
+        expect(await store.rotateRefresh(second)).to.deep.equal({
+          kind: 'rotated',
+          expiresAtMs: T0 + 60_000 + REFRESH_TTL_S * 1000,
+        });
+      });
+
+      it('answers the unionid with a rotation and with a grace answer', async () => {
+        const opened = login({ unionid: 'oUnion-abc' });
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash);
+        expect(await store.rotateRefresh(first)).to.include({ kind: 'rotated', unionid: 'oUnion-abc' });
+        expect(await store.rotateRefresh(rotation(opened, opened.tokenHash))).to.include({
+          kind: 'grace',
+          unionid: 'oUnion-abc',
+        });
+      });
+
+      it('answers grace with the same sealedNext when the previous token comes back within the grace window', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+        await store.rotateRefresh(first);
+        const retried = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 + GRACE_S * 1000 - 1 });
+        expect(await store.rotateRefresh(retried)).to.deep.equal({
+          kind: 'grace',
+          sealedNext: first.sealedNext,
+          expiresAtMs: T0 + 1000 + REFRESH_TTL_S * 1000,
+        });
+      });
+
+      it('changes nothing on a grace answer: the successor stays current and the grace answer repeats', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+        await store.rotateRefresh(first);
+        for (let i = 0; i < 3; i += 1) {
+          const retried = await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 2000 }));
+          expect(retried).to.include({ kind: 'grace', sealedNext: first.sealedNext });
+        }
+        const next = await store.rotateRefresh(rotation(opened, first.nextHash, { nowMs: T0 + 3000 }));
+        expect(next).to.deep.equal({ kind: 'rotated', expiresAtMs: T0 + 3000 + REFRESH_TTL_S * 1000 });
+      });
+
+      it('answers reused and ends the family when the previous token comes back after the grace window', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+        await store.rotateRefresh(first);
+        const late = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 + GRACE_S * 1000 });
+        expect(await store.rotateRefresh(late)).to.deep.equal({ kind: 'reused' });
+        // The thief's successor dies with the victim's: even the current token is refused now.
+        const current = rotation(opened, first.nextHash, { nowMs: T0 + 1000 + GRACE_S * 1000 + 1 });
+        expect(await store.rotateRefresh(current)).to.deep.equal({ kind: 'invalid' });
+      });
+
+      it('answers reused when a token from two rotations back comes back, even within the grace window', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+        await store.rotateRefresh(first);
+        await store.rotateRefresh(rotation(opened, first.nextHash, { nowMs: T0 + 2000 }));
+        const old = rotation(opened, opened.tokenHash, { nowMs: T0 + 3000 });
+        expect(await store.rotateRefresh(old)).to.deep.equal({ kind: 'reused' });
+        expect(
+          await store.rotateRefresh(rotation(opened, first.nextHash, { nowMs: T0 + 3000 })),
+        ).to.deep.equal({
+          kind: 'invalid',
+        });
+      });
+
+      it('answers reused at once for the previous token when the grace window is 0', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 1000, graceS: 0 }));
+        const again = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000, graceS: 0 });
+        expect(await store.rotateRefresh(again)).to.deep.equal({ kind: 'reused' });
+      });
+
+      it('answers reused for a token the family never held and ends the family', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        expect(await store.rotateRefresh(rotation(opened, refreshToken().hash))).to.deep.equal({
+          kind: 'reused',
+        });
+        expect(await store.rotateRefresh(rotation(opened, opened.tokenHash))).to.deep.equal({
+          kind: 'invalid',
+        });
+      });
+
+      it('answers invalid for an unknown family', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const unknown = rotation({ ...opened, familyId: familyId() }, opened.tokenHash);
+        expect(await store.rotateRefresh(unknown)).to.deep.equal({ kind: 'invalid' });
+        expect((await store.rotateRefresh(rotation(opened, opened.tokenHash))).kind).to.equal('rotated');
+      });
+
+      it('answers invalid from the expiry millisecond on and changes nothing', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const expired = rotation(opened, opened.tokenHash, { nowMs: T0 + REFRESH_TTL_S * 1000 });
+        expect(await store.rotateRefresh(expired)).to.deep.equal({ kind: 'invalid' });
+        const justBefore = rotation(opened, opened.tokenHash, { nowMs: T0 + REFRESH_TTL_S * 1000 - 1 });
+        expect((await store.rotateRefresh(justBefore)).kind).to.equal('rotated');
+      });
+
+      it('answers invalid for the previous token once the family expired, without a reuse verdict', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 }));
+        const late = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 + REFRESH_TTL_S * 1000 });
+        expect(await store.rotateRefresh(late)).to.deep.equal({ kind: 'invalid' });
+      });
+
+      it('slides the expiry: each rotation starts the refresh lifetime again', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        let current = opened.tokenHash;
+        let now = T0;
+        for (let i = 0; i < 3; i += 1) {
+          now += REFRESH_TTL_S * 1000 - 1; // just before the family would expire
+          const step = rotation(opened, current, { nowMs: now });
+          expect(await store.rotateRefresh(step)).to.deep.equal({
+            kind: 'rotated',
+            expiresAtMs: now + REFRESH_TTL_S * 1000,
+          });
+          current = step.nextHash;
+        }
+      });
+
+      it('caps the sliding expiry at the absolute lifetime and refuses the family after it', async () => {
+        const opened = login({ absoluteTtlS: 2 * REFRESH_TTL_S });
+        await store.recordLogin(opened);
+        const absAtMs = T0 + 2 * REFRESH_TTL_S * 1000;
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + REFRESH_TTL_S * 1000 - 1 });
+        expect(await store.rotateRefresh(first)).to.deep.equal({
+          kind: 'rotated',
+          expiresAtMs: T0 + 2 * REFRESH_TTL_S * 1000 - 1,
+        });
+        const second = rotation(opened, first.nextHash, { nowMs: T0 + 2 * REFRESH_TTL_S * 1000 - 2 });
+        expect(await store.rotateRefresh(second)).to.deep.equal({ kind: 'rotated', expiresAtMs: absAtMs });
+        const after = rotation(opened, second.nextHash, { nowMs: absAtMs });
+        expect(await store.rotateRefresh(after)).to.deep.equal({ kind: 'invalid' });
+      });
+
+      it('caps the first expiry at the absolute lifetime when it is shorter than the refresh lifetime', async () => {
+        const opened = login({ absoluteTtlS: 60 });
+        await store.recordLogin(opened);
+        expect(
+          await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 60_000 })),
+        ).to.deep.equal({
+          kind: 'invalid',
+        });
+        const fresh = login({ absoluteTtlS: 60 });
+        await store.recordLogin(fresh);
+        expect(
+          await store.rotateRefresh(rotation(fresh, fresh.tokenHash, { nowMs: T0 + 1000 })),
+        ).to.deep.equal({
+          kind: 'rotated',
+          expiresAtMs: T0 + 60_000,
+        });
+      });
+
+      it("keeps two users' families apart even when their family ids are equal", async () => {
+        const victim = login();
+        await store.recordLogin(victim);
+        const other = login({ familyId: victim.familyId });
+        await store.recordLogin(other);
+        const crossed = rotation({ ...other }, victim.tokenHash);
+        expect(await store.rotateRefresh(crossed)).to.deep.equal({ kind: 'reused' });
+        // Only the presenter's own family (keyed by its openid) ended; the victim's lives on.
+        expect((await store.rotateRefresh(rotation(victim, victim.tokenHash))).kind).to.equal('rotated');
+      });
+
+      it('answers exactly one of six concurrent rotations of the same token rotated, the others grace with its successor', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const attempts = Array.from({ length: 6 }, () => rotation(opened, opened.tokenHash));
+        const outcomes = await Promise.all(attempts.map((attempt) => store.rotateRefresh(attempt)));
+        const rotated = outcomes.flatMap((outcome, i) => (outcome.kind === 'rotated' ? [attempts[i]!] : []));
+        expect(rotated).to.have.length(1);
+        const winner = rotated[0]!;
+        const graces = outcomes.filter((outcome) => outcome.kind === 'grace');
+        expect(graces).to.have.length(5);
+        for (const grace of graces) expect(grace).to.include({ sealedNext: winner.sealedNext });
+        const next = rotation(opened, winner.nextHash, { nowMs: T0 + 2000 });
+        expect((await store.rotateRefresh(next)).kind).to.equal('rotated');
+      });
+    });
+
+    describe('endFamily', () => {
+      it('ends the family when given its current token', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        expect(await store.endFamily(opened.openid, opened.familyId, opened.tokenHash)).to.equal(true);
+        expect(await store.rotateRefresh(rotation(opened, opened.tokenHash))).to.deep.equal({
+          kind: 'invalid',
+        });
+      });
+
+      it('ends the family when given its previous token', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash);
+        await store.rotateRefresh(first);
+        expect(await store.endFamily(opened.openid, opened.familyId, opened.tokenHash)).to.equal(true);
+        expect(await store.rotateRefresh(rotation(opened, first.nextHash))).to.deep.equal({
+          kind: 'invalid',
+        });
+      });
+
+      it('answers false and ends nothing for a token the family does not hold as current or previous', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+        await store.rotateRefresh(first);
+        const second = rotation(opened, first.nextHash, { nowMs: T0 + 2000 });
+        await store.rotateRefresh(second);
+        expect(await store.endFamily(opened.openid, opened.familyId, opened.tokenHash)).to.equal(false);
+        expect(await store.endFamily(opened.openid, opened.familyId, refreshToken().hash)).to.equal(false);
+        const next = rotation(opened, second.nextHash, { nowMs: T0 + 3000 });
+        expect((await store.rotateRefresh(next)).kind).to.equal('rotated');
+      });
+
+      it("answers false for an unknown family and for another user's family", async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        expect(await store.endFamily(opened.openid, familyId(), opened.tokenHash)).to.equal(false);
+        expect(await store.endFamily(openid(), opened.familyId, opened.tokenHash)).to.equal(false);
+        expect((await store.rotateRefresh(rotation(opened, opened.tokenHash))).kind).to.equal('rotated');
+      });
+
+      it('answers false for a family already ended', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        await store.endFamily(opened.openid, opened.familyId, opened.tokenHash);
+        expect(await store.endFamily(opened.openid, opened.familyId, opened.tokenHash)).to.equal(false);
+      });
+
+      it('leaves the other families of the user alive', async () => {
+        const first = login();
+        const second = login({ openid: first.openid });
+        await store.recordLogin(first);
+        await store.recordLogin(second);
+        await store.endFamily(first.openid, first.familyId, first.tokenHash);
+        expect((await store.rotateRefresh(rotation(second, second.tokenHash))).kind).to.equal('rotated');
+      });
+    });
+
+    describe('endAllFamilies', () => {
+      it('ends every family of the user and answers how many there were', async () => {
+        const logins = [login()];
+        for (let i = 0; i < 3; i += 1) logins.push(login({ openid: logins[0]!.openid }));
+        for (const each of logins) await store.recordLogin(each);
+        await store.rotateRefresh(rotation(logins[1]!, logins[1]!.tokenHash));
+        expect(await store.endAllFamilies(logins[0]!.openid)).to.equal(4);
+        for (const each of logins) {
+          expect(
+            await store.rotateRefresh(rotation(each, each.tokenHash, { nowMs: T0 + 2000 })),
+          ).to.deep.equal({
+            kind: 'invalid',
+          });
+        }
+        expect(await store.endAllFamilies(logins[0]!.openid)).to.equal(0);
+      });
+
+      it('does not count families already ended', async () => {
+        const first = login();
+        const second = login({ openid: first.openid });
+        await store.recordLogin(first);
+        await store.recordLogin(second);
+        await store.endFamily(first.openid, first.familyId, first.tokenHash);
+        expect(await store.endAllFamilies(first.openid)).to.equal(1);
+      });
+
+      it('answers 0 for a user without families', async () => {
+        expect(await store.endAllFamilies(openid())).to.equal(0);
+      });
+
+      it("keeps the user record and other users' families", async () => {
+        const mine = login();
+        const theirs = login();
+        await store.recordLogin(mine);
+        await store.recordLogin(theirs);
+        await store.endAllFamilies(mine.openid);
+        expect(await store.getUser(mine.openid)).to.include({ sessionKey: mine.sessionKey });
+        expect((await store.rotateRefresh(rotation(theirs, theirs.tokenHash))).kind).to.equal('rotated');
+      });
+
+      it('lets the user log in again afterwards', async () => {
+        const first = login();
+        await store.recordLogin(first);
+        await store.endAllFamilies(first.openid);
+        const again = login({ openid: first.openid, nowMs: T0 + 5000 });
+        expect(await store.recordLogin(again)).to.deep.equal({ isNewUser: false });
+        const next = rotation(again, again.tokenHash, { nowMs: T0 + 6000 });
+        expect((await store.rotateRefresh(next)).kind).to.equal('rotated');
+      });
+    });
+
+    describe('ping', () => {
+      it('resolves while the store answers', async () => {
+        await store.ping();
+      });
+    });
+  });
+}

@@ -1,0 +1,302 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { expect } from 'chai';
+import { Cluster, Redis } from 'ioredis';
+import { TemporarilyUnavailable } from '../../src/errors/index.js';
+import { connectRedis, RedisStore, userKeys } from '../../src/store/index.js';
+import { freshPrefix, type RedisServer, startRedisServer, testRedis } from '../setup/hooks.js';
+import { describeStoreContract, familyId, login, refreshToken, rotation, T0 } from './contract.js';
+
+/** A client as the service makes it, once it is ready (commands before that fail fast by design). */
+async function connect(url: string): Promise<Redis> {
+  const client = connectRedis({ url, onError: () => {} }) as Redis;
+  if (client.status !== 'ready') await once(client, 'ready');
+  return client;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Redis Cluster's key slot (CRC16/XMODEM of the hash tag, mod 16384), as CLUSTER KEYSLOT would answer. */
+function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(hashed)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit += 1)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys.sort();
+}
+
+describeStoreContract('RedisStore', async () => {
+  const server = await testRedis();
+  const store = new RedisStore(await connect(server.url), { prefix: freshPrefix() });
+  return { store, cleanup: () => store.close() };
+});
+
+describe('RedisStore', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  let prefix: string;
+  let store: RedisStore;
+
+  beforeEach(async () => {
+    server = await testRedis();
+    admin = await connect(server.url);
+    prefix = freshPrefix();
+    store = new RedisStore(await connect(server.url), { prefix });
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await admin.quit();
+  });
+
+  /** One login with a unionid and one rotation: every key and field a session has. */
+  async function session() {
+    const opened = login({ unionid: 'oUnion0123456789abcdefghijkl', familyId: familyId() });
+    await store.recordLogin(opened);
+    // The largest sealed successor that keeps the family compact: 48 bytes, 64 base64url characters (a
+    // 32-byte token and a 16-byte tag, under a key used once so the nonce can be fixed).
+    const rotated = rotation(opened, opened.tokenHash, { sealedNext: randomBytes(48).toString('base64url') });
+    await store.rotateRefresh(rotated);
+    return { opened, rotated, keys: userKeys(prefix, opened.openid) };
+  }
+
+  it('gives every key a TTL relative to the caller clock, except the user record, which has none', async () => {
+    const { keys } = await session();
+    const found = await keysUnder(admin, prefix);
+    expect(found).to.have.length(3);
+    for (const key of found) {
+      const ttl = await admin.pttl(key);
+      if (key === keys.user) expect(ttl, key).to.equal(-1);
+      // The caller's clock says 2001: TTLs are still the refresh lifetime, not "already past".
+      else expect(ttl, key).to.be.within(3_590_000, 3_600_000);
+    }
+  });
+
+  it('keeps all keys of one user in one Cluster slot, under the {openid} hash tag', async () => {
+    expect(keySlot('123456789')).to.equal(12739); // the Cluster specification's test vector
+    const { opened } = await session();
+    const found = await keysUnder(admin, prefix);
+    for (const key of found) expect(key.startsWith(`${prefix}{${opened.openid}}:`), key).to.equal(true);
+    expect(new Set(found.map(keySlot)).size).to.equal(1);
+  });
+
+  it('stores only token hashes and the sealed successor, in short fields with integer timestamps', async () => {
+    const opened = login({ familyId: familyId() });
+    const tokens = [refreshToken(), refreshToken()];
+    await store.recordLogin({ ...opened, tokenHash: tokens[0]!.hash });
+    const sealedNext = randomBytes(60).toString('base64url');
+    await store.rotateRefresh({
+      ...rotation(opened, tokens[0]!.hash),
+      nextHash: tokens[1]!.hash,
+      sealedNext,
+      nowMs: T0 + 1000,
+    });
+    const keys = userKeys(prefix, opened.openid);
+    expect(await admin.hgetall(keys.family(opened.familyId))).to.deep.equal({
+      cur: tokens[1]!.hash,
+      prev: tokens[0]!.hash,
+      rot: String(T0 + 1000),
+      succ: sealedNext,
+      exp: String(T0 + 1000 + 3_600_000),
+    });
+    expect(await admin.hgetall(keys.user)).to.deep.equal({
+      fl: String(T0),
+      ll: String(T0),
+      sk: opened.sessionKey,
+    });
+    expect(await admin.hkeys(keys.families)).to.deep.equal([opened.familyId]);
+    const everything = JSON.stringify(
+      await Promise.all((await keysUnder(admin, prefix)).map((key) => admin.dump(key))),
+    );
+    for (const { token } of tokens) expect(everything).not.to.include(token);
+  });
+
+  it("keeps a family in Redis's compact encoding with a sealed successor of 64 characters", async () => {
+    const { opened, keys } = await session();
+    expect(opened.openid).to.have.length(28);
+    const family = keys.family(opened.familyId);
+    expect(await admin.object('ENCODING', family)).to.equal('listpack');
+    expect(await admin.object('ENCODING', keys.families)).to.equal('listpack');
+    const usage = {
+      family: await admin.memory('USAGE', family),
+      user: await admin.memory('USAGE', keys.user),
+      families: await admin.memory('USAGE', keys.families),
+    };
+    expect(usage.family, JSON.stringify(usage)).to.be.at.most(360);
+  });
+
+  it('sends Redis exactly one command per method', async () => {
+    const opened = login();
+    const sent = async (run: () => Promise<unknown>) => {
+      const log = await server.monitor();
+      await run();
+      return log.stop();
+    };
+    // The first script call on a connection is an EVAL that loads it; later ones are EVALSHA.
+    expect(await sent(() => store.recordLogin(opened)), 'recordLogin').to.deep.equal(['eval']);
+    expect(await sent(() => store.getUser(opened.openid)), 'getUser').to.deep.equal(['hmget']);
+    const first = rotation(opened, opened.tokenHash);
+    expect(await sent(() => store.rotateRefresh(first)), 'rotateRefresh').to.deep.equal(['eval']);
+    const retried = rotation(opened, opened.tokenHash);
+    expect(await sent(() => store.rotateRefresh(retried)), 'rotateRefresh again').to.deep.equal(['evalsha']);
+    const end = () => store.endFamily(opened.openid, opened.familyId, first.nextHash);
+    expect(await sent(end), 'endFamily').to.deep.equal(['eval']);
+    expect(await sent(() => store.endAllFamilies(opened.openid)), 'endAllFamilies').to.deep.equal(['eval']);
+    expect(await sent(() => store.ping()), 'ping').to.deep.equal(['ping']);
+  });
+
+  it('drops ended families from the families set at the next login', async () => {
+    const first = login();
+    await store.recordLogin(first);
+    const keys = userKeys(prefix, first.openid);
+    // As if Redis had expired the family key.
+    await admin.del(keys.family(first.familyId));
+    const second = login({ openid: first.openid });
+    await store.recordLogin(second);
+    expect(await admin.hkeys(keys.families)).to.deep.equal([second.familyId]);
+  });
+
+  it('keeps the families set alive as long as its longest family', async () => {
+    const long = login({ refreshTtlS: 7200 });
+    await store.recordLogin(long);
+    await store.recordLogin(login({ openid: long.openid, refreshTtlS: 60 }));
+    const keys = userKeys(prefix, long.openid);
+    expect(await admin.pttl(keys.families)).to.be.within(7_190_000, 7_200_000);
+  });
+
+  it('lets an error reply that is not an outage through unchanged', async () => {
+    const opened = login();
+    await admin.set(userKeys(prefix, opened.openid).user, 'not a hash');
+    const error = await rejection(store.recordLogin(opened));
+    expect(error).not.to.be.instanceOf(TemporarilyUnavailable);
+    expect((error as Error).message).to.match(/WRONGTYPE/);
+  });
+
+  describe('during an outage', () => {
+    let lonely: RedisServer;
+    let outageStore: RedisStore;
+
+    beforeEach(async () => {
+      lonely = await startRedisServer();
+      outageStore = new RedisStore(await connect(lonely.url), { prefix: freshPrefix() });
+      await outageStore.recordLogin(login());
+    });
+
+    afterEach(async () => {
+      await outageStore.close();
+      await lonely.stop();
+    });
+
+    async function expectUnavailableWithin(ms: number, call: () => Promise<unknown>): Promise<void> {
+      const started = Date.now();
+      const error = await rejection(call());
+      expect(Date.now() - started).to.be.below(ms);
+      expect(error).to.be.instanceOf(TemporarilyUnavailable);
+      expect(error).to.include({ status: 503, error: 'temporarily_unavailable' });
+      expect((error as TemporarilyUnavailable).cause).to.be.instanceOf(Error);
+    }
+
+    it('throws TemporarilyUnavailable at once when the server is gone', async () => {
+      await lonely.stop();
+      await expectUnavailableWithin(1500, () => outageStore.recordLogin(login()));
+      await expectUnavailableWithin(1500, () => outageStore.rotateRefresh(rotation(login(), 'x')));
+      await expectUnavailableWithin(1500, () => outageStore.getUser('someone'));
+      await expectUnavailableWithin(1500, () => outageStore.ping());
+    });
+
+    it('throws TemporarilyUnavailable within 1.5 s when the server stops answering', async () => {
+      await lonely.freeze();
+      try {
+        await expectUnavailableWithin(1500, () => outageStore.recordLogin(login()));
+      } finally {
+        await lonely.thaw();
+      }
+    });
+
+    it('answers again by itself once the server is back, scripts included', async () => {
+      await lonely.restart();
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        try {
+          await outageStore.ping();
+          break;
+        } catch (error) {
+          expect(error).to.be.instanceOf(TemporarilyUnavailable);
+          if (Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      // The restarted server holds no scripts: the client loads them again by itself.
+      expect(await outageStore.recordLogin(login())).to.deep.equal({ isNewUser: true });
+    });
+  });
+});
+
+describe('connectRedis', () => {
+  it('fails fast: no offline queue, no retried command, a command timeout', async () => {
+    const client = connectRedis({ url: 'redis://127.0.0.1:1', onError: () => {} }) as Redis;
+    try {
+      expect(client).to.be.instanceOf(Redis);
+      expect(client.options).to.include({
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: 1000,
+      });
+      expect(client.options.retryStrategy!(1_000_000)).to.be.a('number').at.most(2000);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('builds a Cluster client from cluster seeds', async () => {
+    const client = connectRedis({ clusterNodes: ['127.0.0.1:1', '127.0.0.1:2'], onError: () => {} });
+    try {
+      expect(client).to.be.instanceOf(Cluster);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('builds a Sentinel client from sentinels and a master name', async () => {
+    const client = connectRedis({
+      sentinels: ['127.0.0.1:1'],
+      sentinelName: 'mymaster',
+      onError: () => {},
+    }) as Redis;
+    try {
+      expect(client.options).to.deep.include({
+        name: 'mymaster',
+        sentinels: [{ host: '127.0.0.1', port: 1 }],
+      });
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('refuses to guess when given nothing to connect to', () => {
+    expect(() => connectRedis({})).to.throw(/url/);
+  });
+});

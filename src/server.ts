@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   }
 
   const keys = await signingKeys(config, logger);
-  const store = sessionStore(config, logger);
+  const store = await sessionStore(config, logger);
   const app = createApp(config, {
     store,
     keys,
@@ -107,7 +108,10 @@ async function signingKeys(config: Config, logger: Logger): Promise<KeySet> {
   return keys;
 }
 
-function sessionStore(config: Config, logger: Logger): SessionStore {
+/** How long start-up waits for Redis before it serves anyway (/readyz says 503 until it answers). */
+const REDIS_STARTUP_WAIT_MS = 5000;
+
+async function sessionStore(config: Config, logger: Logger): Promise<SessionStore> {
   const settings = config.redis;
   if (settings.kind === 'memory') {
     logger.warn(
@@ -116,14 +120,25 @@ function sessionStore(config: Config, logger: Logger): SessionStore {
     );
     return new MemoryStore({ clock: systemClock });
   }
+  const onError = (error: Error) => logger.warn({ reason: error.message }, 'redis connection error');
   const redis = connectRedis(
     settings.kind === 'url'
-      ? { url: settings.url }
+      ? { url: settings.url, onError }
       : settings.kind === 'cluster'
-        ? { clusterNodes: settings.nodes }
-        : { sentinels: settings.sentinels, sentinelName: settings.name },
+        ? { clusterNodes: settings.nodes, onError }
+        : { sentinels: settings.sentinels, sentinelName: settings.name, onError },
   );
-  redis.on('error', (error: Error) => logger.warn({ reason: error.message }, 'redis connection error'));
+  // Commands fail fast while disconnected (no offline queue), so give the first connection a moment.
+  const ready = await Promise.race([
+    once(redis, 'ready').then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(resolve, REDIS_STARTUP_WAIT_MS, false).unref()),
+  ]);
+  if (ready) logger.info({ store: settings.kind }, 'redis ready');
+  else
+    logger.warn(
+      { store: settings.kind },
+      `redis not ready after ${REDIS_STARTUP_WAIT_MS} ms: serving anyway, store routes answer 503 until it is`,
+    );
   return new RedisStore(redis, { prefix: settings.prefix });
 }
 

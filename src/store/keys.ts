@@ -14,7 +14,7 @@ export function userKeys(prefix: string, openid: string) {
      */
     families: `${tag}:fs`,
     /**
-     * Hash: cur, prev (token hashes), rot (ms), succ (sealed successor), exp, abs (ms). Every value must
+     * Hash: cur, prev (token hashes), rot (ms), succ (successor seed), exp, abs (ms). Every value must
      * stay within 64 bytes (hash-max-listpack-value) or Redis stores the hash in a form twice the size.
      */
     family: (familyId: string) => `${tag}:f:${familyId}`,

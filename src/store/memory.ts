@@ -81,7 +81,7 @@ export class MemoryStore implements SessionStore {
       family.prev = family.cur;
       family.cur = rotation.nextHash;
       family.rotAtMs = now;
-      family.succ = rotation.sealedNext;
+      family.succ = rotation.successorSeed;
       family.expAtMs = Math.min(
         now + Math.round(rotation.refreshTtlS * 1000),
         family.absAtMs ?? Number.POSITIVE_INFINITY,
@@ -96,7 +96,7 @@ export class MemoryStore implements SessionStore {
     ) {
       return {
         kind: 'grace',
-        sealedNext: family.succ,
+        successorSeed: family.succ,
         expiresAtMs: family.expAtMs,
         ...optionalUnionid(unionid),
       };

@@ -152,7 +152,7 @@ export class RedisStore implements SessionStore {
         String(Math.floor(rotation.nowMs)),
         rotation.presentedHash,
         rotation.nextHash,
-        rotation.sealedNext,
+        rotation.successorSeed,
         String(Math.round(rotation.refreshTtlS * 1000)),
         String(Math.round(rotation.graceS * 1000)),
         rotation.familyId,
@@ -164,7 +164,7 @@ export class RedisStore implements SessionStore {
       case 'grace':
         return {
           kind: 'grace',
-          sealedNext: reply[1]!,
+          successorSeed: reply[1]!,
           expiresAtMs: Number(reply[2]),
           ...optionalUnionid(reply[3]),
         };

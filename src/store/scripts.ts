@@ -47,7 +47,7 @@ return isNew
 
 /**
  * KEYS: family, families, user.
- * ARGV: now, presentedHash, nextHash, sealedNext, refreshTtl ms, grace ms, familyId.
+ * ARGV: now, presentedHash, nextHash, successorSeed, refreshTtl ms, grace ms, familyId.
  * Answers {'rotated', exp, uid|false}, {'grace', succ, exp, uid|false}, {'reused'} or {'invalid'}.
  */
 export const ROTATE_REFRESH = `${INT}${EXTEND_FAMILIES}

@@ -14,9 +14,9 @@
  * timeout, a failover in progress), a method rejects with TemporarilyUnavailable (503) at once rather than
  * queueing; the adapter reconnects by itself. Any other rejection is a bug.
  *
- * Secrets: refresh tokens reach the store only as hashes (`tokenHash`, base64url SHA-256) and as
- * `sealedNext`, the successor token sealed under a key derived from its predecessor, which the store
- * never sees. The session_key is an opaque string to the store (sealed above it when encryption at rest
+ * Secrets: refresh tokens reach the store only as hashes (`tokenHash`, base64url SHA-256). The
+ * `successorSeed` is random; the successor is derived from it and the predecessor token, which the store
+ * never sees, so a dump of the store cannot rebuild a token. The session_key is an opaque string to the store (sealed above it when encryption at rest
  * is on).
  */
 export interface SessionStore {
@@ -34,10 +34,10 @@ export interface SessionStore {
   /**
    * Presents a refresh token of family `familyId` and, when it is the family's current token, makes
    * `nextHash` current (sliding the family's expiry to nowMs + refreshTtlS, capped by its absolute
-   * limit) and remembers `presentedHash` as the previous token with `sealedNext` and the rotation time.
+   * limit) and remembers `presentedHash` as the previous token with `successorSeed` and the rotation time.
    * See RotateOutcome for the other answers. One round trip, atomic against concurrent calls: of N
    * concurrent presentations of the current token, one is `rotated` and the others `grace` with its
-   * `sealedNext`.
+   * `successorSeed`.
    */
   rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome>;
 
@@ -88,7 +88,7 @@ export interface RotateRequest {
    * Opaque to the store; returned as is by a `grace` answer. At most 64 characters keeps a family in
    * Redis's compact encoding (hash-max-listpack-value); a longer one doubles its memory.
    */
-  sealedNext: string;
+  successorSeed: string;
   nowMs: number;
   refreshTtlS: number;
   /** Seconds after a rotation during which the previous token is answered with `grace`. */
@@ -100,9 +100,9 @@ export type RotateOutcome =
   | { kind: 'rotated'; expiresAtMs: number; unionid?: string }
   /**
    * `presentedHash` is the previous token, rotated less than `graceS` ago (a concurrent or retried
-   * refresh): nothing changes, and the caller unseals `sealedNext` to hand out the same successor.
+   * refresh): nothing changes, and the caller rebuilds the same successor from `successorSeed`.
    */
-  | { kind: 'grace'; sealedNext: string; expiresAtMs: number; unionid?: string }
+  | { kind: 'grace'; successorSeed: string; expiresAtMs: number; unionid?: string }
   /**
    * The family is live but `presentedHash` is neither its current token nor its previous one within the
    * grace: an old token presented again (or one the store cannot tell from it). The family is ended.

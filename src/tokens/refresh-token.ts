@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 /**
  * The refresh token is opaque to clients. Inside: a version byte, the family id, 256 random bits and the
@@ -30,11 +30,16 @@ export function newFamilyId(): string {
   return randomBytes(FAMILY_BYTES).toString('base64url');
 }
 
+/** The first token of a new family (a login). */
 export function mintRefreshToken(openid: string, familyId: string = newFamilyId()): MintedRefreshToken {
+  return assemble(openid, familyId, randomBytes(SECRET_BYTES));
+}
+
+function assemble(openid: string, familyId: string, secret: Buffer): MintedRefreshToken {
   const bytes = Buffer.concat([
     Buffer.of(VERSION),
     Buffer.from(familyId, 'base64url'),
-    randomBytes(SECRET_BYTES),
+    secret,
     Buffer.from(openid, 'utf8'),
   ]);
   const token = bytes.toString('base64url');
@@ -61,34 +66,19 @@ export function hashRefreshToken(token: string): string {
 }
 
 /**
- * The successor of a rotated token is kept sealed under a key derived from its predecessor, so that a
- * concurrent or retried refresh inside the grace window gets the very same successor, while Redis alone
- * (which never sees the predecessor) cannot open it.
+ * A rotation stores a random seed, and the successor's secret is HMAC-SHA256(predecessor, seed). A
+ * concurrent or retried refresh inside the grace window presents the predecessor again and so rebuilds
+ * the very same successor, while the store alone (which holds the seed and only a hash of the
+ * predecessor) cannot. The seed is 43 characters, which keeps the family hash in Redis's compact form.
  */
-function successorKey(predecessor: string): Buffer {
-  return Buffer.from(
-    hkdfSync('sha256', Buffer.from(predecessor, 'utf8'), Buffer.alloc(0), 'wxauth refresh successor', 32),
-  );
+export function newSuccessorSeed(): string {
+  return randomBytes(SECRET_BYTES).toString('base64url');
 }
 
-export function sealSuccessor(successor: string, predecessor: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', successorKey(predecessor), iv);
-  const body = Buffer.concat([cipher.update(successor, 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
-}
-
-/** Null when the blob does not open with this predecessor. */
-export function unsealSuccessor(sealed: string, predecessor: string): string | null {
-  const bytes = Buffer.from(sealed, 'base64url');
-  if (bytes.length < 12 + 16 + 1) return null;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', successorKey(predecessor), bytes.subarray(0, 12));
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString(
-      'utf8',
-    );
-  } catch {
-    return null;
-  }
+export function successorOf(
+  predecessor: ParsedRefreshToken & { token: string },
+  seed: string,
+): MintedRefreshToken {
+  const secret = createHmac('sha256', Buffer.from(predecessor.token, 'utf8')).update(seed, 'utf8').digest();
+  return assemble(predecessor.openid, predecessor.familyId, secret);
 }

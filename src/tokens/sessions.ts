@@ -3,7 +3,7 @@ import { InvalidGrant } from '../errors/index.js';
 import type { Clock } from '../lib/index.js';
 import type { SessionStore } from '../store/index.js';
 import type { AccessTokens } from './access.js';
-import { mintRefreshToken, parseRefreshToken, sealSuccessor, unsealSuccessor } from './refresh-token.js';
+import { mintRefreshToken, newSuccessorSeed, parseRefreshToken, successorOf } from './refresh-token.js';
 
 /** RFC 6749 §5.1 token response, as the contract shapes it. */
 export interface TokenResponse {
@@ -87,13 +87,14 @@ export function createSessions(deps: {
     async refresh(presented) {
       const parsed = parseRefreshToken(presented);
       if (!parsed) throw new InvalidGrant(UNKNOWN);
-      const next = mintRefreshToken(parsed.openid, parsed.familyId);
+      const seed = newSuccessorSeed();
+      const next = successorOf({ ...parsed, token: presented }, seed);
       const outcome = await store.rotateRefresh({
         openid: parsed.openid,
         familyId: parsed.familyId,
         presentedHash: parsed.hash,
         nextHash: next.hash,
-        sealedNext: sealSuccessor(next.token, presented),
+        successorSeed: seed,
         nowMs: clock.now(),
         refreshTtlS: policy.refreshTtlS,
         graceS: policy.reuseGraceS,
@@ -102,9 +103,8 @@ export function createSessions(deps: {
         case 'rotated':
           return answer(parsed.openid, next.token, outcome.expiresAtMs, outcome);
         case 'grace': {
-          const successor = unsealSuccessor(outcome.sealedNext, presented);
-          if (!successor) throw new InvalidGrant(UNKNOWN);
-          return answer(parsed.openid, successor, outcome.expiresAtMs, outcome);
+          const successor = successorOf({ ...parsed, token: presented }, outcome.successorSeed);
+          return answer(parsed.openid, successor.token, outcome.expiresAtMs, outcome);
         }
         case 'reused':
           logger.warn(

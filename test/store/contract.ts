@@ -51,7 +51,7 @@ export function rotation(
     familyId: of.familyId,
     presentedHash,
     nextHash: next.hash,
-    sealedNext: `sealed:${next.token}`,
+    successorSeed: `sealed:${next.token}`,
     nowMs: T0 + 1000,
     refreshTtlS: REFRESH_TTL_S,
     graceS: GRACE_S,
@@ -151,7 +151,7 @@ export function describeStoreContract(
         });
       });
 
-      it('answers grace with the same sealedNext when the previous token comes back within the grace window', async () => {
+      it('answers grace with the same successorSeed when the previous token comes back within the grace window', async () => {
         const opened = login();
         await store.recordLogin(opened);
         const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
@@ -159,7 +159,7 @@ export function describeStoreContract(
         const retried = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 + GRACE_S * 1000 - 1 });
         expect(await store.rotateRefresh(retried)).to.deep.equal({
           kind: 'grace',
-          sealedNext: first.sealedNext,
+          successorSeed: first.successorSeed,
           expiresAtMs: T0 + 1000 + REFRESH_TTL_S * 1000,
         });
       });
@@ -171,7 +171,7 @@ export function describeStoreContract(
         await store.rotateRefresh(first);
         for (let i = 0; i < 3; i += 1) {
           const retried = await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 2000 }));
-          expect(retried).to.include({ kind: 'grace', sealedNext: first.sealedNext });
+          expect(retried).to.include({ kind: 'grace', successorSeed: first.successorSeed });
         }
         const next = await store.rotateRefresh(rotation(opened, first.nextHash, { nowMs: T0 + 3000 }));
         expect(next).to.deep.equal({ kind: 'rotated', expiresAtMs: T0 + 3000 + REFRESH_TTL_S * 1000 });
@@ -318,7 +318,7 @@ export function describeStoreContract(
         const winner = rotated[0]!;
         const graces = outcomes.filter((outcome) => outcome.kind === 'grace');
         expect(graces).to.have.length(5);
-        for (const grace of graces) expect(grace).to.include({ sealedNext: winner.sealedNext });
+        for (const grace of graces) expect(grace).to.include({ successorSeed: winner.successorSeed });
         const next = rotation(opened, winner.nextHash, { nowMs: T0 + 2000 });
         expect((await store.rotateRefresh(next)).kind).to.equal('rotated');
       });

@@ -76,9 +76,11 @@ describe('RedisStore', () => {
   async function session() {
     const opened = login({ unionid: 'oUnion0123456789abcdefghijkl', familyId: familyId() });
     await store.recordLogin(opened);
-    // The largest sealed successor that keeps the family compact: 48 bytes, 64 base64url characters (a
+    // The largest successor seed that keeps the family compact: 48 bytes, 64 base64url characters (a
     // 32-byte token and a 16-byte tag, under a key used once so the nonce can be fixed).
-    const rotated = rotation(opened, opened.tokenHash, { sealedNext: randomBytes(48).toString('base64url') });
+    const rotated = rotation(opened, opened.tokenHash, {
+      successorSeed: randomBytes(48).toString('base64url'),
+    });
     await store.rotateRefresh(rotated);
     return { opened, rotated, keys: userKeys(prefix, opened.openid) };
   }
@@ -103,15 +105,15 @@ describe('RedisStore', () => {
     expect(new Set(found.map(keySlot)).size).to.equal(1);
   });
 
-  it('stores only token hashes and the sealed successor, in short fields with integer timestamps', async () => {
+  it('stores only token hashes and the successor seed, in short fields with integer timestamps', async () => {
     const opened = login({ familyId: familyId() });
     const tokens = [refreshToken(), refreshToken()];
     await store.recordLogin({ ...opened, tokenHash: tokens[0]!.hash });
-    const sealedNext = randomBytes(60).toString('base64url');
+    const successorSeed = randomBytes(60).toString('base64url');
     await store.rotateRefresh({
       ...rotation(opened, tokens[0]!.hash),
       nextHash: tokens[1]!.hash,
-      sealedNext,
+      successorSeed,
       nowMs: T0 + 1000,
     });
     const keys = userKeys(prefix, opened.openid);
@@ -119,7 +121,7 @@ describe('RedisStore', () => {
       cur: tokens[1]!.hash,
       prev: tokens[0]!.hash,
       rot: String(T0 + 1000),
-      succ: sealedNext,
+      succ: successorSeed,
       exp: String(T0 + 1000 + 3_600_000),
     });
     expect(await admin.hgetall(keys.user)).to.deep.equal({
@@ -134,7 +136,7 @@ describe('RedisStore', () => {
     for (const { token } of tokens) expect(everything).not.to.include(token);
   });
 
-  it("keeps a family in Redis's compact encoding with a sealed successor of 64 characters", async () => {
+  it("keeps a family in Redis's compact encoding with a successor seed of 64 characters", async () => {
     const { opened, keys } = await session();
     expect(opened.openid).to.have.length(28);
     const family = keys.family(opened.familyId);
@@ -168,7 +170,7 @@ describe('RedisStore', () => {
     expect(await sent(() => store.ping()), 'ping').to.deep.equal(['ping']);
   });
 
-  it('drops ended families from the families set at the next login', async () => {
+  it("drops ended families from the user's family index at the next login", async () => {
     const first = login();
     await store.recordLogin(first);
     const keys = userKeys(prefix, first.openid);
@@ -179,7 +181,7 @@ describe('RedisStore', () => {
     expect(await admin.hkeys(keys.families)).to.deep.equal([second.familyId]);
   });
 
-  it('keeps the families set alive as long as its longest family', async () => {
+  it("keeps the user's family index alive as long as its longest family", async () => {
     const long = login({ refreshTtlS: 7200 });
     await store.recordLogin(long);
     await store.recordLogin(login({ openid: long.openid, refreshTtlS: 60 }));

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { hashRefreshToken, mintRefreshToken, parseRefreshToken } from '../../src/tokens/index.js';
-import { sealSuccessor, unsealSuccessor } from '../../src/tokens/refresh-token.js';
+import { newSuccessorSeed, successorOf } from '../../src/tokens/refresh-token.js';
 
 describe('refresh token format', () => {
   it('is base64url with at least 256 random bits, and round-trips its owner and family', () => {
@@ -38,13 +38,23 @@ describe('refresh token format', () => {
     expect(parseRefreshToken(withBrace)).to.equal(null);
   });
 
-  it('opens a sealed successor only with its predecessor', () => {
-    const a = mintRefreshToken('oUser').token;
-    const b = mintRefreshToken('oUser').token;
-    const sealed = sealSuccessor(b, a);
-    expect(sealed).not.to.contain(b);
-    expect(unsealSuccessor(sealed, a)).to.equal(b);
-    expect(unsealSuccessor(sealed, b)).to.equal(null);
-    expect(unsealSuccessor('garbage', a)).to.equal(null);
+  it('rebuilds the same successor only from its predecessor and seed', () => {
+    const a = mintRefreshToken('oUser');
+    const b = mintRefreshToken('oUser', a.familyId);
+    const seed = newSuccessorSeed();
+    expect(seed).to.have.length(43);
+    const next = successorOf({ ...parseRefreshToken(a.token)!, token: a.token }, seed);
+    expect(parseRefreshToken(next.token)).to.deep.equal({
+      openid: 'oUser',
+      familyId: a.familyId,
+      hash: next.hash,
+    });
+    expect(successorOf({ ...parseRefreshToken(a.token)!, token: a.token }, seed).token).to.equal(next.token);
+    expect(successorOf({ ...parseRefreshToken(b.token)!, token: b.token }, seed).token).not.to.equal(
+      next.token,
+    );
+    expect(
+      successorOf({ ...parseRefreshToken(a.token)!, token: a.token }, newSuccessorSeed()).token,
+    ).not.to.equal(next.token);
   });
 });

@@ -5,8 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { parseEnv } from 'node:util';
 import { type Config, ConfigError, loadConfig } from './config/index.js';
 import { createEmulator, type Emulator } from './emulator/index.js';
-import { createApp } from './http/index.js';
+import { createApp, type RateLimitBackend } from './http/index.js';
 import { createLogger, type Logger, systemClock } from './lib/index.js';
+import { createMetrics } from './metrics/index.js';
 import { connectRedis, MemoryStore, RedisStore, type SessionStore } from './store/index.js';
 import { generateEphemeralKeySet, type KeySet, loadKeySet } from './tokens/index.js';
 import { walkthrough } from './walkthrough.js';
@@ -45,13 +46,25 @@ async function main(): Promise<void> {
   }
 
   const keys = await signingKeys(config, logger);
-  const store = await sessionStore(config, logger);
+  const { store, rateLimitBackend } = await sessionStore(config, logger);
+  const metrics = createMetrics({ processMetrics: true });
   const app = createApp(config, {
     store,
     keys,
     clock,
     logger,
-    wechat: createWechatClient({ ...wechat, timeoutMs: config.wechat.timeoutMs, logger }),
+    metrics,
+    rateLimitBackend,
+    wechat: createWechatClient({
+      ...wechat,
+      timeoutMs: config.wechat.timeoutMs,
+      breakerThreshold: config.wechat.breakerThreshold,
+      breakerCooldownMs: config.wechat.breakerCooldownMs,
+      clock,
+      store,
+      logger,
+      onCall: metrics.observeWechat,
+    }),
   });
 
   const server = createServer(app.callback());
@@ -111,22 +124,28 @@ async function signingKeys(config: Config, logger: Logger): Promise<KeySet> {
 /** How long start-up waits for Redis before it serves anyway (/readyz says 503 until it answers). */
 const REDIS_STARTUP_WAIT_MS = 5000;
 
-async function sessionStore(config: Config, logger: Logger): Promise<SessionStore> {
+async function sessionStore(
+  config: Config,
+  logger: Logger,
+): Promise<{ store: SessionStore; rateLimitBackend: RateLimitBackend }> {
   const settings = config.redis;
   if (settings.kind === 'memory') {
     logger.warn(
       { default: 'store' },
       'WARNING: REDIS_URL unset: sessions are kept in this process memory and lost on exit (development only)',
     );
-    return new MemoryStore({ clock: systemClock });
+    return { store: new MemoryStore({ clock: systemClock }), rateLimitBackend: undefined };
   }
-  const onError = (error: Error) => logger.warn({ reason: error.message }, 'redis connection error');
+  const common = {
+    commandTimeoutMs: settings.commandTimeoutMs,
+    onError: (error: Error) => logger.warn({ reason: error.message }, 'redis connection error'),
+  };
   const redis = connectRedis(
     settings.kind === 'url'
-      ? { url: settings.url, onError }
+      ? { url: settings.url, ...common }
       : settings.kind === 'cluster'
-        ? { clusterNodes: settings.nodes, onError }
-        : { sentinels: settings.sentinels, sentinelName: settings.name, onError },
+        ? { clusterNodes: settings.nodes, ...common }
+        : { sentinels: settings.sentinels, sentinelName: settings.name, ...common },
   );
   // Commands fail fast while disconnected (no offline queue), so give the first connection a moment.
   const ready = await Promise.race([
@@ -139,7 +158,10 @@ async function sessionStore(config: Config, logger: Logger): Promise<SessionStor
       { store: settings.kind },
       `redis not ready after ${REDIS_STARTUP_WAIT_MS} ms: serving anyway, store routes answer 503 until it is`,
     );
-  return new RedisStore(redis, { prefix: settings.prefix });
+  return {
+    store: new RedisStore(redis, { prefix: settings.prefix }),
+    rateLimitBackend: { redis, prefix: settings.prefix },
+  };
 }
 
 main().catch((error: unknown) => {

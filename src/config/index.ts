@@ -3,6 +3,8 @@ export {
   ConfigError,
   type Environment,
   loadConfig,
+  type RateLimit,
+  type RateLimitSettings,
   type RedisSettings,
   type WechatSettings,
 } from './load.js';

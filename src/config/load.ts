@@ -2,15 +2,37 @@ import { SETTINGS, type SettingName } from './schema.js';
 
 export type Environment = 'development' | 'production' | 'test';
 
+interface WechatCallSettings {
+  timeoutMs: number;
+  breakerThreshold: number;
+  breakerCooldownMs: number;
+}
+
 export type WechatSettings =
-  | { mode: 'emulator'; timeoutMs: number }
-  | { mode: 'remote'; appid: string; secret: string; apiBase: string; timeoutMs: number };
+  | ({ mode: 'emulator' } & WechatCallSettings)
+  | ({ mode: 'remote'; appid: string; secret: string; apiBase: string } & WechatCallSettings);
+
+/** Undefined: that limit is off. */
+export type RateLimit = { points: number; seconds: number } | undefined;
+
+export interface RateLimitSettings {
+  loginPerIp: RateLimit;
+  refreshPerIp: RateLimit;
+  refreshPerUser: RateLimit;
+  wechatPerIp: RateLimit;
+  wechatPerUser: RateLimit;
+}
+
+interface RedisCommon {
+  prefix: string;
+  commandTimeoutMs: number;
+}
 
 export type RedisSettings =
-  | { kind: 'memory'; prefix: string }
-  | { kind: 'url'; url: string; prefix: string }
-  | { kind: 'cluster'; nodes: string[]; prefix: string }
-  | { kind: 'sentinel'; sentinels: string[]; name: string; prefix: string };
+  | ({ kind: 'memory' } & RedisCommon)
+  | ({ kind: 'url'; url: string } & RedisCommon)
+  | ({ kind: 'cluster'; nodes: string[] } & RedisCommon)
+  | ({ kind: 'sentinel'; sentinels: string[]; name: string } & RedisCommon);
 
 export interface Config {
   env: Environment;
@@ -32,6 +54,7 @@ export interface Config {
     signingKeysFile: string | undefined;
   };
   http: { bodyLimitBytes: number; trustProxy: boolean };
+  rateLimits: RateLimitSettings;
   shutdownTimeoutMs: number;
 }
 
@@ -97,25 +120,32 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
 
-  const timeoutMs = get<number>('WECHAT_TIMEOUT_MS');
+  const calls: WechatCallSettings = {
+    timeoutMs: get<number>('WECHAT_TIMEOUT_MS'),
+    breakerThreshold: get<number>('WECHAT_BREAKER_THRESHOLD'),
+    breakerCooldownMs: get<number>('WECHAT_BREAKER_COOLDOWN_MS'),
+  };
   const wechat: WechatSettings = has('WECHAT_APPID')
     ? {
         mode: 'remote',
         appid: get('WECHAT_APPID'),
         secret: get('WECHAT_SECRET'),
         apiBase: get('WECHAT_API_BASE'),
-        timeoutMs,
+        ...calls,
       }
-    : { mode: 'emulator', timeoutMs };
+    : { mode: 'emulator', ...calls };
 
-  const prefix = get<string>('REDIS_KEY_PREFIX');
+  const common: RedisCommon = {
+    prefix: get('REDIS_KEY_PREFIX'),
+    commandTimeoutMs: get('REDIS_COMMAND_TIMEOUT_MS'),
+  };
   const redis: RedisSettings = has('REDIS_URL')
-    ? { kind: 'url', url: get('REDIS_URL'), prefix }
+    ? { kind: 'url', url: get('REDIS_URL'), ...common }
     : has('REDIS_CLUSTER_NODES')
-      ? { kind: 'cluster', nodes: get('REDIS_CLUSTER_NODES'), prefix }
+      ? { kind: 'cluster', nodes: get('REDIS_CLUSTER_NODES'), ...common }
       : has('REDIS_SENTINELS')
-        ? { kind: 'sentinel', sentinels: get('REDIS_SENTINELS'), name: get('REDIS_SENTINEL_NAME'), prefix }
-        : { kind: 'memory', prefix };
+        ? { kind: 'sentinel', sentinels: get('REDIS_SENTINELS'), name: get('REDIS_SENTINEL_NAME'), ...common }
+        : { kind: 'memory', ...common };
 
   const maxLifetime = get<number>('REFRESH_TOKEN_MAX_LIFETIME');
   const config: Config = {
@@ -136,6 +166,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       signingKeysFile: values.has('JWT_SIGNING_KEYS_FILE') ? get('JWT_SIGNING_KEYS_FILE') : undefined,
     },
     http: { bodyLimitBytes: get('BODY_LIMIT_BYTES'), trustProxy: get('TRUST_PROXY') },
+    rateLimits: {
+      loginPerIp: get('RATE_LIMIT_LOGIN_PER_IP'),
+      refreshPerIp: get('RATE_LIMIT_REFRESH_PER_IP'),
+      refreshPerUser: get('RATE_LIMIT_REFRESH_PER_USER'),
+      wechatPerIp: get('RATE_LIMIT_WECHAT_PER_IP'),
+      wechatPerUser: get('RATE_LIMIT_WECHAT_PER_USER'),
+    },
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT_MS'),
   };
   if (

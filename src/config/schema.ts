@@ -26,6 +26,15 @@ const hostPortList = z
       .filter(Boolean),
   )
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
+/** `N/S`: N requests per S seconds; `0`: no limit. */
+const rateLimit = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,6}\/[1-9]\d{0,5})$/, 'expected N/S (N requests per S seconds) or 0')
+  .transform((v) => {
+    if (v === '0') return undefined;
+    const [points, seconds] = v.split('/').map(Number) as [number, number];
+    return { points, seconds };
+  });
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 export const SETTINGS = [
@@ -69,6 +78,18 @@ export const SETTINGS = [
     schema: z.coerce.number().int().min(100).max(60000),
   },
   {
+    name: 'WECHAT_BREAKER_THRESHOLD',
+    default: '5',
+    doc: 'Consecutive WeChat failures (unreachable, timeout, HTTP error, garbage, -1 busy) after which calls fail fast with 502 for WECHAT_BREAKER_COOLDOWN_MS.',
+    schema: z.coerce.number().int().min(1).max(1000),
+  },
+  {
+    name: 'WECHAT_BREAKER_COOLDOWN_MS',
+    default: '5000',
+    doc: 'How long calls to WeChat fail fast once the breaker opened, before one trial call goes through.',
+    schema: z.coerce.number().int().min(100).max(300000),
+  },
+  {
     name: 'REDIS_URL',
     default: 'none: in-memory store',
     doc: '`redis://…` or `rediss://…` of the Redis that holds sessions.',
@@ -92,6 +113,12 @@ export const SETTINGS = [
     default: 'none',
     doc: "The Sentinel master's name.",
     schema: z.string().min(1),
+  },
+  {
+    name: 'REDIS_COMMAND_TIMEOUT_MS',
+    default: '500',
+    doc: 'How long one Redis command may take before the request fails with 503 (commands are never queued while Redis is unreachable).',
+    schema: z.coerce.number().int().min(50).max(10000),
   },
   {
     name: 'REDIS_KEY_PREFIX',
@@ -147,6 +174,36 @@ export const SETTINGS = [
     default: '0',
     doc: 'Seconds of clock skew allowed when checking `exp`; 0: a token is refused from its `exp` second on.',
     schema: seconds(0).max(300),
+  },
+  {
+    name: 'RATE_LIMIT_LOGIN_PER_IP',
+    default: '30/60',
+    doc: 'POST /auth/login per client address: `N/S` allows N requests per S seconds; `0` turns the limit off.',
+    schema: rateLimit,
+  },
+  {
+    name: 'RATE_LIMIT_REFRESH_PER_IP',
+    default: '120/60',
+    doc: 'POST /auth/refresh per client address (`N/S`, `0`: off).',
+    schema: rateLimit,
+  },
+  {
+    name: 'RATE_LIMIT_REFRESH_PER_USER',
+    default: '30/60',
+    doc: 'POST /auth/refresh per openid of the presented token (`N/S`, `0`: off).',
+    schema: rateLimit,
+  },
+  {
+    name: 'RATE_LIMIT_WECHAT_PER_IP',
+    default: '120/60',
+    doc: 'The /wechat/* routes per client address (`N/S`, `0`: off).',
+    schema: rateLimit,
+  },
+  {
+    name: 'RATE_LIMIT_WECHAT_PER_USER',
+    default: '30/60',
+    doc: 'The /wechat/* routes per openid (`N/S`, `0`: off).',
+    schema: rateLimit,
   },
   {
     name: 'BODY_LIMIT_BYTES',

@@ -2,6 +2,7 @@ export {
   acceptOpenData,
   type Base64Rules,
   decodeBase64Field,
+  decodeEncryptedOpenData,
   decryptOpenData,
   type EncryptedOpenData,
   encryptOpenData,

@@ -63,6 +63,23 @@ export function encryptOpenData(
 export const OPEN_DATA_MAX_BYTES = 64 * 1024;
 
 /**
+ * Checks open data without decrypting it: encryptedData strict base64 of a non-empty multiple of 16
+ * bytes up to OPEN_DATA_MAX_BYTES, iv strict base64 of exactly 16 bytes. `invalid_request` naming the
+ * field otherwise, so a caller can refuse malformed input before it looks anything up.
+ */
+export function decodeEncryptedOpenData(input: { encryptedData: unknown; iv: unknown }): {
+  ciphertext: Buffer;
+  iv: Buffer;
+} {
+  const ciphertext = decodeBase64Field('encryptedData', input.encryptedData, {
+    multipleOf: BLOCK,
+    maxBytes: OPEN_DATA_MAX_BYTES,
+  });
+  const iv = decodeBase64Field('iv', input.iv, { exactBytes: BLOCK });
+  return { ciphertext, iv };
+}
+
+/**
  * Decrypts open data with a stored session_key. Malformed input is `invalid_request`; a padding or JSON
  * failure means the key is not the one the phone used (it called wx.login again): `decrypt_failed`.
  */
@@ -70,11 +87,7 @@ export function decryptOpenData(
   sessionKey: string,
   input: { encryptedData: unknown; iv: unknown },
 ): Record<string, unknown> {
-  const ciphertext = decodeBase64Field('encryptedData', input.encryptedData, {
-    multipleOf: BLOCK,
-    maxBytes: OPEN_DATA_MAX_BYTES,
-  });
-  const iv = decodeBase64Field('iv', input.iv, { exactBytes: BLOCK });
+  const { ciphertext, iv } = decodeEncryptedOpenData(input);
   const key = Buffer.from(sessionKey, 'base64');
   let text: string;
   try {

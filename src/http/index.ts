@@ -1,1 +1,2 @@
 export { type AppDeps, createApp } from './app.js';
+export type { RateLimitBackend } from './middleware/rate-limit.js';

@@ -38,18 +38,37 @@ const badRequest = {
 const openDataBody = {
   type: 'object',
   required: ['encryptedData', 'iv'],
+  description:
+    "The page may forward the event's e.detail as is: fields not named here (errMsg, cloudID, userInfo…) are ignored.",
   properties: {
-    encryptedData: { type: 'string', description: 'base64, from the button event (e.detail.encryptedData)' },
-    iv: { type: 'string', description: 'base64 of 16 bytes (e.detail.iv)' },
+    encryptedData: {
+      type: 'string',
+      description:
+        'base64 (e.detail.encryptedData) of a non-empty multiple of 16 bytes, at most 65536; a + turned into a space by form encoding is repaired',
+    },
+    iv: { type: 'string', description: 'base64 of exactly 16 bytes (e.detail.iv)' },
+  },
+};
+/** JSON, or the same fields form-encoded. */
+const openDataContent = (schema: object) => ({
+  ...json(schema),
+  'application/x-www-form-urlencoded': { schema },
+});
+const bearerOrLoginRequired = {
+  '401': {
+    ...error(
+      'invalid_token (RFC 6750 challenge in WWW-Authenticate), or login_required when no session_key is stored for the user.',
+    ),
+    headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
   },
 };
 const openDataErrors = {
   ...badRequest,
   '400': error(
-    'invalid_request, decrypt_failed (stale session_key: wx.login again), invalid_open_data or invalid_signature.',
+    'invalid_request (malformed field: bad base64, iv not 16 bytes…), decrypt_failed (the stored session_key is stale: wx.login() and POST /auth/login again), invalid_open_data (watermark of another app, openId of another user) or invalid_signature.',
   ),
-  ...bearerErrors,
-  '401': error('invalid_token, or login_required when no session_key is stored for the user.'),
+  ...bearerOrLoginRequired,
+  '429': error('rate_limited; see Retry-After.'),
   ...storeErrors,
 };
 
@@ -200,20 +219,38 @@ export const openApiDocument = {
     },
     '/wechat/phone-number': {
       post: {
-        summary: "The user's phone number: current API (button code) or legacy (encryptedData + iv)",
+        summary: "The user's phone number: current API (getPhoneNumber code) or legacy (encryptedData + iv)",
+        description:
+          'With a code, asks WeChat (phonenumber.getPhoneNumber); the session_key is not needed. Without one, decrypts encryptedData and iv with the stored session_key. A body with both (the e.detail of the button, forwarded as is) uses the code.',
         security: [{ bearer: [] }],
         requestBody: {
           required: true,
-          content: json({
-            oneOf: [
-              { type: 'object', required: ['code'], properties: { code: { type: 'string' } } },
+          content: openDataContent({
+            anyOf: [
+              {
+                type: 'object',
+                required: ['code'],
+                properties: {
+                  code: {
+                    type: 'string',
+                    minLength: 1,
+                    maxLength: 128,
+                    description: 'e.detail.code, single use',
+                  },
+                },
+              },
               openDataBody,
             ],
           }),
         },
         responses: {
-          '200': { description: 'The phone number', content: json(ref('PhoneNumber')) },
+          '200': { description: 'The phone number, watermark removed', content: json(ref('PhoneNumber')) },
           ...openDataErrors,
+          '400': error(
+            'invalid_request, invalid_grant (the code is unknown, expired or used: ask the user again), decrypt_failed, or invalid_open_data.',
+          ),
+          '403': error("access_denied: WeChat's risk control refused the user."),
+          '429': error('rate_limited (ours, or WeChat 45011); see Retry-After.'),
           ...upstreamErrors,
         },
       },
@@ -224,17 +261,21 @@ export const openApiDocument = {
         security: [{ bearer: [] }],
         requestBody: {
           required: true,
-          content: json({
+          content: openDataContent({
             ...openDataBody,
             properties: {
               ...openDataBody.properties,
-              rawData: { type: 'string' },
-              signature: { type: 'string' },
+              rawData: { type: 'string', description: 'e.detail.rawData; sent together with signature' },
+              signature: {
+                type: 'string',
+                pattern: '^[0-9a-fA-F]{40}$',
+                description: 'e.detail.signature: sha1(rawData + session_key), hex',
+              },
             },
           }),
         },
         responses: {
-          '200': { description: 'The user info', content: json(ref('OpenData')) },
+          '200': { description: 'The user info, watermark removed', content: json(ref('OpenData')) },
           ...openDataErrors,
         },
       },
@@ -243,9 +284,9 @@ export const openApiDocument = {
       post: {
         summary: 'Decrypt any open data (share info, WeRun…)',
         security: [{ bearer: [] }],
-        requestBody: { required: true, content: json(openDataBody) },
+        requestBody: { required: true, content: openDataContent(openDataBody) },
         responses: {
-          '200': { description: 'The decrypted object', content: json(ref('OpenData')) },
+          '200': { description: 'The decrypted object, watermark removed', content: json(ref('OpenData')) },
           ...openDataErrors,
         },
       },
@@ -253,6 +294,8 @@ export const openApiDocument = {
     '/wechat/session': {
       get: {
         summary: 'Whether WeChat still holds the stored session_key (checkSessionKey)',
+        description:
+          'false: the phone called wx.login() since the last POST /auth/login, so open data it sends no longer decrypts here.',
         security: [{ bearer: [] }],
         responses: {
           '200': {
@@ -263,8 +306,8 @@ export const openApiDocument = {
               properties: { session_key_valid: { type: 'boolean' } },
             }),
           },
-          ...bearerErrors,
-          '401': error('invalid_token, or login_required when no session_key is stored.'),
+          ...bearerOrLoginRequired,
+          '429': error('rate_limited; see Retry-After.'),
           ...upstreamErrors,
           ...storeErrors,
         },

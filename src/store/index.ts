@@ -1,4 +1,11 @@
-export { userKeys } from './keys.js';
+export { appKeys, userKeys } from './keys.js';
 export { MemoryStore } from './memory.js';
 export { connectRedis, RedisStore } from './redis.js';
-export type { LoginWrite, RotateOutcome, RotateRequest, SessionStore, UserRecord } from './types.js';
+export type {
+  CachedAccessToken,
+  LoginWrite,
+  RotateOutcome,
+  RotateRequest,
+  SessionStore,
+  UserRecord,
+} from './types.js';

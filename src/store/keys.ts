@@ -20,3 +20,16 @@ export function userKeys(prefix: string, openid: string) {
     family: (familyId: string) => `${tag}:f:${familyId}`,
   };
 }
+
+/**
+ * Keys of the app rather than of a user: one key per method, so no hash tag is needed. Every one has a
+ * TTL.
+ */
+export function appKeys(prefix: string) {
+  return {
+    /** String `<expiresAtMs>:<token>`: the shared WeChat access_token. TTL: until its expiry. */
+    wechatAccessToken: `${prefix}wechat:at`,
+    /** String: the owner's random id. TTL: the lock's. */
+    lock: (name: string) => `${prefix}lock:${name}`,
+  };
+}

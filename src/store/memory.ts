@@ -1,5 +1,12 @@
 import type { Clock } from '../lib/index.js';
-import type { LoginWrite, RotateOutcome, RotateRequest, SessionStore, UserRecord } from './types.js';
+import type {
+  CachedAccessToken,
+  LoginWrite,
+  RotateOutcome,
+  RotateRequest,
+  SessionStore,
+  UserRecord,
+} from './types.js';
 
 interface Family {
   cur: string;
@@ -22,6 +29,9 @@ export class MemoryStore implements SessionStore {
   private readonly users = new Map<string, UserRecord>();
   /** openid → familyId → family. */
   private readonly families = new Map<string, Map<string, Family>>();
+  private wechatAccessToken: CachedAccessToken | undefined;
+  /** name → holder; `untilMs` is real time (Date.now()), as Redis measures PX. */
+  private readonly locks = new Map<string, { owner: string; untilMs: number }>();
   private readonly clock: Clock | undefined;
   /** The latest nowMs callers gave: the sweep's notion of now when no clock was given. */
   private latestNowMs = Number.NEGATIVE_INFINITY;
@@ -122,6 +132,41 @@ export class MemoryStore implements SessionStore {
     return count;
   }
 
+  async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
+    const now = this.enter(nowMs);
+    const cached = this.wechatAccessToken;
+    return cached !== undefined && cached.expiresAtMs > now ? { ...cached } : null;
+  }
+
+  async putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void> {
+    this.enter(nowMs);
+    this.wechatAccessToken = { token, expiresAtMs: Math.floor(expiresAtMs) };
+  }
+
+  async invalidateWechatAccessToken(token: string): Promise<boolean> {
+    this.enter();
+    if (this.wechatAccessToken?.token !== token) return false;
+    this.wechatAccessToken = undefined;
+    return true;
+  }
+
+  async acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.enter();
+    const now = Date.now();
+    const held = this.locks.get(name);
+    if (held !== undefined && held.untilMs > now) return false;
+    this.locks.set(name, { owner, untilMs: now + Math.max(Math.round(ttlMs), 1) });
+    return true;
+  }
+
+  async releaseLock(name: string, owner: string): Promise<boolean> {
+    this.enter();
+    const held = this.locks.get(name);
+    if (held === undefined || held.owner !== owner || held.untilMs <= Date.now()) return false;
+    this.locks.delete(name);
+    return true;
+  }
+
   async ping(): Promise<void> {
     this.enter();
   }
@@ -131,6 +176,8 @@ export class MemoryStore implements SessionStore {
     clearInterval(this.sweeper);
     this.users.clear();
     this.families.clear();
+    this.locks.clear();
+    this.wechatAccessToken = undefined;
   }
 
   /** Drops every family expired by now (the clock's, else the latest nowMs seen). */

@@ -1,8 +1,22 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { TemporarilyUnavailable } from '../errors/index.js';
-import { userKeys } from './keys.js';
-import { END_ALL_FAMILIES, END_FAMILY, RECORD_LOGIN, ROTATE_REFRESH } from './scripts.js';
-import type { LoginWrite, RotateOutcome, RotateRequest, SessionStore, UserRecord } from './types.js';
+import { appKeys, userKeys } from './keys.js';
+import {
+  END_ALL_FAMILIES,
+  END_FAMILY,
+  INVALIDATE_ACCESS_TOKEN,
+  RECORD_LOGIN,
+  RELEASE_LOCK,
+  ROTATE_REFRESH,
+} from './scripts.js';
+import type {
+  CachedAccessToken,
+  LoginWrite,
+  RotateOutcome,
+  RotateRequest,
+  SessionStore,
+  UserRecord,
+} from './types.js';
 
 export interface RedisConnectOptions {
   /** `redis://…` or `rediss://…` of a single Redis. */
@@ -84,6 +98,8 @@ interface ScriptCommands {
   wxauthRotateRefresh(...keysAndArgs: string[]): Promise<(string | null)[]>;
   wxauthEndFamily(...keysAndArgs: string[]): Promise<number>;
   wxauthEndAllFamilies(...keysAndArgs: string[]): Promise<number>;
+  wxauthInvalidateAccessToken(key: string, token: string): Promise<number>;
+  wxauthReleaseLock(key: string, owner: string): Promise<number>;
 }
 
 /**
@@ -106,6 +122,8 @@ export class RedisStore implements SessionStore {
     redis.defineCommand('wxauthRotateRefresh', { numberOfKeys: 3, lua: ROTATE_REFRESH });
     redis.defineCommand('wxauthEndFamily', { numberOfKeys: 2, lua: END_FAMILY });
     redis.defineCommand('wxauthEndAllFamilies', { numberOfKeys: 1, lua: END_ALL_FAMILIES });
+    redis.defineCommand('wxauthInvalidateAccessToken', { numberOfKeys: 1, lua: INVALIDATE_ACCESS_TOKEN });
+    redis.defineCommand('wxauthReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
     this.scripts = redis as unknown as ScriptCommands;
   }
 
@@ -188,6 +206,39 @@ export class RedisStore implements SessionStore {
   async endAllFamilies(openid: string): Promise<number> {
     const keys = userKeys(this.prefix, openid);
     return this.call(() => this.scripts.wxauthEndAllFamilies(keys.families, keys.family('')));
+  }
+
+  async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
+    const value = await this.call(() => this.redis.get(appKeys(this.prefix).wechatAccessToken));
+    if (value == null) return null;
+    const colon = value.indexOf(':');
+    const expiresAtMs = Number(value.slice(0, colon));
+    if (colon < 1 || !Number.isFinite(expiresAtMs) || expiresAtMs <= nowMs) return null;
+    return { token: value.slice(colon + 1), expiresAtMs };
+  }
+
+  async putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void> {
+    const exp = Math.floor(expiresAtMs);
+    const ttl = Math.max(exp - Math.floor(nowMs), 1);
+    await this.call(() =>
+      this.redis.set(appKeys(this.prefix).wechatAccessToken, `${exp}:${token}`, 'PX', ttl),
+    );
+  }
+
+  async invalidateWechatAccessToken(token: string): Promise<boolean> {
+    const key = appKeys(this.prefix).wechatAccessToken;
+    return (await this.call(() => this.scripts.wxauthInvalidateAccessToken(key, token))) === 1;
+  }
+
+  async acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const key = appKeys(this.prefix).lock(name);
+    const ttl = Math.max(Math.round(ttlMs), 1);
+    return (await this.call(() => this.redis.set(key, owner, 'PX', ttl, 'NX'))) === 'OK';
+  }
+
+  async releaseLock(name: string, owner: string): Promise<boolean> {
+    const key = appKeys(this.prefix).lock(name);
+    return (await this.call(() => this.scripts.wxauthReleaseLock(key, owner))) === 1;
   }
 
   async ping(): Promise<void> {

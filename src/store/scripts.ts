@@ -102,3 +102,27 @@ end
 redis.call('DEL', KEYS[1])
 return ended
 `;
+
+/**
+ * KEYS: the access-token key. ARGV: token.
+ * Deletes the key only when its value (`<expiresAtMs>:<token>`) holds that token. Answers 1 when deleted.
+ */
+export const INVALIDATE_ACCESS_TOKEN = `
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local colon = string.find(value, ':', 1, true)
+if colon and string.sub(value, colon + 1) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`;
+
+/** KEYS: the lock key. ARGV: owner. Deletes the key only when the owner holds it. Answers 1 when deleted. */
+export const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`;

@@ -8,7 +8,8 @@
  * Redis TTLs are set as well, relative to `nowMs`, only to collect garbage.
  *
  * Atomicity: each method is one atomic step (one round trip in Redis: a Lua script). All keys of one
- * user share the hash tag `{openid}`, so every method stays inside one Redis Cluster slot.
+ * user share the hash tag `{openid}`, so every method stays inside one Redis Cluster slot. The app-wide
+ * keys (the WeChat access_token, locks) are one key per method, so they need no hash tag.
  *
  * Failure: when the store cannot be reached (connection refused or lost, no answer within the command
  * timeout, a failover in progress), a method rejects with TemporarilyUnavailable (503) at once rather than
@@ -53,11 +54,54 @@ export interface SessionStore {
    */
   endAllFamilies(openid: string): Promise<number>;
 
+  /**
+   * The app's WeChat access_token, shared by every instance (it is the app's, not a user's). Answers the
+   * token last put and its expiry, or null when none was put, it was invalidated, or it expired by the
+   * caller's clock (nowMs >= expiresAtMs). Never extends anything. One round trip.
+   */
+  getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null>;
+
+  /**
+   * Caches `token` until `expiresAtMs` (the caller's clock; the caller subtracts its own safety margin
+   * from WeChat's expires_in), replacing whatever was cached. The key's TTL is expiresAtMs - nowMs (at
+   * least 1 ms), so an expiry already past stores nothing visible. One round trip.
+   */
+  putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void>;
+
+  /**
+   * Compare-and-delete: drops the cached access_token only when it is `token`, so an instance that saw a
+   * stale token rejected (40001) never deletes the fresh one another instance has put meanwhile. Answers
+   * whether it dropped it. One round trip, atomic.
+   */
+  invalidateWechatAccessToken(token: string): Promise<boolean>;
+
+  /**
+   * A short mutual-exclusion lock across every instance (e.g. "one instance fetches the access_token"):
+   * takes lock `name` for `owner` unless anyone (`owner` included) holds it, and answers whether it did.
+   * The lock ends by itself `ttlMs` after it was taken, measured by the store's own clock (real time,
+   * not the caller's clock: it bounds how long a holder that died can block the others). Names are short
+   * ASCII identifiers chosen by the code, never by a client. One round trip, atomic.
+   */
+  acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
+
+  /**
+   * Compare-and-delete: releases lock `name` only when `owner` still holds it (a holder whose lock
+   * expired and was taken by another never releases the other's). Answers whether it released it. One
+   * round trip, atomic.
+   */
+  releaseLock(name: string, owner: string): Promise<boolean>;
+
   /** Resolves when the store answers; rejects otherwise. */
   ping(): Promise<void>;
 
   /** Releases connections. The store is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** The shared WeChat access_token and when the cache stops answering it (epoch ms, caller's clock). */
+export interface CachedAccessToken {
+  token: string;
+  expiresAtMs: number;
 }
 
 export interface UserRecord {

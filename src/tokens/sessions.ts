@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { InvalidGrant } from '../errors/index.js';
 import type { Clock } from '../lib/index.js';
+import type { TokenEvent } from '../metrics/index.js';
 import type { SessionStore } from '../store/index.js';
 import type { AccessTokens } from './access.js';
 import { mintRefreshToken, newSuccessorSeed, parseRefreshToken, successorOf } from './refresh-token.js';
@@ -41,8 +42,10 @@ export function createSessions(deps: {
   clock: Clock;
   logger: Logger;
   policy: SessionPolicy;
+  onTokenEvent?: (event: TokenEvent, count?: number) => void;
 }): Sessions {
   const { store, access, clock, logger, policy } = deps;
+  const observe = deps.onTokenEvent ?? (() => {});
 
   async function answer(
     openid: string,
@@ -77,6 +80,7 @@ export function createSessions(deps: {
         refreshTtlS: policy.refreshTtlS,
         ...(policy.refreshMaxLifetimeS ? { absoluteTtlS: policy.refreshMaxLifetimeS } : {}),
       });
+      observe('issued');
       const ttlS = Math.min(policy.refreshTtlS, policy.refreshMaxLifetimeS ?? Number.POSITIVE_INFINITY);
       return answer(openid, minted.token, nowMs + ttlS * 1000, {
         ...(unionid ? { unionid } : {}),
@@ -101,12 +105,15 @@ export function createSessions(deps: {
       });
       switch (outcome.kind) {
         case 'rotated':
+          observe('refreshed');
           return answer(parsed.openid, next.token, outcome.expiresAtMs, outcome);
         case 'grace': {
+          observe('refreshed');
           const successor = successorOf({ ...parsed, token: presented }, outcome.successorSeed);
           return answer(parsed.openid, successor.token, outcome.expiresAtMs, outcome);
         }
         case 'reused':
+          observe('reuse_detected');
           logger.warn(
             { event: 'refresh_token_reuse', openid: parsed.openid, family: parsed.familyId },
             'refresh token presented again after the grace window: family revoked',
@@ -122,11 +129,13 @@ export function createSessions(deps: {
     async logout(openid, refreshToken) {
       const parsed = parseRefreshToken(refreshToken);
       if (!parsed || parsed.openid !== openid) return;
-      await store.endFamily(openid, parsed.familyId, parsed.hash);
+      if (await store.endFamily(openid, parsed.familyId, parsed.hash)) observe('revoked');
     },
 
-    logoutAll(openid) {
-      return store.endAllFamilies(openid);
+    async logoutAll(openid) {
+      const ended = await store.endAllFamilies(openid);
+      if (ended > 0) observe('revoked', ended);
+      return ended;
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { sessionKeySignature } from '../crypto/index.js';
 import {
   AccessDenied,
   type AppError,
@@ -6,7 +7,14 @@ import {
   RateLimited,
   UpstreamUnavailable,
 } from '../errors/index.js';
-import { createWechatTransport, WechatError, type WechatTransport } from './transport.js';
+import { systemClock } from '../lib/index.js';
+import { type AccessTokenStore, createAccessTokenManager, type IssuedWechatToken } from './access-token.js';
+import {
+  createWechatTransport,
+  WechatError,
+  type WechatTransport,
+  type WechatTransportOptions,
+} from './transport.js';
 
 export interface Code2SessionResult {
   openid: string;
@@ -18,24 +26,144 @@ export interface WechatClient {
   readonly appid: string;
   /** auth.code2Session: exchanges a wx.login() code. Errors are already the contract's. */
   code2Session(code: string): Promise<Code2SessionResult>;
+  /**
+   * phonenumber.getPhoneNumber (wxa/business/getuserphonenumber): redeems a getPhoneNumber button code.
+   * A code unknown, expired or used is `invalid_grant`; other errors are already the contract's.
+   */
+  getPhoneNumber(code: string): Promise<PhoneNumber>;
+  /**
+   * auth.checkSessionKey (wxa/checksession): whether `sessionKey` is still the user's current one at
+   * WeChat. false on 87009 (a newer wx.login() replaced it); other errors are the contract's.
+   */
+  checkSessionKey(openid: string, sessionKey: string): Promise<boolean>;
 }
 
-export interface WechatClientOptions {
-  apiBase: string;
+/** The user's phone number as WeChat gives it (both APIs), watermark removed. */
+export interface PhoneNumber {
+  /** With the country code outside mainland China (e.g. "+85261234567"), else without. */
+  phoneNumber: string;
+  /** Without the country code. */
+  purePhoneNumber: string;
+  countryCode: string;
+}
+
+export interface WechatClientOptions extends WechatTransportOptions {
   appid: string;
   secret: string;
-  timeoutMs: number;
-  logger: Logger;
+  /** Where the app's access_token is shared between instances (the session store). */
+  store: AccessTokenStore;
 }
 
 const OPENID = /^[A-Za-z0-9_-]{1,64}$/;
 const SESSION_KEY = /^[A-Za-z0-9+/]{22}==$/;
 /** WeChat rejected our AppID or AppSecret: the operator must fix the settings. */
 const CONFIG_FAULTS = new Set([40013, 40125, 41002, 41004]);
+const ACCESS_TOKEN = /^[\x21-\x7e]{1,2048}$/;
+const PHONE_NUMBER = /^\+?\d{4,24}$/;
+const PURE_PHONE_NUMBER = /^\d{4,20}$/;
+const COUNTRY_CODE = /^\d{1,4}$/;
+/** checksession: the signature does not match the user's current session_key. */
+const SESSION_KEY_MISMATCH = 87009;
 
 export function createWechatClient(options: WechatClientOptions): WechatClient {
   const transport: WechatTransport = createWechatTransport(options);
   const { appid, secret, logger } = options;
+  const accessTokens = createAccessTokenManager({
+    store: options.store,
+    clock: options.clock ?? systemClock,
+    logger,
+    timeoutMs: options.timeoutMs,
+    issue: stableToken,
+  });
+
+  /** cgi-bin/stable_token: the token and its remaining life. */
+  async function stableToken(forceRefresh: boolean): Promise<IssuedWechatToken> {
+    const body = await transport.call({
+      api: 'stable_token',
+      method: 'POST',
+      path: 'cgi-bin/stable_token',
+      json: { grant_type: 'client_credential', appid, secret, force_refresh: forceRefresh },
+    });
+    const { access_token: token, expires_in: expiresInS } = body;
+    if (
+      typeof token !== 'string' ||
+      !ACCESS_TOKEN.test(token) ||
+      typeof expiresInS !== 'number' ||
+      !Number.isSafeInteger(expiresInS) ||
+      expiresInS <= 0
+    ) {
+      throw badShape('stable_token', 'a usable access_token and expires_in');
+    }
+    return { token, expiresInS };
+  }
+
+  function badShape(api: string, what: string): UpstreamUnavailable {
+    logger.warn(
+      { event: 'wechat_failure', api, reason: 'bad_shape' },
+      `WeChat ${api} answered without ${what}`,
+    );
+    return new UpstreamUnavailable(`WeChat answered ${api} without ${what}.`);
+  }
+
+  async function getPhoneNumber(code: string): Promise<PhoneNumber> {
+    let body: Record<string, unknown>;
+    try {
+      body = await accessTokens.withAccessToken((token) =>
+        transport.call({
+          api: 'getuserphonenumber',
+          method: 'POST',
+          path: 'wxa/business/getuserphonenumber',
+          searchParams: { access_token: token },
+          json: { code },
+        }),
+      );
+    } catch (error) {
+      throw phoneNumberError(error, logger);
+    }
+    const info = body.phone_info as Record<string, unknown> | null | undefined;
+    const phone =
+      info !== null && typeof info === 'object'
+        ? {
+            phoneNumber: info.phoneNumber,
+            purePhoneNumber: info.purePhoneNumber,
+            countryCode: info.countryCode,
+          }
+        : undefined;
+    if (
+      phone === undefined ||
+      typeof phone.phoneNumber !== 'string' ||
+      !PHONE_NUMBER.test(phone.phoneNumber) ||
+      typeof phone.purePhoneNumber !== 'string' ||
+      !PURE_PHONE_NUMBER.test(phone.purePhoneNumber) ||
+      typeof phone.countryCode !== 'string' ||
+      !COUNTRY_CODE.test(phone.countryCode)
+    ) {
+      throw badShape('getuserphonenumber', 'a usable phone_info');
+    }
+    return phone as PhoneNumber;
+  }
+
+  async function checkSessionKey(openid: string, sessionKey: string): Promise<boolean> {
+    try {
+      await accessTokens.withAccessToken((token) =>
+        transport.call({
+          api: 'checksession',
+          method: 'GET',
+          path: 'wxa/checksession',
+          searchParams: {
+            access_token: token,
+            openid,
+            signature: sessionKeySignature(sessionKey),
+            sig_method: 'hmac_sha256',
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof WechatError && error.errcode === SESSION_KEY_MISMATCH) return false;
+      throw toAppError(error, logger);
+    }
+  }
 
   async function code2Session(code: string): Promise<Code2SessionResult> {
     let body: Record<string, unknown>;
@@ -67,7 +195,27 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     return { openid, sessionKey, ...(typeof unionid === 'string' && unionid ? { unionid } : {}) };
   }
 
-  return { appid, code2Session };
+  return { appid, code2Session, getPhoneNumber, checkSessionKey };
+}
+
+/** getuserphonenumber's own meanings of errcodes that mean something else for a login code. */
+function phoneNumberError(error: unknown, logger: Logger): unknown {
+  if (error instanceof WechatError && error.api === 'getuserphonenumber') {
+    const options = { wechatErrcode: error.errcode };
+    if (error.errcode === 40029) {
+      return new InvalidGrant(
+        'The phone-number code is unknown, expired or already used: ask the user to tap the getPhoneNumber button again.',
+        options,
+      );
+    }
+    if (error.errcode === 45011) {
+      return new RateLimited(
+        'WeChat limits how often phone numbers may be asked for: wait and retry.',
+        options,
+      );
+    }
+  }
+  return toAppError(error, logger);
 }
 
 /** WeChat's errcodes as the contract's errors. Transport failures are already AppErrors. */

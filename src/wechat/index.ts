@@ -1,6 +1,14 @@
 export {
+  type AccessTokenManager,
+  type AccessTokenStore,
+  cacheLifeMs,
+  createAccessTokenManager,
+  REJECTED_TOKEN_ERRCODES,
+} from './access-token.js';
+export {
   type Code2SessionResult,
   createWechatClient,
+  type PhoneNumber,
   toAppError,
   type WechatClient,
   type WechatClientOptions,

@@ -1,6 +1,8 @@
 import got, { type Got, type Method, RequestError } from 'got';
 import type { Logger } from 'pino';
 import { UpstreamUnavailable } from '../errors/index.js';
+import { type Clock, systemClock } from '../lib/index.js';
+import { CircuitBreaker } from './breaker.js';
 
 /** WeChat answered, with a non-zero errcode. The caller decides what it means for its API. */
 export class WechatError extends Error {
@@ -33,11 +35,19 @@ export interface WechatTransport {
  * (jscode2session) answer JSON as text/plain, so bodies are parsed whatever the Content-Type. No retry:
  * a login code is single use, so a request that may have reached WeChat must not be sent twice.
  */
-export function createWechatTransport(options: {
+export interface WechatTransportOptions {
   apiBase: string;
   timeoutMs: number;
   logger: Logger;
-}): WechatTransport {
+  clock?: Clock;
+  /** Consecutive failures (unreachable, timeout, HTTP error, not JSON, -1 busy) before failing fast. */
+  breakerThreshold?: number;
+  breakerCooldownMs?: number;
+  /** Told the outcome of every call: 'ok', the errcode, or the failure's name. For metrics. */
+  onCall?: (api: string, outcome: string) => void;
+}
+
+export function createWechatTransport(options: WechatTransportOptions): WechatTransport {
   const http: Got = got.extend({
     prefixUrl: options.apiBase,
     timeout: { request: options.timeoutMs },
@@ -48,9 +58,25 @@ export function createWechatTransport(options: {
     headers: { 'user-agent': 'wxauth' },
   });
   const log = options.logger;
+  const observe = options.onCall ?? (() => {});
+  const breaker = new CircuitBreaker({
+    threshold: options.breakerThreshold ?? 5,
+    cooldownMs: options.breakerCooldownMs ?? 5000,
+    clock: options.clock ?? systemClock,
+  });
 
   return {
     async call(request) {
+      const admission = breaker.admit();
+      if (!admission.allowed) {
+        observe(request.api, 'circuit_open');
+        throw new UpstreamUnavailable(
+          'WeChat has been failing repeatedly; the service is not calling it for a few seconds.',
+          {
+            retryAfter: admission.retryAfterS,
+          },
+        );
+      }
       let status: number;
       let text: string;
       try {
@@ -65,6 +91,8 @@ export function createWechatTransport(options: {
         // got's error carries the request URL, whose query holds the AppSecret: keep only its code.
         const code = error instanceof RequestError ? error.code : 'UNKNOWN';
         const timeout = code === 'ETIMEDOUT';
+        breaker.failed();
+        observe(request.api, timeout ? 'timeout' : 'network');
         log.warn(
           { event: 'wechat_failure', api: request.api, reason: code },
           `WeChat ${request.api} ${timeout ? 'timed out' : 'unreachable'}`,
@@ -77,6 +105,8 @@ export function createWechatTransport(options: {
         );
       }
       if (status !== 200) {
+        breaker.failed();
+        observe(request.api, `http_${status}`);
         log.warn(
           { event: 'wechat_failure', api: request.api, status },
           `WeChat ${request.api} answered HTTP ${status}`,
@@ -90,6 +120,8 @@ export function createWechatTransport(options: {
         body = undefined;
       }
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        breaker.failed();
+        observe(request.api, 'not_json');
         log.warn(
           { event: 'wechat_failure', api: request.api, reason: 'not_json' },
           `WeChat ${request.api} answered something that is not JSON`,
@@ -102,12 +134,18 @@ export function createWechatTransport(options: {
         const errmsg = typeof record.errmsg === 'string' ? record.errmsg : '';
         const rid = /rid:\s*([\w-]+)/.exec(errmsg)?.[1];
         const code = typeof errcode === 'number' ? errcode : Number(errcode);
+        // Only "system busy" says WeChat is unwell; other errcodes are answers about the request.
+        if (code === -1) breaker.failed();
+        else breaker.succeeded();
+        observe(request.api, String(code));
         log.warn(
           { event: 'wechat_failure', api: request.api, errcode: code, errmsg, rid },
           `WeChat ${request.api} errcode ${code}`,
         );
         throw new WechatError(request.api, Number.isFinite(code) ? code : -1, errmsg, rid);
       }
+      breaker.succeeded();
+      observe(request.api, 'ok');
       return record;
     },
   };

@@ -21,7 +21,13 @@ function refusal(env: Record<string, string>): string {
 describe('configuration', () => {
   it('starts with no settings at all on the embedded defaults', () => {
     const config = loadConfig({});
-    expect(config.wechat).to.deep.equal({ mode: 'emulator', timeoutMs: 5000 });
+    expect(config.wechat).to.deep.equal({
+      mode: 'emulator',
+      timeoutMs: 5000,
+      breakerThreshold: 5,
+      breakerCooldownMs: 5000,
+    });
+    expect(config.rateLimits.loginPerIp).to.deep.equal({ points: 30, seconds: 60 });
     expect(config.redis.kind).to.equal('memory');
     expect(config.tokens.signingKeysFile).to.equal(undefined);
     expect(config.port).to.equal(3000);
@@ -51,6 +57,7 @@ describe('configuration', () => {
       sentinels: ['a:26379', 'b:26379'],
       name: 'mymaster',
       prefix: 'wxauth:',
+      commandTimeoutMs: 500,
     });
     expect(Object.isFrozen(config.tokens)).to.equal(true);
   });
@@ -72,6 +79,15 @@ describe('configuration', () => {
   it('refuses two Redis topologies at once and a Sentinel without its name', () => {
     expect(refusal({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' })).to.contain('exclusive');
     expect(refusal({ REDIS_SENTINELS: 'a:26379' })).to.contain('REDIS_SENTINEL_NAME is required');
+  });
+
+  it('reads rate limits as N/S and turns one off with 0', () => {
+    const config = loadConfig({ RATE_LIMIT_LOGIN_PER_IP: '5/10', RATE_LIMIT_WECHAT_PER_USER: '0' });
+    expect(config.rateLimits.loginPerIp).to.deep.equal({ points: 5, seconds: 10 });
+    expect(config.rateLimits.wechatPerUser).to.equal(undefined);
+    expect(refusal({ RATE_LIMIT_REFRESH_PER_IP: '10 per minute' })).to.match(
+      /^RATE_LIMIT_REFRESH_PER_IP is invalid/,
+    );
   });
 
   it('treats a refresh max lifetime of 0 as none', () => {

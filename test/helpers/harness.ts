@@ -3,8 +3,9 @@ import type Koa from 'koa';
 import supertest from 'supertest';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
-import { createApp } from '../../src/http/index.js';
+import { createApp, type RateLimitBackend } from '../../src/http/index.js';
 import { createLogger, ManualClock } from '../../src/lib/index.js';
+import { createMetrics, type Metrics } from '../../src/metrics/index.js';
 import { connectRedis, MemoryStore, RedisStore, type SessionStore } from '../../src/store/index.js';
 import { generateEphemeralKeySet, type KeySet } from '../../src/tokens/index.js';
 import { createWechatClient } from '../../src/wechat/index.js';
@@ -19,6 +20,7 @@ export interface Harness {
   clock: ManualClock;
   config: Config;
   keys: KeySet;
+  metrics: Metrics;
   /** Every log line the app wrote, as text. */
   logs: string[];
   redis?: { server: RedisServer; prefix: string; client: ReturnType<typeof connectRedis> };
@@ -37,43 +39,76 @@ export interface LoginResult {
   is_new_user?: boolean;
 }
 
-export async function startHarness(
-  options: { store?: 'redis' | 'memory'; env?: Record<string, string> } = {},
-): Promise<Harness> {
-  const clock = new ManualClock(Date.now());
-  const emulator = createEmulator({ clock });
-  await emulator.listen(0, '127.0.0.1');
-  const config = loadConfig({ LOG_LEVEL: 'info', ...options.env });
+const NO_RATE_LIMITS = {
+  RATE_LIMIT_LOGIN_PER_IP: '0',
+  RATE_LIMIT_REFRESH_PER_IP: '0',
+  RATE_LIMIT_REFRESH_PER_USER: '0',
+  RATE_LIMIT_WECHAT_PER_IP: '0',
+  RATE_LIMIT_WECHAT_PER_USER: '0',
+};
+
+export interface HarnessOptions {
+  store?: 'redis' | 'memory';
+  env?: Record<string, string>;
+  /** A Redis of the test's own (outage tests stop it); default: the suite's shared one. */
+  redisServer?: RedisServer;
+  /** Share keys with another harness (two instances of the service); default: a fresh prefix. */
+  prefix?: string;
+  /**
+   * Another instance of `peer`'s service: the same emulator, clock, signing keys and Redis keys (its
+   * prefix). close() leaves the shared emulator to its owner.
+   */
+  peer?: Harness;
+  /** The emulated mini-program's AppID; default: a random one. */
+  appid?: string;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const peer = options.peer;
+  const clock = peer?.clock ?? new ManualClock(Date.now());
+  const emulator =
+    peer?.emulator ?? createEmulator({ clock, ...(options.appid ? { appid: options.appid } : {}) });
+  if (!peer) await emulator.listen(0, '127.0.0.1');
+  // Rate limits are off unless a test sets them: every test logs in from 127.0.0.1.
+  const config = loadConfig({ LOG_LEVEL: 'info', ...NO_RATE_LIMITS, ...options.env });
   const logs: string[] = [];
   const logger = createLogger({
     level: config.logLevel,
     destination: { write: (line: string) => void logs.push(line) },
   });
-  const keys = await generateEphemeralKeySet();
+  const keys = peer?.keys ?? (await generateEphemeralKeySet());
 
   let store: SessionStore;
   let redis: Harness['redis'];
+  let rateLimitBackend: RateLimitBackend;
   if ((options.store ?? 'redis') === 'redis') {
-    const server = await testRedis();
-    const prefix = freshPrefix();
-    const client = connectRedis({ url: server.url });
+    const server = peer?.redis?.server ?? options.redisServer ?? (await testRedis());
+    const prefix = peer?.redis?.prefix ?? options.prefix ?? freshPrefix();
+    const client = connectRedis({ url: server.url, commandTimeoutMs: config.redis.commandTimeoutMs });
     const inspector = connectRedis({ url: server.url });
     // Commands fail fast before `ready` (no offline queue), so take no traffic until then.
     await Promise.all([once(client, 'ready'), once(inspector, 'ready')]);
     store = new RedisStore(client, { prefix });
+    rateLimitBackend = { redis: client, prefix };
     redis = { server, prefix, client: inspector };
   } else {
     store = new MemoryStore({ clock });
   }
 
+  const metrics = createMetrics();
   const wechat = createWechatClient({
     apiBase: emulator.url,
     appid: emulator.appid,
     secret: emulator.secret,
     timeoutMs: config.wechat.timeoutMs,
+    breakerThreshold: config.wechat.breakerThreshold,
+    breakerCooldownMs: config.wechat.breakerCooldownMs,
+    clock,
+    store,
     logger,
+    onCall: metrics.observeWechat,
   });
-  const app = createApp(config, { store, wechat, keys, clock, logger });
+  const app = createApp(config, { store, wechat, keys, clock, logger, metrics, rateLimitBackend });
   const http = supertest(app.callback());
 
   return {
@@ -84,6 +119,7 @@ export async function startHarness(
     clock,
     config,
     keys,
+    metrics,
     logs,
     ...(redis ? { redis } : {}),
     async login(openid) {
@@ -94,7 +130,7 @@ export async function startHarness(
     async close() {
       await store.close();
       await redis?.client.quit();
-      await emulator.close();
+      if (!peer) await emulator.close();
     },
   };
 }

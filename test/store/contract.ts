@@ -434,6 +434,87 @@ export function describeStoreContract(
       });
     });
 
+    describe('the shared WeChat access_token', () => {
+      it('answers null before any token was put', async () => {
+        expect(await store.getWechatAccessToken(T0)).to.equal(null);
+      });
+
+      it('answers the token put, with its expiry, until the expiry millisecond and null from it on', async () => {
+        await store.putWechatAccessToken('token-1', T0 + 60_000, T0);
+        const cached = { token: 'token-1', expiresAtMs: T0 + 60_000 };
+        expect(await store.getWechatAccessToken(T0)).to.deep.equal(cached);
+        expect(await store.getWechatAccessToken(T0 + 59_999)).to.deep.equal(cached);
+        expect(await store.getWechatAccessToken(T0 + 60_000)).to.equal(null);
+      });
+
+      it('replaces the cached token with the one put last', async () => {
+        await store.putWechatAccessToken('token-1', T0 + 60_000, T0);
+        await store.putWechatAccessToken('token-2', T0 + 120_000, T0 + 1000);
+        expect(await store.getWechatAccessToken(T0 + 1000)).to.deep.equal({
+          token: 'token-2',
+          expiresAtMs: T0 + 120_000,
+        });
+      });
+
+      it('keeps a token whatever characters it holds, colons included', async () => {
+        const token = '86_aB-c:d/e+f=:';
+        await store.putWechatAccessToken(token, T0 + 60_000, T0);
+        expect((await store.getWechatAccessToken(T0))?.token).to.equal(token);
+        expect(await store.invalidateWechatAccessToken(token)).to.equal(true);
+      });
+
+      it('invalidates the cached token only when it is the one named', async () => {
+        await store.putWechatAccessToken('fresh', T0 + 60_000, T0);
+        expect(await store.invalidateWechatAccessToken('stale')).to.equal(false);
+        expect((await store.getWechatAccessToken(T0))?.token).to.equal('fresh');
+        expect(await store.invalidateWechatAccessToken('fresh')).to.equal(true);
+        expect(await store.getWechatAccessToken(T0)).to.equal(null);
+        expect(await store.invalidateWechatAccessToken('fresh')).to.equal(false);
+      });
+    });
+
+    describe('locks', () => {
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+      it('lets one owner hold a lock at a time, the same owner included', async () => {
+        expect(await store.acquireLock('fetch', 'a', 10_000)).to.equal(true);
+        expect(await store.acquireLock('fetch', 'b', 10_000)).to.equal(false);
+        expect(await store.acquireLock('fetch', 'a', 10_000)).to.equal(false);
+      });
+
+      it('gives exactly one of ten concurrent callers the lock', async () => {
+        const owners = Array.from({ length: 10 }, (_, i) => `owner-${i}`);
+        const won = await Promise.all(owners.map((owner) => store.acquireLock('fetch', owner, 10_000)));
+        expect(won.filter(Boolean)).to.have.length(1);
+      });
+
+      it('keeps locks of different names apart', async () => {
+        expect(await store.acquireLock('one', 'a', 10_000)).to.equal(true);
+        expect(await store.acquireLock('two', 'b', 10_000)).to.equal(true);
+      });
+
+      it('is released by its owner, and then free for another', async () => {
+        await store.acquireLock('fetch', 'a', 10_000);
+        expect(await store.releaseLock('fetch', 'a')).to.equal(true);
+        expect(await store.acquireLock('fetch', 'b', 10_000)).to.equal(true);
+      });
+
+      it('is not released by anyone but its owner', async () => {
+        await store.acquireLock('fetch', 'a', 10_000);
+        expect(await store.releaseLock('fetch', 'b')).to.equal(false);
+        expect(await store.acquireLock('fetch', 'b', 10_000)).to.equal(false);
+        expect(await store.releaseLock('nothing-held', 'a')).to.equal(false);
+      });
+
+      it('ends by itself after its ttl, in real time, and then its former owner cannot release the new one', async () => {
+        expect(await store.acquireLock('fetch', 'a', 40)).to.equal(true);
+        await sleep(80);
+        expect(await store.acquireLock('fetch', 'b', 10_000)).to.equal(true);
+        expect(await store.releaseLock('fetch', 'a')).to.equal(false);
+        expect(await store.acquireLock('fetch', 'c', 10_000)).to.equal(false);
+      });
+    });
+
     describe('ping', () => {
       it('resolves while the store answers', async () => {
         await store.ping();

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { expect } from 'chai';
 import { Cluster, Redis } from 'ioredis';
 import { TemporarilyUnavailable } from '../../src/errors/index.js';
-import { connectRedis, RedisStore, userKeys } from '../../src/store/index.js';
+import { appKeys, connectRedis, RedisStore, userKeys } from '../../src/store/index.js';
 import { freshPrefix, type RedisServer, startRedisServer, testRedis } from '../setup/hooks.js';
 import { describeStoreContract, familyId, login, refreshToken, rotation, T0 } from './contract.js';
 
@@ -168,6 +168,34 @@ describe('RedisStore', () => {
     expect(await sent(end), 'endFamily').to.deep.equal(['eval']);
     expect(await sent(() => store.endAllFamilies(opened.openid)), 'endAllFamilies').to.deep.equal(['eval']);
     expect(await sent(() => store.ping()), 'ping').to.deep.equal(['ping']);
+  });
+
+  it('keeps the WeChat access_token and locks in app-wide keys, each with a TTL', async () => {
+    const keys = appKeys(prefix);
+    // The caller's clock says 2001: the TTL is still the token's remaining life.
+    await store.putWechatAccessToken('token-1', T0 + 7_000_000, T0);
+    await store.acquireLock('wechat-access-token', 'owner', 15_000);
+    expect(await keysUnder(admin, prefix)).to.deep.equal([
+      keys.lock('wechat-access-token'),
+      keys.wechatAccessToken,
+    ]);
+    expect(await admin.pttl(keys.wechatAccessToken)).to.be.within(6_990_000, 7_000_000);
+    expect(await admin.pttl(keys.lock('wechat-access-token'))).to.be.within(14_000, 15_000);
+    expect(await admin.get(keys.wechatAccessToken)).to.equal(`${T0 + 7_000_000}:token-1`);
+  });
+
+  it('sends Redis exactly one command per access-token and lock method', async () => {
+    const sent = async (run: () => Promise<unknown>) => {
+      const log = await server.monitor();
+      await run();
+      return log.stop();
+    };
+    expect(await sent(() => store.putWechatAccessToken('t', T0 + 60_000, T0)), 'put').to.deep.equal(['set']);
+    expect(await sent(() => store.getWechatAccessToken(T0)), 'get').to.deep.equal(['get']);
+    const invalidate = () => store.invalidateWechatAccessToken('t');
+    expect(await sent(invalidate), 'invalidate').to.deep.equal(['eval']);
+    expect(await sent(() => store.acquireLock('l', 'o', 1000)), 'acquireLock').to.deep.equal(['set']);
+    expect(await sent(() => store.releaseLock('l', 'o')), 'releaseLock').to.deep.equal(['eval']);
   });
 
   it("drops ended families from the user's family index at the next login", async () => {

@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { AppError, InvalidToken, ServerError } from '../../errors/index.js';
+import type { Metrics } from '../../metrics/index.js';
 
 /** RFC 6750 §3: what a Bearer route's 401 says about the token. Quotes and backslashes cannot appear. */
 function bearerChallenge(error: InvalidToken): string {
@@ -23,7 +24,7 @@ function fromHttpError(error: unknown): AppError | undefined {
  * The only writer of error bodies: `{error, error_description}` (+ `wechat_errcode`). Anything that is
  * not an AppError is a fault of ours: logged with its stack, answered as a generic 500.
  */
-export function errorResponder(): Middleware {
+export function errorResponder(metrics: Metrics): Middleware {
   return async function respondWithContractErrors(ctx, next) {
     try {
       await next();
@@ -42,6 +43,9 @@ export function errorResponder(): Middleware {
           error.message,
         );
       }
+      if (error.error === 'temporarily_unavailable') metrics.observeStoreError();
+      if (error.error === 'rate_limited' && error.wechatErrcode === undefined)
+        metrics.observeRateLimited(ctx.state.rateLimit ?? 'unknown');
       ctx.status = error.status;
       ctx.set(error.headers);
       if (error.retryAfter !== undefined) ctx.set('Retry-After', String(error.retryAfter));

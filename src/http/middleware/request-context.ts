@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { randomId } from '../../lib/index.js';
+import type { Metrics } from '../../metrics/index.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -9,7 +10,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * and one log line when it ends. Only method, route path, status and duration are logged: never a
  * body, a query string or a header value.
  */
-export function requestContext(logger: Logger): Middleware {
+export function requestContext(logger: Logger, metrics: Metrics): Middleware {
   return async function tagAndLogRequest(ctx, next) {
     const given = ctx.get('X-Request-Id');
     const id = REQUEST_ID.test(given) ? given : randomId(12);
@@ -20,12 +21,16 @@ export function requestContext(logger: Logger): Middleware {
     try {
       await next();
     } finally {
+      const seconds = (performance.now() - started) / 1000;
+      // The router's pattern, never the raw path: label values must stay few.
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      metrics.observeRequest(route, ctx.method, ctx.status, seconds);
       log.info(
         {
           method: ctx.method,
           path: ctx.path.length > 200 ? `${ctx.path.slice(0, 200)}…` : ctx.path,
           status: ctx.status,
-          ms: Math.round((performance.now() - started) * 10) / 10,
+          ms: Math.round(seconds * 10000) / 10,
         },
         'request',
       );

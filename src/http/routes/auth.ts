@@ -1,4 +1,5 @@
 import type { Router } from '@koa/router';
+import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
 import type { WechatClient } from '../../wechat/index.js';
@@ -31,19 +32,20 @@ export interface AuthRouteDeps {
   wechat: WechatClient;
   sessions: Sessions;
   access: AccessTokens;
+  limits: { login: Middleware[]; refresh: Middleware[] };
 }
 
 export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): void {
-  const { wechat, sessions, access } = deps;
+  const { wechat, sessions, access, limits } = deps;
   const requireAccessToken = bearer(access);
 
-  router.post('/auth/login', noStore, async function exchangeLoginCode(ctx) {
+  router.post('/auth/login', noStore, ...limits.login, async function exchangeLoginCode(ctx) {
     const { code } = readBody(ctx, LoginBody);
     const user = await wechat.code2Session(code);
     ctx.body = await sessions.login(user);
   });
 
-  router.post('/auth/refresh', noStore, async function rotateRefreshToken(ctx) {
+  router.post('/auth/refresh', noStore, ...limits.refresh, async function rotateRefreshToken(ctx) {
     const { refresh_token } = readBody(ctx, RefreshBody);
     ctx.body = await sessions.refresh(refresh_token);
   });

@@ -1,11 +1,15 @@
 import type { Router } from '@koa/router';
 import { TemporarilyUnavailable } from '../../errors/index.js';
+import type { Metrics } from '../../metrics/index.js';
 import type { SessionStore } from '../../store/index.js';
 import type { KeySet } from '../../tokens/index.js';
 import type { BearerState } from '../middleware/bearer.js';
 import { openApiDocument } from '../openapi.js';
 
-export function healthRoutes(router: Router<BearerState>, deps: { keys: KeySet; store: SessionStore }): void {
+export function healthRoutes(
+  router: Router<BearerState>,
+  deps: { keys: KeySet; store: SessionStore; metrics: Metrics },
+): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);
   const openapi = JSON.stringify(openApiDocument);
 
@@ -29,6 +33,11 @@ export function healthRoutes(router: Router<BearerState>, deps: { keys: KeySet; 
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.type = 'application/json';
     ctx.body = jwks;
+  });
+
+  router.get('/metrics', async function exposeMetrics(ctx) {
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
   });
 
   router.get('/openapi.json', function describeApi(ctx) {

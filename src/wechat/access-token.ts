@@ -1,0 +1,169 @@
+import type { Logger } from 'pino';
+import { type Clock, randomId } from '../lib/index.js';
+import type { SessionStore } from '../store/index.js';
+import { WechatError } from './transport.js';
+
+/** What the manager needs of the store: the shared token and a lock. */
+export type AccessTokenStore = Pick<
+  SessionStore,
+  | 'getWechatAccessToken'
+  | 'putWechatAccessToken'
+  | 'invalidateWechatAccessToken'
+  | 'acquireLock'
+  | 'releaseLock'
+>;
+
+/** An access_token as cgi-bin/stable_token answers it. */
+export interface IssuedWechatToken {
+  token: string;
+  expiresInS: number;
+}
+
+export interface AccessTokenManagerOptions {
+  store: AccessTokenStore;
+  clock: Clock;
+  logger: Logger;
+  /** Calls cgi-bin/stable_token; `forceRefresh` ends WeChat's current token at once (limited per day). */
+  issue(forceRefresh: boolean): Promise<IssuedWechatToken>;
+  /** WeChat's per-call timeout, ms: bounds how long an instance waits for another's fetch. */
+  timeoutMs: number;
+  /** How often a waiting instance looks for the token another instance fetches, ms. Default 50. */
+  pollIntervalMs?: number;
+}
+
+export interface AccessTokenManager {
+  /** A token the cache holds, or one fetched now (one fetch across every instance). */
+  current(): Promise<string>;
+  /**
+   * Runs `call` with a token. When WeChat rejects the token (40001, 42001, 40014), drops it from the
+   * cache (only if it is still the cached one) and runs `call` once more with a fresh token; a second
+   * rejection is thrown as it came.
+   */
+  withAccessToken<T>(call: (token: string) => Promise<T>): Promise<T>;
+}
+
+/** WeChat's "this access_token is not (or no longer) good": invalid or not latest, expired, unknown. */
+export const REJECTED_TOKEN_ERRCODES: ReadonlySet<number> = new Set([40001, 42001, 40014]);
+
+/**
+ * WeChat issues a new stable token in the last 5 minutes of the old one (which lives on to its expiry),
+ * so a token is cached until 4 minutes before its expiry: the fetch then lands inside that window and
+ * gets the new token, and a call made with the old one just before still has minutes to complete.
+ */
+const RENEW_BEFORE_EXPIRY_MS = 4 * 60_000;
+const LOCK_NAME = 'wechat-access-token';
+
+/**
+ * The app's WeChat access_token, shared by every instance through the store. When it must be fetched,
+ * one instance fetches (it holds a lock in the store) and the others wait for its result instead of
+ * fetching their own; within one process, concurrent callers share one fetch (single flight).
+ */
+export function createAccessTokenManager(options: AccessTokenManagerOptions): AccessTokenManager {
+  const { store, clock, logger, issue, timeoutMs } = options;
+  const pollIntervalMs = options.pollIntervalMs ?? 50;
+  // A holder takes at most two fetches (the second with force_refresh) and three store calls.
+  const lockTtlMs = 2 * timeoutMs + 3000;
+  // Long enough for a holder that started with us to fetch once; after it we fetch ourselves.
+  const waitMs = timeoutMs + 1000;
+  /** In-flight renewals of this process, by the token they replace ('' for none). */
+  const flights = new Map<string, Promise<string>>();
+
+  async function current(): Promise<string> {
+    const flight = flights.get('');
+    if (flight) return flight;
+    const cached = await store.getWechatAccessToken(clock.now());
+    return cached ? cached.token : renew(undefined);
+  }
+
+  /** One renewal per process at a time for the same rejected token (or for none). */
+  function renew(rejected: string | undefined): Promise<string> {
+    const key = rejected ?? '';
+    let flight = flights.get(key);
+    if (!flight) {
+      flight = renewAcrossInstances(rejected).finally(() => flights.delete(key));
+      flights.set(key, flight);
+    }
+    return flight;
+  }
+
+  /** The lock's holder fetches; the others poll the store for its result, retrying the lock meanwhile. */
+  async function renewAcrossInstances(rejected: string | undefined): Promise<string> {
+    const owner = randomId(12);
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      if (await store.acquireLock(LOCK_NAME, owner, lockTtlMs)) {
+        try {
+          return await fetchUnlessCached(rejected);
+        } finally {
+          await store.releaseLock(LOCK_NAME, owner).catch((error: unknown) => {
+            logger.warn(
+              { event: 'access_token_lock_release_failed', reason: (error as Error).message },
+              'could not release the access_token lock; it ends by itself',
+            );
+          });
+        }
+      }
+      if (performance.now() >= deadline) break;
+      await sleep(pollIntervalMs);
+      const cached = await store.getWechatAccessToken(clock.now());
+      if (cached && cached.token !== rejected) return cached.token;
+    }
+    logger.warn(
+      { event: 'access_token_wait_timeout', waited_ms: waitMs },
+      'no other instance delivered a WeChat access_token in time: fetching one here',
+    );
+    return fetchUnlessCached(rejected);
+  }
+
+  async function fetchUnlessCached(rejected: string | undefined): Promise<string> {
+    const cached = await store.getWechatAccessToken(clock.now());
+    if (cached && cached.token !== rejected) return cached.token;
+    let issued = await issue(false);
+    if (rejected !== undefined && issued.token === rejected) {
+      // WeChat still hands out the token it just refused: only force_refresh replaces it.
+      logger.warn(
+        { event: 'access_token_force_refresh' },
+        'WeChat rejected its current access_token: asking for a new one with force_refresh',
+      );
+      issued = await issue(true);
+    }
+    const nowMs = clock.now();
+    await store.putWechatAccessToken(issued.token, nowMs + cacheLifeMs(issued.expiresInS), nowMs);
+    logger.info(
+      { event: 'access_token_fetched', expires_in: issued.expiresInS },
+      'fetched a WeChat access_token for every instance',
+    );
+    return issued.token;
+  }
+
+  async function withAccessToken<T>(call: (token: string) => Promise<T>): Promise<T> {
+    const token = await current();
+    try {
+      return await call(token);
+    } catch (error) {
+      if (!(error instanceof WechatError && REJECTED_TOKEN_ERRCODES.has(error.errcode))) throw error;
+      logger.warn(
+        { event: 'access_token_rejected', api: error.api, errcode: error.errcode },
+        'WeChat rejected the cached access_token: renewing it and retrying once',
+      );
+      await store.invalidateWechatAccessToken(token);
+      return call(await renew(token));
+    }
+  }
+
+  return { current, withAccessToken };
+}
+
+/**
+ * How long to cache a token WeChat says lives `expiresInS` more seconds: until RENEW_BEFORE_EXPIRY_MS
+ * before its end, or half its life when it is shorter than that allows (so an old token answered again
+ * is asked for again soon, but not on every call).
+ */
+export function cacheLifeMs(expiresInS: number): number {
+  const lifeMs = expiresInS * 1000;
+  return lifeMs >= 2 * RENEW_BEFORE_EXPIRY_MS ? lifeMs - RENEW_BEFORE_EXPIRY_MS : Math.floor(lifeMs / 2);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

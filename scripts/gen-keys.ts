@@ -4,7 +4,9 @@
  *   npm run keys -- keys.json --rotate   prepends a new key to an existing set: it signs from the next
  *                                        start, the old keys still verify until you remove them
  *   options: --alg EdDSA|ES256|RS256|PS256 (default EdDSA)
+ *   npm run keys -- --at-rest [kid]      prints one SESSION_KEY_ENCRYPTION_KEYS entry (kid:base64 key)
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import {
   generatePrivateJwks,
@@ -14,6 +16,11 @@ import {
 } from '../src/tokens/index.js';
 
 const args = process.argv.slice(2);
+if (args[0] === '--at-rest') {
+  const kid = args[1] ?? new Date().toISOString().slice(0, 10).replaceAll('-', '');
+  process.stdout.write(`${kid}:${randomBytes(32).toString('base64')}\n`);
+  process.exit(0);
+}
 const file = args.find((a) => !a.startsWith('--'));
 const rotate = args.includes('--rotate');
 const algIndex = args.indexOf('--alg');

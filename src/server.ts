@@ -4,11 +4,18 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseEnv } from 'node:util';
 import { type Config, ConfigError, loadConfig } from './config/index.js';
+import { createAtRestCipher, parseAtRestKeys } from './crypto/index.js';
 import { createEmulator, type Emulator } from './emulator/index.js';
 import { createApp, type RateLimitBackend } from './http/index.js';
 import { createLogger, type Logger, systemClock } from './lib/index.js';
 import { createMetrics } from './metrics/index.js';
-import { connectRedis, MemoryStore, RedisStore, type SessionStore } from './store/index.js';
+import {
+  connectRedis,
+  MemoryStore,
+  RedisStore,
+  SessionKeyEncryptingStore,
+  type SessionStore,
+} from './store/index.js';
 import { generateEphemeralKeySet, type KeySet, loadKeySet } from './tokens/index.js';
 import { walkthrough } from './walkthrough.js';
 import { createWechatClient } from './wechat/index.js';
@@ -46,7 +53,8 @@ async function main(): Promise<void> {
   }
 
   const keys = await signingKeys(config, logger);
-  const { store, rateLimitBackend } = await sessionStore(config, logger);
+  const { store: plainStore, rateLimitBackend } = await sessionStore(config, logger);
+  const store = encryptSessionKeys(plainStore, config, logger);
   const metrics = createMetrics({ processMetrics: true });
   const app = createApp(config, {
     store,
@@ -119,6 +127,23 @@ async function signingKeys(config: Config, logger: Logger): Promise<KeySet> {
     'WARNING: JWT_SIGNING_KEYS_FILE unset: signing with an ephemeral key; every token dies with this process (development only)',
   );
   return keys;
+}
+
+function encryptSessionKeys(store: SessionStore, config: Config, logger: Logger): SessionStore {
+  if (!config.sessionKeyEncryptionKeys) {
+    logger.warn(
+      { default: 'session_key_encryption' },
+      'WARNING: SESSION_KEY_ENCRYPTION_KEYS unset: session_keys are stored in clear (development only)',
+    );
+    return store;
+  }
+  const cipher = createAtRestCipher(parseAtRestKeys(config.sessionKeyEncryptionKeys));
+  return new SessionKeyEncryptingStore(store, cipher, (openid) =>
+    logger.error(
+      { event: 'session_key_unreadable', openid },
+      'a stored session_key opens with no configured key: was a key removed from SESSION_KEY_ENCRYPTION_KEYS?',
+    ),
+  );
 }
 
 /** How long start-up waits for Redis before it serves anyway (/readyz says 503 until it answers). */

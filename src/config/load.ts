@@ -55,6 +55,9 @@ export interface Config {
   };
   http: { bodyLimitBytes: number; trustProxy: boolean };
   rateLimits: RateLimitSettings;
+  loginRetryWindowS: number;
+  /** The raw `kid:key,…` list (parsed where the cipher is made); undefined: session_keys in clear. */
+  sessionKeyEncryptionKeys: string | undefined;
   shutdownTimeoutMs: number;
 }
 
@@ -88,7 +91,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
   const missing: string[] = [];
   if (production) {
-    for (const name of ['WECHAT_APPID', 'WECHAT_SECRET', 'JWT_SIGNING_KEYS_FILE'] as const) {
+    for (const name of [
+      'WECHAT_APPID',
+      'WECHAT_SECRET',
+      'JWT_SIGNING_KEYS_FILE',
+      'SESSION_KEY_ENCRYPTION_KEYS',
+    ] as const) {
       if (!has(name)) missing.push(name);
     }
     if (!has('REDIS_URL') && !has('REDIS_CLUSTER_NODES') && !has('REDIS_SENTINELS')) {
@@ -173,6 +181,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       wechatPerIp: get('RATE_LIMIT_WECHAT_PER_IP'),
       wechatPerUser: get('RATE_LIMIT_WECHAT_PER_USER'),
     },
+    loginRetryWindowS: get('LOGIN_RETRY_WINDOW'),
+    sessionKeyEncryptionKeys: values.has('SESSION_KEY_ENCRYPTION_KEYS')
+      ? get('SESSION_KEY_ENCRYPTION_KEYS')
+      : undefined,
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT_MS'),
   };
   if (

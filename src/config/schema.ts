@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseAtRestKeys } from '../crypto/index.js';
 
 /**
  * Every setting, in one table: the loader, `.env.example` (scripts/gen-env-example.ts) and the README's
@@ -149,6 +150,25 @@ export const SETTINGS = [
     default: '10',
     doc: 'Seconds during which a just-rotated refresh token may be presented again (concurrent tabs, a retried request) and gets the same successor instead of being treated as theft.',
     schema: seconds(0).max(300),
+  },
+  {
+    name: 'LOGIN_RETRY_WINDOW',
+    default: '60',
+    doc: "Seconds during which the same login code sent again (a double tap, a retry after a lost answer) gets a session from the first exchange instead of WeChat's 40163; at most 60.",
+    schema: seconds(1).max(60),
+  },
+  {
+    name: 'SESSION_KEY_ENCRYPTION_KEYS',
+    default: 'none: stored in clear (refused in production)',
+    doc: 'Keys that encrypt session_keys at rest (AES-256-GCM): `kid:base64-of-32-bytes`, comma-separated; the first encrypts, every one decrypts, so a new key can be put first without logging anyone out. `npm run keys -- --at-rest` prints one.',
+    secret: true,
+    schema: z.string().superRefine((value, ctx) => {
+      try {
+        parseAtRestKeys(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    }),
   },
   {
     name: 'JWT_SIGNING_KEYS_FILE',

@@ -1,3 +1,4 @@
+export { type AtRestCipher, type AtRestKey, createAtRestCipher, parseAtRestKeys } from './at-rest.js';
 export {
   acceptOpenData,
   type Base64Rules,

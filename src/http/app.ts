@@ -6,7 +6,7 @@ import type { Clock } from '../lib/index.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import type { SessionStore } from '../store/index.js';
 import { createAccessTokens, createSessions, type KeySet, parseRefreshToken } from '../tokens/index.js';
-import type { WechatClient } from '../wechat/index.js';
+import { createCodeExchange, type WechatClient } from '../wechat/index.js';
 import type { BearerState } from './middleware/bearer.js';
 import { bodyReader } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
@@ -61,7 +61,14 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   const limits = config.rateLimits;
   const backend = deps.rateLimitBackend;
   authRoutes(router, {
-    wechat,
+    codes: createCodeExchange({
+      wechat,
+      store,
+      logger,
+      windowMs: config.loginRetryWindowS * 1000,
+      // A duplicate waits as long as the first exchange may take, then asks WeChat itself.
+      waitMs: config.wechat.timeoutMs + 1000,
+    }),
     sessions,
     access,
     limits: {

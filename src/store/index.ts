@@ -1,8 +1,10 @@
+export { SessionKeyEncryptingStore } from './encrypted.js';
 export { appKeys, userKeys } from './keys.js';
 export { MemoryStore } from './memory.js';
 export { connectRedis, RedisStore } from './redis.js';
 export type {
   CachedAccessToken,
+  LoginCodeClaim,
   LoginWrite,
   RotateOutcome,
   RotateRequest,

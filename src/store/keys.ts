@@ -31,5 +31,7 @@ export function appKeys(prefix: string) {
     wechatAccessToken: `${prefix}wechat:at`,
     /** String: the owner's random id. TTL: the lock's. */
     lock: (name: string) => `${prefix}lock:${name}`,
+    /** String: '' while its exchange is pending, then the sealed result. TTL: the claim's (≤ 60 s). */
+    loginCode: (codeHash: string) => `${prefix}code:${codeHash}`,
   };
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../lib/index.js';
 import type {
   CachedAccessToken,
+  LoginCodeClaim,
   LoginWrite,
   RotateOutcome,
   RotateRequest,
@@ -32,6 +33,8 @@ export class MemoryStore implements SessionStore {
   private wechatAccessToken: CachedAccessToken | undefined;
   /** name → holder; `untilMs` is real time (Date.now()), as Redis measures PX. */
   private readonly locks = new Map<string, { owner: string; untilMs: number }>();
+  /** codeHash → '' (pending) or the sealed result; `untilMs` is real time, as for locks. */
+  private readonly loginCodes = new Map<string, { value: string; untilMs: number }>();
   private readonly clock: Clock | undefined;
   /** The latest nowMs callers gave: the sweep's notion of now when no clock was given. */
   private latestNowMs = Number.NEGATIVE_INFINITY;
@@ -167,6 +170,28 @@ export class MemoryStore implements SessionStore {
     return true;
   }
 
+  async claimLoginCode(codeHash: string, ttlMs: number): Promise<LoginCodeClaim> {
+    this.enter();
+    const now = Date.now();
+    const known = this.loginCodes.get(codeHash);
+    if (known !== undefined && known.untilMs > now) {
+      return known.value === '' ? { state: 'pending' } : { state: 'done', sealedResult: known.value };
+    }
+    this.loginCodes.set(codeHash, { value: '', untilMs: now + Math.max(Math.round(ttlMs), 1) });
+    return { state: 'claimed' };
+  }
+
+  async completeLoginCode(codeHash: string, sealedResult: string): Promise<void> {
+    this.enter();
+    const known = this.loginCodes.get(codeHash);
+    if (known !== undefined && known.untilMs > Date.now()) known.value = sealedResult;
+  }
+
+  async releaseLoginCode(codeHash: string): Promise<void> {
+    this.enter();
+    if (this.loginCodes.get(codeHash)?.value === '') this.loginCodes.delete(codeHash);
+  }
+
   async ping(): Promise<void> {
     this.enter();
   }
@@ -177,6 +202,7 @@ export class MemoryStore implements SessionStore {
     this.users.clear();
     this.families.clear();
     this.locks.clear();
+    this.loginCodes.clear();
     this.wechatAccessToken = undefined;
   }
 
@@ -187,6 +213,8 @@ export class MemoryStore implements SessionStore {
       for (const [id, family] of families) if (family.expAtMs <= now) families.delete(id);
       if (families.size === 0) this.families.delete(openid);
     }
+    const realNow = Date.now();
+    for (const [hash, claim] of this.loginCodes) if (claim.untilMs <= realNow) this.loginCodes.delete(hash);
   }
 
   private enter(nowMs?: number): number {

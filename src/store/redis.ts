@@ -2,15 +2,18 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { TemporarilyUnavailable } from '../errors/index.js';
 import { appKeys, userKeys } from './keys.js';
 import {
+  CLAIM_LOGIN_CODE,
   END_ALL_FAMILIES,
   END_FAMILY,
   INVALIDATE_ACCESS_TOKEN,
   RECORD_LOGIN,
   RELEASE_LOCK,
+  RELEASE_LOGIN_CODE,
   ROTATE_REFRESH,
 } from './scripts.js';
 import type {
   CachedAccessToken,
+  LoginCodeClaim,
   LoginWrite,
   RotateOutcome,
   RotateRequest,
@@ -100,6 +103,8 @@ interface ScriptCommands {
   wxauthEndAllFamilies(...keysAndArgs: string[]): Promise<number>;
   wxauthInvalidateAccessToken(key: string, token: string): Promise<number>;
   wxauthReleaseLock(key: string, owner: string): Promise<number>;
+  wxauthClaimLoginCode(key: string, ttlMs: string): Promise<string | null>;
+  wxauthReleaseLoginCode(key: string): Promise<number>;
 }
 
 /**
@@ -124,6 +129,8 @@ export class RedisStore implements SessionStore {
     redis.defineCommand('wxauthEndAllFamilies', { numberOfKeys: 1, lua: END_ALL_FAMILIES });
     redis.defineCommand('wxauthInvalidateAccessToken', { numberOfKeys: 1, lua: INVALIDATE_ACCESS_TOKEN });
     redis.defineCommand('wxauthReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+    redis.defineCommand('wxauthClaimLoginCode', { numberOfKeys: 1, lua: CLAIM_LOGIN_CODE });
+    redis.defineCommand('wxauthReleaseLoginCode', { numberOfKeys: 1, lua: RELEASE_LOGIN_CODE });
     this.scripts = redis as unknown as ScriptCommands;
   }
 
@@ -239,6 +246,25 @@ export class RedisStore implements SessionStore {
   async releaseLock(name: string, owner: string): Promise<boolean> {
     const key = appKeys(this.prefix).lock(name);
     return (await this.call(() => this.scripts.wxauthReleaseLock(key, owner))) === 1;
+  }
+
+  async claimLoginCode(codeHash: string, ttlMs: number): Promise<LoginCodeClaim> {
+    const key = appKeys(this.prefix).loginCode(codeHash);
+    const known = await this.call(() =>
+      this.scripts.wxauthClaimLoginCode(key, String(Math.max(Math.round(ttlMs), 1))),
+    );
+    if (known === null) return { state: 'claimed' };
+    return known === '' ? { state: 'pending' } : { state: 'done', sealedResult: known };
+  }
+
+  async completeLoginCode(codeHash: string, sealedResult: string): Promise<void> {
+    await this.call(() =>
+      this.redis.set(appKeys(this.prefix).loginCode(codeHash), sealedResult, 'KEEPTTL', 'XX'),
+    );
+  }
+
+  async releaseLoginCode(codeHash: string): Promise<void> {
+    await this.call(() => this.scripts.wxauthReleaseLoginCode(appKeys(this.prefix).loginCode(codeHash)));
   }
 
   async ping(): Promise<void> {

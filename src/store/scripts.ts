@@ -126,3 +126,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `;
+
+/**
+ * Claim of a login code. KEYS[1] = the code's key. ARGV: ttl ms. Answers the known value ('' pending,
+ * else the sealed result), or false after claiming it (value '').
+ */
+export const CLAIM_LOGIN_CODE = `
+local known = redis.call('GET', KEYS[1])
+if known then return known end
+redis.call('SET', KEYS[1], '', 'PX', tonumber(ARGV[1]))
+return false
+`;
+
+/** Release of a pending claim only (a result already recorded stays). KEYS[1] = the code's key. */
+export const RELEASE_LOGIN_CODE = `
+if redis.call('GET', KEYS[1]) == '' then redis.call('DEL', KEYS[1]) end
+return 0
+`;

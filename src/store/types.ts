@@ -91,6 +91,21 @@ export interface SessionStore {
    */
   releaseLock(name: string, owner: string): Promise<boolean>;
 
+  /**
+   * Double submit of a login code (a double tap, or a retry after a lost answer): claims `codeHash` for
+   * this exchange unless an exchange of that code is known, and answers what is known: `claimed` (go and
+   * exchange it), `pending` (another request is exchanging it now) or `done` with the result that
+   * exchange sealed. The claim and its result end `ttlMs` after the claim, by the store's own clock (real
+   * time, like locks). One round trip, atomic.
+   */
+  claimLoginCode(codeHash: string, ttlMs: number): Promise<LoginCodeClaim>;
+
+  /** Records the sealed result of a claimed exchange, keeping the claim's remaining lifetime. */
+  completeLoginCode(codeHash: string, sealedResult: string): Promise<void>;
+
+  /** Forgets a claim whose exchange failed (while still pending), so a retry asks WeChat again. */
+  releaseLoginCode(codeHash: string): Promise<void>;
+
   /** Resolves when the store answers; rejects otherwise. */
   ping(): Promise<void>;
 
@@ -99,6 +114,11 @@ export interface SessionStore {
 }
 
 /** The shared WeChat access_token and when the cache stops answering it (epoch ms, caller's clock). */
+export type LoginCodeClaim =
+  | { state: 'claimed' }
+  | { state: 'pending' }
+  | { state: 'done'; sealedResult: string };
+
 export interface CachedAccessToken {
   token: string;
   expiresAtMs: number;

@@ -13,4 +13,5 @@ export {
   type WechatClient,
   type WechatClientOptions,
 } from './client.js';
+export { type CodeExchange, type CodeExchangeOptions, createCodeExchange } from './code-exchange.js';
 export { createWechatTransport, WechatError, type WechatRequest, type WechatTransport } from './transport.js';

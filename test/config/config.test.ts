@@ -36,7 +36,13 @@ describe('configuration', () => {
 
   it('names every missing setting in production, in one line', () => {
     const message = refusal({ NODE_ENV: 'production' });
-    for (const name of ['WECHAT_APPID', 'WECHAT_SECRET', 'JWT_SIGNING_KEYS_FILE', 'REDIS_URL']) {
+    for (const name of [
+      'WECHAT_APPID',
+      'WECHAT_SECRET',
+      'JWT_SIGNING_KEYS_FILE',
+      'SESSION_KEY_ENCRYPTION_KEYS',
+      'REDIS_URL',
+    ]) {
       expect(message).to.contain(name);
     }
     expect(message).not.to.contain('\n');
@@ -48,6 +54,7 @@ describe('configuration', () => {
       WECHAT_APPID: 'wx1234567890abcdef',
       WECHAT_SECRET: 'abcdef0123456789abcdef0123456789',
       JWT_SIGNING_KEYS_FILE: '/etc/wxauth/keys.json',
+      SESSION_KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
       REDIS_SENTINELS: 'a:26379, b:26379',
       REDIS_SENTINEL_NAME: 'mymaster',
     });
@@ -88,6 +95,17 @@ describe('configuration', () => {
     expect(refusal({ RATE_LIMIT_REFRESH_PER_IP: '10 per minute' })).to.match(
       /^RATE_LIMIT_REFRESH_PER_IP is invalid/,
     );
+  });
+
+  it('refuses session_key encryption keys that are not kid:32-byte-base64', () => {
+    expect(refusal({ SESSION_KEY_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' })).to.match(
+      /^SESSION_KEY_ENCRYPTION_KEYS is invalid \(key k1 must be 32 bytes/,
+    );
+    expect(refusal({ SESSION_KEY_ENCRYPTION_KEYS: 'no-colon' })).to.match(
+      /^SESSION_KEY_ENCRYPTION_KEYS is invalid/,
+    );
+    const key = Buffer.alloc(32, 2).toString('base64');
+    expect(refusal({ SESSION_KEY_ENCRYPTION_KEYS: `a:${key},a:${key}` })).to.contain('unique');
   });
 
   it('treats a refresh max lifetime of 0 as none', () => {

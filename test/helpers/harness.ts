@@ -2,11 +2,18 @@ import { once } from 'node:events';
 import type Koa from 'koa';
 import supertest from 'supertest';
 import { type Config, loadConfig } from '../../src/config/index.js';
+import { createAtRestCipher, parseAtRestKeys } from '../../src/crypto/index.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createApp, type RateLimitBackend } from '../../src/http/index.js';
 import { createLogger, ManualClock } from '../../src/lib/index.js';
 import { createMetrics, type Metrics } from '../../src/metrics/index.js';
-import { connectRedis, MemoryStore, RedisStore, type SessionStore } from '../../src/store/index.js';
+import {
+  connectRedis,
+  MemoryStore,
+  RedisStore,
+  SessionKeyEncryptingStore,
+  type SessionStore,
+} from '../../src/store/index.js';
 import { generateEphemeralKeySet, type KeySet } from '../../src/tokens/index.js';
 import { createWechatClient } from '../../src/wechat/index.js';
 import { freshPrefix, testRedis } from '../setup/hooks.js';
@@ -93,6 +100,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     redis = { server, prefix, client: inspector };
   } else {
     store = new MemoryStore({ clock });
+  }
+  if (config.sessionKeyEncryptionKeys) {
+    store = new SessionKeyEncryptingStore(
+      store,
+      createAtRestCipher(parseAtRestKeys(config.sessionKeyEncryptionKeys)),
+    );
   }
 
   const metrics = createMetrics();

@@ -105,9 +105,16 @@ describe('POST /auth/login', () => {
     expect(await userKeyCount()).to.equal(0);
   });
 
-  it('answers invalid_grant to a code used twice (40163)', async () => {
+  it('answers invalid_grant to a code that WeChat already exchanged for someone else (40163)', async () => {
     const { code } = h.emulator.login();
-    await h.http.post('/auth/login').send({ code }).expect(200);
+    const direct = new URL('/sns/jscode2session', h.emulator.url);
+    direct.search = new URLSearchParams({
+      appid: h.emulator.appid,
+      secret: h.emulator.secret,
+      js_code: code,
+      grant_type: 'authorization_code',
+    }).toString();
+    await fetch(direct);
     const res = await h.http.post('/auth/login').send({ code }).expect(400);
     expect(res.body).to.include({ error: 'invalid_grant', wechat_errcode: 40163 });
   });

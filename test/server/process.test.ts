@@ -104,7 +104,13 @@ describe('the process (npm start)', function () {
     expect(exitCode).to.equal(1);
     const lines = started.output().trim().split('\n');
     expect(lines).to.have.length(1);
-    for (const name of ['WECHAT_APPID', 'WECHAT_SECRET', 'JWT_SIGNING_KEYS_FILE', 'REDIS_URL'])
+    for (const name of [
+      'WECHAT_APPID',
+      'WECHAT_SECRET',
+      'JWT_SIGNING_KEYS_FILE',
+      'SESSION_KEY_ENCRYPTION_KEYS',
+      'REDIS_URL',
+    ])
       expect(lines[0]).to.contain(name);
   });
 });

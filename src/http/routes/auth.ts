@@ -2,7 +2,7 @@ import type { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
-import type { WechatClient } from '../../wechat/index.js';
+import type { CodeExchange } from '../../wechat/index.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 import { readBody } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
@@ -29,19 +29,19 @@ const LogoutBody = z.union(
 );
 
 export interface AuthRouteDeps {
-  wechat: WechatClient;
+  codes: CodeExchange;
   sessions: Sessions;
   access: AccessTokens;
   limits: { login: Middleware[]; refresh: Middleware[] };
 }
 
 export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): void {
-  const { wechat, sessions, access, limits } = deps;
+  const { codes, sessions, access, limits } = deps;
   const requireAccessToken = bearer(access);
 
   router.post('/auth/login', noStore, ...limits.login, async function exchangeLoginCode(ctx) {
     const { code } = readBody(ctx, LoginBody);
-    const user = await wechat.code2Session(code);
+    const user = await codes.exchange(code);
     ctx.body = await sessions.login(user);
   });
 

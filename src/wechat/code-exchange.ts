@@ -1,0 +1,122 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { SessionStore } from '../store/index.js';
+import type { Code2SessionResult, WechatClient } from './client.js';
+
+export interface CodeExchange {
+  /**
+   * code2Session, once per code: the same code sent again while its exchange runs (a double tap) or
+   * within the window after it (a retry after a lost answer) gets that exchange's result instead of
+   * WeChat's 40163, on any instance.
+   */
+  exchange(code: string): Promise<Code2SessionResult>;
+}
+
+export interface CodeExchangeOptions {
+  wechat: Pick<WechatClient, 'code2Session'>;
+  store: SessionStore;
+  logger: Logger;
+  /** How long a result is shared; the contract caps it at a minute. */
+  windowMs: number;
+  /** How long a duplicate waits for the first exchange before asking WeChat itself. */
+  waitMs: number;
+}
+
+const POLL_MS = 25;
+
+export function createCodeExchange(options: CodeExchangeOptions): CodeExchange {
+  const { wechat, store, logger, windowMs, waitMs } = options;
+  const inFlight = new Map<string, Promise<Code2SessionResult>>();
+
+  async function exchangeOnce(code: string, codeHash: string): Promise<Code2SessionResult> {
+    const claim = await store.claimLoginCode(codeHash, windowMs);
+    if (claim.state === 'done') return openResult(claim.sealedResult, code) ?? wechat.code2Session(code);
+    if (claim.state === 'pending') return awaitOther(code, codeHash);
+    let result: Code2SessionResult;
+    try {
+      result = await wechat.code2Session(code);
+    } catch (error) {
+      // A failed exchange is not shared: the retry gets WeChat's own answer for the code.
+      await store.releaseLoginCode(codeHash).catch(() => undefined);
+      throw error;
+    }
+    await store.completeLoginCode(codeHash, sealResult(result, code));
+    return result;
+  }
+
+  async function awaitOther(code: string, codeHash: string): Promise<Code2SessionResult> {
+    logger.info(
+      { event: 'login_code_double_submit' },
+      'login code already being exchanged: waiting for that result',
+    );
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const claim = await store.claimLoginCode(codeHash, windowMs);
+      if (claim.state === 'done') {
+        const result = openResult(claim.sealedResult, code);
+        if (result) return result;
+        break;
+      }
+      // The first exchange failed and let go: this request made a claim of its own.
+      if (claim.state === 'claimed') return exchangeAsClaimant(code, codeHash);
+    }
+    // The first exchange never finished (its instance died): WeChat answers for the code.
+    return wechat.code2Session(code);
+  }
+
+  async function exchangeAsClaimant(code: string, codeHash: string): Promise<Code2SessionResult> {
+    try {
+      const result = await wechat.code2Session(code);
+      await store.completeLoginCode(codeHash, sealResult(result, code));
+      return result;
+    } catch (error) {
+      await store.releaseLoginCode(codeHash).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  return {
+    exchange(code) {
+      const codeHash = createHash('sha256').update(code, 'utf8').digest('base64url');
+      const running = inFlight.get(codeHash);
+      if (running) return running;
+      const promise = exchangeOnce(code, codeHash).finally(() => inFlight.delete(codeHash));
+      inFlight.set(codeHash, promise);
+      return promise;
+    },
+  };
+}
+
+/**
+ * The shared result holds a session_key, so it is sealed under a key derived from the code itself:
+ * only a request presenting the code can open it, and the code is never stored.
+ */
+function resultKey(code: string): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', Buffer.from(code, 'utf8'), Buffer.alloc(0), 'wxauth login code result', 32),
+  );
+}
+
+function sealResult(result: Code2SessionResult, code: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', resultKey(code), iv);
+  const body = Buffer.concat([cipher.update(JSON.stringify(result), 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+}
+
+function openResult(sealed: string, code: string): Code2SessionResult | null {
+  const bytes = Buffer.from(sealed, 'base64url');
+  if (bytes.length < 12 + 16 + 2) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', resultKey(code), bytes.subarray(0, 12));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    const text = Buffer.concat([
+      decipher.update(bytes.subarray(12, bytes.length - 16)),
+      decipher.final(),
+    ]).toString('utf8');
+    return JSON.parse(text) as Code2SessionResult;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { type Harness, startHarness } from '../helpers/harness.js';
+
+describe('session_key encrypted at rest', () => {
+  let h: Harness;
+  afterEach(async () => {
+    await h?.close();
+  });
+  const keys = (kid: string) => `${kid}:${randomBytes(32).toString('base64')}`;
+
+  it('leaves no session_key and no refresh token in a dump of Redis', async () => {
+    h = await startHarness({ env: { SESSION_KEY_ENCRYPTION_KEYS: keys('k1') } });
+    const { code, openid } = h.emulator.login();
+    const login = (await h.http.post('/auth/login').send({ code }).expect(200)).body;
+    const rotated = (
+      await h.http.post('/auth/refresh').send({ refresh_token: login.refresh_token }).expect(200)
+    ).body;
+    const client = h.redis!.client;
+    const dump: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${h.redis!.prefix}*`, 'COUNT', 100);
+      cursor = next;
+      for (const key of keys) {
+        dump.push(key);
+        const type = await client.type(key);
+        if (type === 'hash') dump.push(...Object.values(await client.hgetall(key)));
+        else if (type === 'string') dump.push((await client.get(key)) ?? '');
+        else if (type === 'set') dump.push(...(await client.smembers(key)));
+      }
+    } while (cursor !== '0');
+    const text = dump.join('\n');
+    expect(text).to.contain('v1.k1.');
+    for (const secret of [
+      h.emulator.sessionKeyOf(openid),
+      code,
+      login.refresh_token,
+      rotated.refresh_token,
+    ]) {
+      expect(text).not.to.contain(secret);
+    }
+  });
+
+  it('still decrypts open data with the stored key, and after the key is rotated', async () => {
+    const first = keys('k1');
+    h = await startHarness({ env: { SESSION_KEY_ENCRYPTION_KEYS: first } });
+    const login = await h.login();
+    const phone = () =>
+      h.http
+        .post('/wechat/phone-number')
+        .set('Authorization', `Bearer ${login.access_token}`)
+        .send(h.emulator.encrypt(login.openid, 'phone'));
+    await phone().expect(200);
+    const rotatedApp = await startHarness({
+      peer: h,
+      env: { SESSION_KEY_ENCRYPTION_KEYS: `${keys('k2')},${first}` },
+    });
+    try {
+      const res = await rotatedApp.http
+        .post('/wechat/phone-number')
+        .set('Authorization', `Bearer ${login.access_token}`)
+        .send(h.emulator.encrypt(login.openid, 'phone'))
+        .expect(200);
+      expect(res.body).to.have.keys('phoneNumber', 'purePhoneNumber', 'countryCode');
+    } finally {
+      await rotatedApp.close();
+    }
+  });
+
+  it('reads a session_key stored in clear before encryption was turned on', async () => {
+    h = await startHarness();
+    const login = await h.login();
+    const encrypted = await startHarness({ peer: h, env: { SESSION_KEY_ENCRYPTION_KEYS: keys('k1') } });
+    try {
+      await encrypted.http
+        .post('/wechat/phone-number')
+        .set('Authorization', `Bearer ${login.access_token}`)
+        .send(h.emulator.encrypt(login.openid, 'phone'))
+        .expect(200);
+    } finally {
+      await encrypted.close();
+    }
+  });
+
+  it('answers login_required when no configured key opens the stored session_key', async () => {
+    h = await startHarness({ env: { SESSION_KEY_ENCRYPTION_KEYS: keys('k1') } });
+    const login = await h.login();
+    const lost = await startHarness({ peer: h, env: { SESSION_KEY_ENCRYPTION_KEYS: keys('k9') } });
+    try {
+      const res = await lost.http
+        .post('/wechat/phone-number')
+        .set('Authorization', `Bearer ${login.access_token}`)
+        .send(h.emulator.encrypt(login.openid, 'phone'))
+        .expect(401);
+      expect(res.body.error).to.equal('login_required');
+    } finally {
+      await lost.close();
+    }
+  });
+});

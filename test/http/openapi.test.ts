@@ -31,3 +31,35 @@ describe('GET /openapi.json', () => {
     expect(documented.sort()).to.deep.equal([...inContract].sort());
   });
 });
+
+describe('served routes', () => {
+  it('serves every route the OpenAPI document describes', async () => {
+    const h = await startHarness({ store: 'memory' });
+    try {
+      const { openApiDocument } = await import('../../src/http/openapi.js');
+      for (const [path, ops] of Object.entries(openApiDocument.paths)) {
+        for (const method of Object.keys(ops)) {
+          const res = await (method === 'get' ? h.http.get(path) : h.http.post(path).send({}));
+          expect(res.status, `${method} ${path}`).not.to.be.oneOf([404, 405]);
+          expect(res.status, `${method} ${path}`).to.be.below(500);
+        }
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('README', () => {
+  it("lists exactly the OpenAPI document's routes in its routes table", async () => {
+    const { readFileSync } = await import('node:fs');
+    const { openApiDocument } = await import('../../src/http/openapi.js');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Routes'), readme.indexOf('### How tokens work'));
+    const listed = [...section.matchAll(/^\| `(GET|POST) ([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const documented = Object.entries(openApiDocument.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(listed.sort()).to.deep.equal(documented.sort());
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * Load test: a login / refresh / me mix against the real server process (src/server.ts) with a private
+ * redis-server and the built-in emulator, all on loopback. Reports requests, errors (must be 0) and
+ * the server's memory growth.
+ *   npm run load                  60 seconds, 16 virtual users
+ *   npm run load -- --seconds 10 --users 8
+ * Rate limits are off for the run (every virtual user comes from 127.0.0.1).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const seconds = option('seconds', 60);
+const users = option('users', 16);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForOutput(child: ChildProcess, pattern: RegExp, ms = 20000): Promise<RegExpMatchArray> {
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} in:\n${text}`)), ms);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = text.match(pattern);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        resolve(match);
+      }
+    };
+    child.stdout?.on('data', onData);
+  });
+}
+
+async function metric(service: string, name: string): Promise<number> {
+  const text = await (await fetch(`${service}/metrics`)).text();
+  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return match ? Number(match[1]) : Number.NaN;
+}
+
+const redisPort = await freePort();
+const redis = spawn(
+  'redis-server',
+  ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+  {
+    stdio: 'ignore',
+  },
+);
+await new Promise((r) => setTimeout(r, 300));
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  env: {
+    PATH: process.env.PATH ?? '',
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    RATE_LIMIT_LOGIN_PER_IP: '0',
+    RATE_LIMIT_REFRESH_PER_IP: '0',
+    RATE_LIMIT_REFRESH_PER_USER: '0',
+    RATE_LIMIT_WECHAT_PER_IP: '0',
+    RATE_LIMIT_WECHAT_PER_USER: '0',
+  },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const stop = () => {
+  server.kill('SIGTERM');
+  redis.kill('SIGKILL');
+};
+process.on('exit', stop);
+
+try {
+  const [, service, emulator] = await waitForOutput(
+    server,
+    /listening on (http:\/\/127\.0\.0\.1:\d+), with the built-in WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/,
+  );
+  const json = { 'content-type': 'application/json' };
+  const counts = { login: 0, refresh: 0, me: 0, logout: 0 };
+  const errors: string[] = [];
+
+  async function call(kind: keyof typeof counts, url: string, init: RequestInit, expected: number) {
+    counts[kind] += 1;
+    const res = await fetch(url, init);
+    const body = await res.text();
+    if (res.status !== expected) errors.push(`${kind} ${res.status} ${body.slice(0, 120)}`);
+    return body ? (JSON.parse(body) as Record<string, string>) : {};
+  }
+
+  async function login() {
+    const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
+      code: string;
+    };
+    return call(
+      'login',
+      `${service}/auth/login`,
+      { method: 'POST', headers: json, body: JSON.stringify({ code }) },
+      200,
+    );
+  }
+
+  async function virtualUser(deadline: number) {
+    let tokens = await login();
+    let round = 0;
+    while (Date.now() < deadline) {
+      round += 1;
+      const auth = { authorization: `Bearer ${tokens.access_token}` };
+      for (let i = 0; i < 8; i++) await call('me', `${service}/auth/me`, { headers: auth }, 200);
+      tokens = await call(
+        'refresh',
+        `${service}/auth/refresh`,
+        { method: 'POST', headers: json, body: JSON.stringify({ refresh_token: tokens.refresh_token }) },
+        200,
+      );
+      if (round % 10 === 0) {
+        const headers = { ...json, authorization: `Bearer ${tokens.access_token}` };
+        await call(
+          'logout',
+          `${service}/auth/logout`,
+          { method: 'POST', headers, body: JSON.stringify({ refresh_token: tokens.refresh_token }) },
+          204,
+        );
+        tokens = await login();
+      }
+    }
+  }
+
+  // Warm up, then measure from a settled heap.
+  await Promise.all(Array.from({ length: users }, () => virtualUser(Date.now() + 3000)));
+  for (const key of Object.keys(counts) as (keyof typeof counts)[]) counts[key] = 0;
+  const rssBefore = await metric(service!, 'process_resident_memory_bytes');
+  const heapBefore = await metric(service!, 'nodejs_heap_size_used_bytes');
+  const started = Date.now();
+  // Heap samples through the run: a leak climbs from sample to sample, garbage saw-tooths.
+  const samples: number[] = [];
+  const sampler = setInterval(async () => {
+    samples.push(await metric(service!, 'nodejs_heap_size_used_bytes'));
+  }, 5000);
+  await Promise.all(Array.from({ length: users }, () => virtualUser(started + seconds * 1000)));
+  clearInterval(sampler);
+  const elapsed = (Date.now() - started) / 1000;
+  // Idle a moment so the collector can catch up before the final reading.
+  await new Promise((r) => setTimeout(r, 3000));
+  const rssAfter = await metric(service!, 'process_resident_memory_bytes');
+  const heapAfter = await metric(service!, 'nodejs_heap_size_used_bytes');
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  const report = {
+    seconds: Math.round(elapsed),
+    users,
+    requests: counts,
+    total,
+    requestsPerSecond: Math.round(total / elapsed),
+    errors: errors.length,
+    rss: { before: mb(rssBefore), after: mb(rssAfter), growth: mb(rssAfter - rssBefore) },
+    heapUsed: { before: mb(heapBefore), after: mb(heapAfter), growth: mb(heapAfter - heapBefore) },
+    heapSamples: samples.map(mb),
+  };
+  console.log(JSON.stringify(report, null, 2));
+  if (errors.length > 0) {
+    console.error(errors.slice(0, 10).join('\n'));
+    process.exitCode = 1;
+  }
+} finally {
+  stop();
+}

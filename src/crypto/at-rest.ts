@@ -3,7 +3,10 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 /**
  * AES-256-GCM for secrets kept in the store (the session_key). Each value names its key id, so a new
  * key can take over encryption while the old ones still decrypt: rotation logs nobody out.
- * Stored form: `v1.<kid>.<base64url(iv | ciphertext | tag)>`.
+ * Stored form: `v1.<kid>.<base64url(iv | ciphertext | tag)>`. The plaintext is encrypted as a form
+ * byte and its bytes: a canonical base64 string (every session_key WeChat gives) as the bytes it encodes,
+ * anything else as UTF-8. A sealed session_key is then 44 bytes, small enough for the user record to
+ * stay in Redis's compact encoding.
  */
 export interface AtRestCipher {
   /** `context` (the openid) is bound as AAD: a value copied under another user does not decrypt. */
@@ -48,7 +51,7 @@ export function createAtRestCipher(keys: AtRestKey[]): AtRestCipher {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', current.key, iv);
       cipher.setAAD(Buffer.from(context, 'utf8'));
-      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      const body = Buffer.concat([cipher.update(encodePlaintext(plaintext)), cipher.final()]);
       return `${PREFIX}${current.kid}.${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')}`;
     },
     open(sealed, context) {
@@ -61,10 +64,9 @@ export function createAtRestCipher(keys: AtRestKey[]): AtRestCipher {
         const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12));
         decipher.setAAD(Buffer.from(context, 'utf8'));
         decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-        return Buffer.concat([
-          decipher.update(bytes.subarray(12, bytes.length - 16)),
-          decipher.final(),
-        ]).toString('utf8');
+        return decodePlaintext(
+          Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]),
+        );
       } catch {
         return null;
       }
@@ -73,4 +75,20 @@ export function createAtRestCipher(keys: AtRestKey[]): AtRestCipher {
       return value.startsWith(PREFIX);
     },
   };
+}
+
+const UTF8 = 0;
+const BASE64 = 1;
+
+function encodePlaintext(plaintext: string): Buffer {
+  const decoded = Buffer.from(plaintext, 'base64');
+  return plaintext !== '' && decoded.toString('base64') === plaintext
+    ? Buffer.concat([Buffer.of(BASE64), decoded])
+    : Buffer.concat([Buffer.of(UTF8), Buffer.from(plaintext, 'utf8')]);
+}
+
+function decodePlaintext(bytes: Buffer): string | null {
+  const body = bytes.subarray(1);
+  if (bytes[0] === BASE64) return body.toString('base64');
+  return bytes[0] === UTF8 ? body.toString('utf8') : null;
 }

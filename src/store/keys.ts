@@ -5,7 +5,10 @@
 export function userKeys(prefix: string, openid: string) {
   const tag = `${prefix}{${openid}}`;
   return {
-    /** Hash: sk (session_key), uid (unionid), fl (first login ms), ll (last login ms). No TTL. */
+    /**
+     * String, packed: first and last login (ms), session_key, unionid; layout in scripts.ts (USER).
+     * No TTL.
+     */
     user: `${tag}:u`,
     /**
      * Hash of the user's family ids (field: family id, value: '1'), for logout-all. A hash rather than a
@@ -14,8 +17,8 @@ export function userKeys(prefix: string, openid: string) {
      */
     families: `${tag}:fs`,
     /**
-     * Hash: cur, prev (token hashes), rot (ms), succ (successor seed), exp, abs (ms). Every value must
-     * stay within 64 bytes (hash-max-listpack-value) or Redis stores the hash in a form twice the size.
+     * String, packed: exp, abs and rot (ms), cur and prev (raw SHA-256 token hashes), succ (successor
+     * seed); layout in scripts.ts (FAMILY). 121 bytes once rotated. TTL: the family's expiry.
      */
     family: (familyId: string) => `${tag}:f:${familyId}`,
   };

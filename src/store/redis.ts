@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { TemporarilyUnavailable } from '../errors/index.js';
 import { appKeys, userKeys } from './keys.js';
@@ -66,10 +67,17 @@ export function connectRedis(options: RedisConnectOptions): Redis | Cluster {
 
   let client: Redis | Cluster;
   if (options.clusterNodes !== undefined && options.clusterNodes.length > 0) {
+    const { retryStrategy, reconnectOnError, ...nodeOptions } = common;
     const clusterOptions: ClusterOptions = {
       enableOfflineQueue: false,
       clusterRetryStrategy: reconnectDelay,
-      redisOptions: common,
+      // No retryStrategy per node: a node whose connection ends must leave the pool, so that the next
+      // command goes to a live node, gets MOVED and refreshes the slot map. A node reconnecting forever
+      // (hung, then killed after its replica took over) would keep its slots, and every call to them
+      // would fail until something else refreshed the map.
+      redisOptions: nodeOptions,
+      // Learns of failovers even when no MOVED comes back (a master hung but not yet dead).
+      slotsRefreshInterval: 2000,
     };
     client = new Cluster(options.clusterNodes.map(hostPort), clusterOptions);
   } else if (options.sentinels !== undefined && options.sentinels.length > 0) {
@@ -79,6 +87,10 @@ export function connectRedis(options: RedisConnectOptions): Redis | Cluster {
       sentinels: options.sentinels.map(hostPort),
       name: options.sentinelName,
       sentinelRetryStrategy: reconnectDelay,
+      // Listens for the Sentinels' +switch-master and reconnects at once: otherwise the client keeps
+      // writing to the old master until the Sentinel demotes it (its next INFO, up to 10 s later), and
+      // those writes are lost.
+      failoverDetector: true,
     });
   } else if (options.url !== undefined) {
     client = new Redis(options.url, common);
@@ -97,9 +109,10 @@ function hostPort(node: string): { host: string; port: number } {
 
 /** The scripts, as defineCommand makes them: EVALSHA, falling back to EVAL when Redis lacks the script. */
 interface ScriptCommands {
-  wxauthRecordLogin(...keysAndArgs: string[]): Promise<number>;
-  wxauthRotateRefresh(...keysAndArgs: string[]): Promise<(string | null)[]>;
-  wxauthEndFamily(...keysAndArgs: string[]): Promise<number>;
+  wxauthRecordLogin(...keysAndArgs: (string | Buffer)[]): Promise<number>;
+  /** The Buffer variant defineCommand adds: the successor seed comes back as stored bytes. */
+  wxauthRotateRefreshBuffer(...keysAndArgs: (string | Buffer)[]): Promise<(Buffer | null)[]>;
+  wxauthEndFamily(...keysAndArgs: (string | Buffer)[]): Promise<number>;
   wxauthEndAllFamilies(...keysAndArgs: string[]): Promise<number>;
   wxauthInvalidateAccessToken(key: string, token: string): Promise<number>;
   wxauthReleaseLock(key: string, owner: string): Promise<number>;
@@ -145,10 +158,10 @@ export class RedisStore implements SessionStore {
         keys.families,
         keys.family(login.familyId),
         String(now),
-        login.sessionKey,
+        encodeSessionKey(login.sessionKey),
         login.unionid ?? '',
         login.familyId,
-        login.tokenHash,
+        digest(login.tokenHash),
         String(exp),
         abs === undefined ? '' : String(abs),
         keys.family(''),
@@ -159,53 +172,57 @@ export class RedisStore implements SessionStore {
 
   async getUser(openid: string): Promise<UserRecord | null> {
     const [sk, uid, fl, ll] = await this.call(() =>
-      this.redis.hmget(userKeys(this.prefix, openid).user, 'sk', 'uid', 'fl', 'll'),
+      this.redis.hmgetBuffer(userKeys(this.prefix, openid).user, 'k', 'u', 'f', 'l'),
     );
     if (sk == null || fl == null || ll == null) return null;
-    const user: UserRecord = { sessionKey: sk, firstLoginAtMs: Number(fl), lastLoginAtMs: Number(ll) };
-    if (uid != null) user.unionid = uid;
+    const user: UserRecord = {
+      sessionKey: decodeSessionKey(sk),
+      firstLoginAtMs: Number(fl.toString()),
+      lastLoginAtMs: Number(ll.toString()),
+    };
+    if (uid != null) user.unionid = uid.toString('utf8');
     return user;
   }
 
   async rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome> {
     const keys = userKeys(this.prefix, rotation.openid);
     const reply = await this.call(() =>
-      this.scripts.wxauthRotateRefresh(
+      this.scripts.wxauthRotateRefreshBuffer(
         keys.family(rotation.familyId),
         keys.families,
         keys.user,
         String(Math.floor(rotation.nowMs)),
-        rotation.presentedHash,
-        rotation.nextHash,
-        rotation.successorSeed,
+        digest(rotation.presentedHash),
+        digest(rotation.nextHash),
+        packSeed(rotation.successorSeed),
         String(Math.round(rotation.refreshTtlS * 1000)),
         String(Math.round(rotation.graceS * 1000)),
         rotation.familyId,
       ),
     );
-    switch (reply[0]) {
+    switch (reply[0]?.toString()) {
       case 'rotated':
-        return { kind: 'rotated', expiresAtMs: Number(reply[1]), ...optionalUnionid(reply[2]) };
+        return { kind: 'rotated', expiresAtMs: Number(reply[1]), ...optionalUnionid(reply[2]?.toString()) };
       case 'grace':
         return {
           kind: 'grace',
-          successorSeed: reply[1]!,
+          successorSeed: unpackSeed(reply[1]!),
           expiresAtMs: Number(reply[2]),
-          ...optionalUnionid(reply[3]),
+          ...optionalUnionid(reply[3]?.toString()),
         };
       case 'reused':
         return { kind: 'reused' };
       case 'invalid':
         return { kind: 'invalid' };
       default:
-        throw new Error(`rotateRefresh script answered ${JSON.stringify(reply)}`);
+        throw new Error(`rotateRefresh script answered ${JSON.stringify(reply.map(String))}`);
     }
   }
 
   async endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
     const keys = userKeys(this.prefix, openid);
     const ended = await this.call(() =>
-      this.scripts.wxauthEndFamily(keys.family(familyId), keys.families, tokenHash, familyId),
+      this.scripts.wxauthEndFamily(keys.family(familyId), keys.families, digest(tokenHash), familyId),
     );
     return ended === 1;
   }
@@ -275,8 +292,10 @@ export class RedisStore implements SessionStore {
     try {
       await this.redis.quit();
     } catch {
-      this.redis.disconnect();
+      // not connected: nothing to say goodbye to
     }
+    // Also after a QUIT: only disconnect() ends the Sentinel failover detector's own connections.
+    this.redis.disconnect();
   }
 
   /** Runs one command, turning "Redis is not there" into TemporarilyUnavailable; bugs pass unchanged. */
@@ -307,4 +326,60 @@ function isOutage(error: unknown): boolean {
 
 function optionalUnionid(unionid: string | null | undefined): { unionid?: string } {
   return unionid == null ? {} : { unionid };
+}
+
+/** A session_key sealed by the at-rest cipher: `v1.<kid>.<base64url>` (see crypto/at-rest.ts). */
+const SEALED = /^v1\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]+)$/;
+
+/**
+ * The session_key as the user record's `k` field keeps it. A sealed one is 65 characters or more, past
+ * the 64 bytes that keep the hash compact (which would double the record), so it is kept as its bytes:
+ * a 0 byte, the key id's length and the key id, then the payload decoded (55 bytes with an 8-character
+ * key id). A session_key in clear (WeChat's base64) or anything else is kept as given.
+ */
+function encodeSessionKey(sessionKey: string): string | Buffer {
+  const sealed = SEALED.exec(sessionKey);
+  if (sealed === null) return sessionKey.startsWith('\0') ? escaped(sessionKey) : sessionKey;
+  const [, kid, payload] = sealed as unknown as [string, string, string];
+  const raw = Buffer.from(payload, 'base64url');
+  if (raw.toString('base64url') !== payload) return sessionKey;
+  return Buffer.concat([Buffer.of(0, kid.length), Buffer.from(kid, 'ascii'), raw]);
+}
+
+/** A plain value that itself starts with a 0 byte: 0, 255 (no key id is that long), then its UTF-8. */
+function escaped(value: string): Buffer {
+  return Buffer.concat([Buffer.of(0, ESCAPED), Buffer.from(value, 'utf8')]);
+}
+const ESCAPED = 0xff;
+
+function decodeSessionKey(stored: Buffer): string {
+  if (stored[0] !== 0) return stored.toString('utf8');
+  if (stored[1] === ESCAPED) return stored.subarray(2).toString('utf8');
+  const kidEnd = 2 + stored[1]!;
+  return `v1.${stored.subarray(2, kidEnd).toString('ascii')}.${stored.subarray(kidEnd).toString('base64url')}`;
+}
+
+/**
+ * A token hash as the 32 bytes a family stores (see FAMILY in scripts.ts): a base64url SHA-256 digest
+ * (what the service passes) as its bytes, any other string as its SHA-256, so equal hashes stay equal.
+ */
+function digest(hash: string): Buffer {
+  const raw = Buffer.from(hash, 'base64url');
+  if (raw.length === 32 && raw.toString('base64url') === hash) return raw;
+  return createHash('sha256').update(hash, 'utf8').digest();
+}
+
+/**
+ * The successor seed is opaque to the store, but the service's seeds are base64url: those are stored as
+ * their bytes (a 0 byte, then the bytes), anything else as its UTF-8 (a 1 byte first).
+ */
+function packSeed(seed: string): Buffer {
+  const raw = Buffer.from(seed, 'base64url');
+  return raw.toString('base64url') === seed
+    ? Buffer.concat([Buffer.of(0), raw])
+    : Buffer.concat([Buffer.of(1), Buffer.from(seed, 'utf8')]);
+}
+
+function unpackSeed(packed: Buffer): string {
+  return packed[0] === 0 ? packed.subarray(1).toString('base64url') : packed.subarray(1).toString('utf8');
 }

@@ -149,8 +149,8 @@ export interface RotateRequest {
   presentedHash: string;
   nextHash: string;
   /**
-   * Opaque to the store; returned as is by a `grace` answer. At most 64 characters keeps a family in
-   * Redis's compact encoding (hash-max-listpack-value); a longer one doubles its memory.
+   * Opaque to the store; returned as is by a `grace` answer. RedisStore keeps a base64url seed as its
+   * bytes (32 for the service's seeds), anything else as given.
    */
   successorSeed: string;
   nowMs: number;

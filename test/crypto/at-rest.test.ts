@@ -31,4 +31,14 @@ describe('encryption at rest', () => {
     for (const bad of [flipped, 'v1.k1.', 'v1.k1.AAAA', 'v2.k1.abc', 'plain'])
       expect(cipher.open(bad, 'o1')).to.equal(null);
   });
+
+  it('seals a base64 session_key as its 16 bytes (44 bytes in all) and any other text as it is', () => {
+    const cipher = createAtRestCipher(parseAtRestKeys(key('k1')));
+    const sessionKey = randomBytes(16).toString('base64');
+    const sealed = cipher.seal(sessionKey, 'o1');
+    expect(Buffer.from(sealed.split('.')[2]!, 'base64url')).to.have.length(12 + 1 + 16 + 16);
+    expect(cipher.open(sealed, 'o1')).to.equal(sessionKey);
+    for (const text of ['', 'not base64!', 'QUJD', 'YWJj\n', 'ünïcode'])
+      expect(cipher.open(cipher.seal(text, 'o1'), 'o1')).to.equal(text);
+  });
 });

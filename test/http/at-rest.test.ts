@@ -17,29 +17,32 @@ describe('session_key encrypted at rest', () => {
       await h.http.post('/auth/refresh').send({ refresh_token: login.refresh_token }).expect(200)
     ).body;
     const client = h.redis!.client;
-    const dump: string[] = [];
+    const dump: Buffer[] = [];
     let cursor = '0';
     do {
       const [next, keys] = await client.scan(cursor, 'MATCH', `${h.redis!.prefix}*`, 'COUNT', 100);
       cursor = next;
-      for (const key of keys) {
-        dump.push(key);
-        const type = await client.type(key);
-        if (type === 'hash') dump.push(...Object.values(await client.hgetall(key)));
-        else if (type === 'string') dump.push((await client.get(key)) ?? '');
-        else if (type === 'set') dump.push(...(await client.smembers(key)));
-      }
+      for (const key of keys) dump.push(Buffer.from(key), (await client.dumpBuffer(key)) ?? Buffer.alloc(0));
     } while (cursor !== '0');
-    const text = dump.join('\n');
-    expect(text).to.contain('v1.k1.');
+    const everything = Buffer.concat(dump);
+    const sessionKey = h.emulator.sessionKeyOf(openid);
+    const sealed = await client.hgetBuffer(`${h.redis!.prefix}{${openid}}:u`, 'k');
+    expect(sealed).to.have.length(2 + 'k1'.length + 12 + 1 + 16 + 16);
     for (const secret of [
-      h.emulator.sessionKeyOf(openid),
-      code,
-      login.refresh_token,
-      rotated.refresh_token,
+      Buffer.from(sessionKey),
+      Buffer.from(sessionKey, 'base64'),
+      Buffer.from(code),
+      Buffer.from(login.refresh_token),
+      Buffer.from(rotated.refresh_token),
     ]) {
-      expect(text).not.to.contain(secret);
+      expect(everything.includes(secret), secret.toString()).to.equal(false);
     }
+    // The service still reads what it sealed: the session_key opens open data.
+    await h.http
+      .post('/wechat/phone-number')
+      .set('Authorization', `Bearer ${rotated.access_token}`)
+      .send(h.emulator.encrypt(openid, 'phone'))
+      .expect(200);
   });
 
   it('still decrypts open data with the stored key, and after the key is rotated', async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { expect } from 'chai';
 import { Cluster, Redis } from 'ioredis';
+import { createAtRestCipher, parseAtRestKeys } from '../../src/crypto/index.js';
 import { TemporarilyUnavailable } from '../../src/errors/index.js';
 import { appKeys, connectRedis, RedisStore, userKeys } from '../../src/store/index.js';
 import { freshPrefix, type RedisServer, startRedisServer, testRedis } from '../setup/hooks.js';
@@ -105,10 +106,20 @@ describe('RedisStore', () => {
     expect(new Set(found.map(keySlot)).size).to.equal(1);
   });
 
-  it('stores only token hashes and the successor seed, in short fields with integer timestamps', async () => {
-    const opened = login({ familyId: familyId() });
+  it('stores only token hashes and the successor seed, packed in one string with integer timestamps', async () => {
+    const opened = login({ familyId: familyId(), absoluteTtlS: 7200 });
     const tokens = [refreshToken(), refreshToken()];
     await store.recordLogin({ ...opened, tokenHash: tokens[0]!.hash });
+    const keys = userKeys(prefix, opened.openid);
+    const digest = (hash: string) => Buffer.from(hash, 'base64url');
+    // exp | abs | rot (-1: never) | cur
+    const fresh = (await admin.getBuffer(keys.family(opened.familyId)))!;
+    expect(fresh).to.have.length(56);
+    expect([0, 8, 16].map((at) => fresh.readBigInt64BE(at))).to.deep.equal(
+      [T0 + 3_600_000, T0 + 7_200_000, -1].map(BigInt),
+    );
+    expect(fresh.subarray(24)).to.deep.equal(digest(tokens[0]!.hash));
+
     const successorSeed = randomBytes(60).toString('base64url');
     await store.rotateRefresh({
       ...rotation(opened, tokens[0]!.hash),
@@ -116,18 +127,19 @@ describe('RedisStore', () => {
       successorSeed,
       nowMs: T0 + 1000,
     });
-    const keys = userKeys(prefix, opened.openid);
-    expect(await admin.hgetall(keys.family(opened.familyId))).to.deep.equal({
-      cur: tokens[1]!.hash,
-      prev: tokens[0]!.hash,
-      rot: String(T0 + 1000),
-      succ: successorSeed,
-      exp: String(T0 + 1000 + 3_600_000),
-    });
+    // exp | abs | rot | cur | prev | succ (0, then its bytes: it is base64url)
+    const rotated = (await admin.getBuffer(keys.family(opened.familyId)))!;
+    expect([0, 8, 16].map((at) => rotated.readBigInt64BE(at))).to.deep.equal(
+      [T0 + 1000 + 3_600_000, T0 + 7_200_000, T0 + 1000].map(BigInt),
+    );
+    expect(rotated.subarray(24, 56)).to.deep.equal(digest(tokens[1]!.hash));
+    expect(rotated.subarray(56, 88)).to.deep.equal(digest(tokens[0]!.hash));
+    expect(rotated.subarray(88)).to.deep.equal(Buffer.concat([Buffer.of(0), digest(successorSeed)]));
+
     expect(await admin.hgetall(keys.user)).to.deep.equal({
-      fl: String(T0),
-      ll: String(T0),
-      sk: opened.sessionKey,
+      f: String(T0),
+      l: String(T0),
+      k: opened.sessionKey,
     });
     expect(await admin.hkeys(keys.families)).to.deep.equal([opened.familyId]);
     const everything = JSON.stringify(
@@ -136,18 +148,50 @@ describe('RedisStore', () => {
     for (const { token } of tokens) expect(everything).not.to.include(token);
   });
 
-  it("keeps a family in Redis's compact encoding with a successor seed of 64 characters", async () => {
-    const { opened, keys } = await session();
-    expect(opened.openid).to.have.length(28);
+  it('keeps any other token hash as its SHA-256, so that equal hashes still match', async () => {
+    const opened = login({ tokenHash: 'not-a-digest' });
+    await store.recordLogin(opened);
+    expect(await admin.strlen(userKeys(prefix, opened.openid).family(opened.familyId))).to.equal(56);
+    expect((await store.rotateRefresh(rotation(opened, 'not-a-digest'))).kind).to.equal('rotated');
+  });
+
+  it('keeps a rotated family within 250 bytes of Redis memory, and the family index compact', async () => {
+    const opened = login();
+    await store.recordLogin(opened);
+    // A seed as the service makes it: 32 random bytes, base64url.
+    await store.rotateRefresh(
+      rotation(opened, opened.tokenHash, { successorSeed: randomBytes(32).toString('base64url') }),
+    );
+    const keys = userKeys(prefix, opened.openid);
     const family = keys.family(opened.familyId);
-    expect(await admin.object('ENCODING', family)).to.equal('listpack');
+    expect(await admin.strlen(family)).to.equal(121);
     expect(await admin.object('ENCODING', keys.families)).to.equal('listpack');
-    const usage = {
-      family: await admin.memory('USAGE', family),
-      user: await admin.memory('USAGE', keys.user),
-      families: await admin.memory('USAGE', keys.families),
-    };
-    expect(usage.family, JSON.stringify(usage)).to.be.at.most(360);
+    expect(await admin.memory('USAGE', family)).to.be.at.most(250);
+  });
+
+  it('keeps a user record with a sealed session_key and a unionid as a compact hash of at most 216 bytes', async () => {
+    const cipher = createAtRestCipher(parseAtRestKeys(`20261123:${randomBytes(32).toString('base64')}`));
+    const openid = `o${randomBytes(20).toString('base64url')}`.slice(0, 28);
+    const sealed = cipher.seal(randomBytes(16).toString('base64'), openid);
+    const opened = login({
+      openid,
+      sessionKey: sealed,
+      unionid: `oUnion${randomBytes(16).toString('base64url')}`.slice(0, 28),
+    });
+    await store.recordLogin(opened);
+    expect(await store.getUser(opened.openid)).to.include({ sessionKey: sealed, unionid: opened.unionid });
+    const key = userKeys(prefix, opened.openid).user;
+    expect(await admin.type(key)).to.equal('hash');
+    expect(await admin.object('ENCODING', key)).to.equal('listpack');
+    expect(await admin.memory('USAGE', key)).to.be.at.most(216);
+  });
+
+  it('keeps any session_key that is not sealed exactly as given', async () => {
+    for (const sessionKey of ['v1.kid.not base64', 'v1.kid.QUJD', '\u0000odd', 'plain text ✓']) {
+      const opened = login({ sessionKey });
+      await store.recordLogin(opened);
+      expect((await store.getUser(opened.openid))?.sessionKey).to.equal(sessionKey);
+    }
   });
 
   it('sends Redis exactly one command per method', async () => {

@@ -157,3 +157,108 @@ describe('access tokens', () => {
     await refused(verifier, (await tokens.issue('oOther')).token);
   });
 });
+
+describe('access tokens: the cache of verified tokens', () => {
+  const options = { issuer: 'wxauth', audience: 'wxauth', ttlS: 900, clockToleranceS: 0 };
+  let keys: KeySet;
+  let clock: ManualClock;
+  /** How often verification looked a key up: a token served from the cache looks up none. */
+  let lookups: number;
+
+  beforeEach(async () => {
+    const real = await generateEphemeralKeySet();
+    lookups = 0;
+    const verifying = new Map(real.verifying);
+    const get = verifying.get.bind(verifying);
+    verifying.get = (kid: string) => {
+      lookups += 1;
+      return get(kid);
+    };
+    keys = { ...real, verifying };
+    clock = new ManualClock(T0);
+  });
+
+  it('serves a token again without checking its signature, with the same claims', async () => {
+    const tokens = createAccessTokens({ keys, clock, ...options });
+    const { token } = await tokens.issue('oUser');
+    const first = await tokens.verify(token);
+    const second = await tokens.verify(token);
+    expect(second).to.deep.equal(first);
+    expect(lookups).to.equal(1);
+    // One object answers every presentation, so nobody may change it.
+    expect(Object.isFrozen(second)).to.equal(true);
+  });
+
+  it('still refuses a cached token from its exp second on, and forgets it', async () => {
+    const tokens = createAccessTokens({ keys, clock, ...options });
+    const { token, exp } = await tokens.issue('oUser');
+    await tokens.verify(token);
+    clock.set(exp * 1000 - 1);
+    await tokens.verify(token);
+    clock.set(exp * 1000);
+    expect((await refused(tokens, token)).message).to.contain('expired');
+    expect((await refused(tokens, token)).message).to.contain('expired');
+    expect(lookups).to.equal(2);
+  });
+
+  it('honours the clock tolerance on a hit as jose does on a miss', async () => {
+    const tokens = createAccessTokens({ keys, clock, ...options, clockToleranceS: 30 });
+    const { token, exp } = await tokens.issue('oUser');
+    await tokens.verify(token);
+    clock.set((exp + 30) * 1000 - 1);
+    expect((await tokens.verify(token)).sub).to.equal('oUser');
+    clock.set((exp + 30) * 1000);
+    expect((await refused(tokens, token)).message).to.contain('expired');
+  });
+
+  it('never serves a tampered copy of a cached token', async () => {
+    const tokens = createAccessTokens({ keys, clock, ...options });
+    const { token } = await tokens.issue('oUser');
+    await tokens.verify(token);
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload)));
+    const otherPayload = base64url.encode(JSON.stringify({ ...claims, sub: 'oVictim' }));
+    const flipped = `${signature.slice(0, -2)}${signature.at(-2) === 'A' ? 'B' : 'A'}${signature.at(-1)}`;
+    for (const tampered of [`${header}.${otherPayload}.${signature}`, `${header}.${payload}.${flipped}`]) {
+      expect((await refused(tokens, tampered)).message).to.contain('signature');
+    }
+  });
+
+  it('remembers no failure: a token refused once verifies once it is valid', async () => {
+    const tokens = createAccessTokens({ keys, clock, ...options });
+    const { token, exp } = await tokens.issue('oUser');
+    clock.set(exp * 1000);
+    await refused(tokens, token);
+    clock.set(T0);
+    expect((await tokens.verify(token)).sub).to.equal('oUser');
+  });
+
+  it('holds at most cacheSize tokens, dropping the oldest, and none with cacheSize 0', async () => {
+    const tokens = createAccessTokens({ keys, clock, ...options, cacheSize: 2 });
+    const [a, b, c] = await Promise.all(['oA', 'oB', 'oC'].map((sub) => tokens.issue(sub)));
+    await tokens.verify(a!.token);
+    await tokens.verify(b!.token);
+    await tokens.verify(a!.token);
+    expect(lookups).to.equal(2);
+    await tokens.verify(c!.token); // evicts a, the oldest
+    await tokens.verify(b!.token);
+    await tokens.verify(c!.token);
+    expect(lookups).to.equal(3);
+    await tokens.verify(a!.token);
+    expect(lookups).to.equal(4);
+
+    const uncached = createAccessTokens({ keys, clock, ...options, cacheSize: 0 });
+    await uncached.verify(a!.token);
+    await uncached.verify(a!.token);
+    expect(lookups).to.equal(6);
+  });
+
+  it('keeps one cache per instance', async () => {
+    const one = createAccessTokens({ keys, clock, ...options });
+    const other = createAccessTokens({ keys, clock, ...options });
+    const { token } = await one.issue('oUser');
+    await one.verify(token);
+    await other.verify(token);
+    expect(lookups).to.equal(2);
+  });
+});

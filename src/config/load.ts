@@ -59,6 +59,8 @@ export interface Config {
   /** The raw `kid:key,…` list (parsed where the cipher is made); undefined: session_keys in clear. */
   sessionKeyEncryptionKeys: string | undefined;
   shutdownTimeoutMs: number;
+  /** For `npm run start:workers` only; undefined: one worker per core. */
+  workers: number | undefined;
 }
 
 /** Start-up stops with this; its message is one line naming the settings at fault. */
@@ -186,6 +188,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ? get('SESSION_KEY_ENCRYPTION_KEYS')
       : undefined,
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT_MS'),
+    workers: values.has('WORKERS') ? get('WORKERS') : undefined,
   };
   if (
     config.tokens.refreshMaxLifetimeS !== undefined &&

@@ -243,6 +243,12 @@ export const SETTINGS = [
     doc: 'On SIGTERM, how long requests in flight may take before the process exits anyway.',
     schema: z.coerce.number().int().min(0).max(120000),
   },
+  {
+    name: 'WORKERS',
+    default: 'none: one per core',
+    doc: 'Worker processes `npm run start:workers` runs behind one port (node:cluster); `npm start` runs one process and ignores it.',
+    schema: z.coerce.number().int().min(1).max(256),
+  },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

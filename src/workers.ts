@@ -1,0 +1,129 @@
+import cluster, { type Worker } from 'node:cluster';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
+import { type Config, ConfigError, loadConfig } from './config/index.js';
+import { createEmulator, type Emulator } from './emulator/index.js';
+import { createLogger, systemClock } from './lib/index.js';
+import { generatePrivateJwks } from './tokens/index.js';
+
+/**
+ * Every core: `npm run start:workers` runs WORKERS copies of src/server.ts (default: one per core) behind
+ * one port with node:cluster. The primary accepts connections and hands them to the workers in turn;
+ * each worker is the ordinary server, so whatever one answers, any other would. That holds only for
+ * state they share: Redis (required here), one signing key, one WeChat. In development the primary
+ * provides the last two (an ephemeral key in a private file, one emulator) so that they are shared too.
+ *
+ * SIGTERM or SIGINT: every worker gets SIGTERM and finishes its requests in flight (server.ts), then the
+ * primary exits 0. A worker that dies is started again, unless it dies within 10 s of its start (then
+ * the primary stops everything and exits 1 rather than loop).
+ */
+const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
+/** A worker that exits sooner than this after its start is failing, not crashing now and then. */
+const MIN_LIFETIME_MS = 10_000;
+
+async function primary(): Promise<void> {
+  const fileEnv = existsSync('.env')
+    ? (parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>)
+    : {};
+  const env = { ...fileEnv, ...process.env };
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`wxauth: cannot start: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel }).child({ role: 'primary' });
+  const count = config.workers ?? availableParallelism();
+
+  if (config.redis.kind === 'memory' && count > 1) {
+    process.stderr.write(
+      'wxauth: cannot start: workers share sessions through Redis: set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS (or run one process with npm start)\n',
+    );
+    process.exit(1);
+  }
+
+  const shared: Record<string, string> = {};
+  let keysDir: string | undefined;
+  if (config.tokens.signingKeysFile === undefined) {
+    keysDir = mkdtempSync(join(tmpdir(), 'wxauth-keys-'));
+    const file = join(keysDir, 'ephemeral-jwks.json');
+    writeFileSync(file, JSON.stringify(await generatePrivateJwks()), { mode: 0o600 });
+    shared.JWT_SIGNING_KEYS_FILE = file;
+    logger.warn(
+      { default: 'signing_key' },
+      'WARNING: JWT_SIGNING_KEYS_FILE unset: the workers sign with one ephemeral key; every token dies with this process (development only)',
+    );
+  }
+  let emulator: Emulator | undefined;
+  if (config.wechat.mode === 'emulator') {
+    emulator = createEmulator({ clock: systemClock });
+    const url = await emulator.listen(0, '127.0.0.1');
+    Object.assign(shared, {
+      WECHAT_API_BASE: url,
+      WECHAT_APPID: emulator.appid,
+      WECHAT_SECRET: emulator.secret,
+    });
+    logger.warn(
+      { default: 'wechat', url },
+      `WARNING: WECHAT_APPID/WECHAT_SECRET unset: the workers share one built-in WeChat emulator at ${url} (development only)`,
+    );
+  }
+
+  cluster.setupPrimary({ exec: SERVER });
+  const startedAt = new Map<Worker, number>();
+  let stopping = false;
+  const fork = () => startedAt.set(cluster.fork(shared), Date.now());
+
+  const finish = async (code: number) => {
+    await emulator?.close();
+    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+    logger.info({ exitCode: code }, 'stopped');
+    process.exit(code);
+  };
+
+  let exitCode = 0;
+  const stop = (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, workers: startedAt.size }, 'stopping the workers');
+    for (const worker of startedAt.keys()) worker.process.kill('SIGTERM');
+    // server.ts gives requests SHUTDOWN_TIMEOUT_MS; past that and a margin, no worker is waited for.
+    setTimeout(() => {
+      for (const worker of startedAt.keys()) worker.process.kill('SIGKILL');
+    }, config.shutdownTimeoutMs + 5000).unref();
+    if (startedAt.size === 0) void finish(code);
+    else exitCode = code;
+  };
+
+  cluster.on('exit', (worker, status, signal) => {
+    const lived = Date.now() - (startedAt.get(worker) ?? 0);
+    startedAt.delete(worker);
+    // Exit 0 is a worker that was told to stop (a Ctrl-C reaches every process of the group at once).
+    if (stopping || status === 0) {
+      if (startedAt.size === 0) void finish(exitCode);
+      return;
+    }
+    logger.error({ pid: worker.process.pid, status, signal, livedMs: lived }, 'worker died');
+    if (lived < MIN_LIFETIME_MS) stop('worker failed at start', 1);
+    else fork();
+  });
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  for (let i = 0; i < count; i += 1) fork();
+  logger.info({ workers: count, port: config.port }, `wxauth: ${count} workers behind port ${config.port}`);
+}
+
+primary().catch((error: unknown) => {
+  process.stderr.write(
+    `wxauth: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { expect } from 'chai';
+import { testRedis } from '../setup/hooks.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** GET on a new connection each time, so that node:cluster hands each to the next worker. */
+function getOnce(url: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { headers: { authorization: `Bearer ${token}`, connection: 'close' } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+describe('every core (npm run start:workers)', function () {
+  this.timeout(40_000);
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  afterEach(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    child = undefined;
+  });
+
+  async function waitFor(pattern: RegExp, count = 1, ms = 20_000): Promise<RegExpMatchArray[]> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const matches = [...output.matchAll(new RegExp(pattern, 'g'))];
+      if (matches.length >= count) return matches;
+      if (Date.now() > deadline || child?.exitCode !== null) throw new Error(`no ${pattern} in:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  function start(env: Record<string, string>): void {
+    output = '';
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/workers.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [child.stdout!, child.stderr!]) {
+      stream.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+    }
+  }
+
+  it('runs WORKERS servers behind one port that share one key and one emulator, and stops them all on SIGTERM', async () => {
+    const redis = await testRedis();
+    start({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'workers-test:',
+      WORKERS: '2',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    const listening = await waitFor(/"msg":"wxauth listening on port (\d+)"/, 2);
+    const ports = new Set(listening.map((match) => match[1]));
+    expect(ports.size, 'one port for every worker').to.equal(1);
+    const base = `http://127.0.0.1:${[...ports][0]}`;
+    const [[, emulator]] = (await waitFor(/emulator at (http:\/\/127\.0\.0\.1:\d+)/)) as [RegExpMatchArray];
+
+    const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
+      code: string;
+    };
+    const login = await fetch(`${base}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
+    expect(login.status).to.equal(200);
+    const { access_token: token } = (await login.json()) as { access_token: string };
+    // Connections go to the workers in turn: each of them verifies the token the other signed.
+    for (let i = 0; i < 6; i += 1) expect((await getOnce(`${base}/auth/me`, token)).status).to.equal(200);
+
+    child!.kill('SIGTERM');
+    const [status] = (await once(child!, 'exit')) as [number | null];
+    expect(status).to.equal(0);
+    expect(output.match(/"msg":"stopped"/g)).to.have.length(3);
+  });
+
+  it('refuses to start several workers without Redis, which they would need to share sessions', async () => {
+    start({ WORKERS: '2', PORT: '0' });
+    const [status] = (await once(child!, 'exit')) as [number | null];
+    expect(status).to.equal(1);
+    expect(output).to.contain('workers share sessions through Redis');
+  });
+});

@@ -55,25 +55,48 @@ const WRAPPER = [
 ].join('\n');
 
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no TCP address for a free port');
-  return address.port;
+  return (await freePorts(1))[0]!;
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/** `count` distinct free loopback ports: each is held until all are found, so none comes twice. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer().listen(0, '127.0.0.1'));
+  try {
+    await Promise.all(servers.map((server) => once(server, 'listening')));
+    return servers.map((server) => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no TCP address for a free port');
+      return address.port;
+    });
+  } finally {
+    await Promise.all(
+      servers.map((server) => (server.listening ? once(server.close(), 'close') : undefined)),
+    );
+  }
+}
+
+export interface RedisServerOptions {
+  /** More redis-server arguments, e.g. `['--cluster-enabled', 'yes']`; `{port}` in one becomes the port. */
+  args?: string[];
+  /** This port (tried once) rather than any free one. */
+  port?: number;
+  /** A configuration file to start from (a Sentinel needs one it can rewrite). */
+  configFile?: string;
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   for (let attempt = 1; ; attempt += 1) {
-    const server = new PrivateRedisServer(await freePort());
+    const server = new PrivateRedisServer(
+      options.port ?? (await freePort()),
+      options.args ?? [],
+      options.configFile,
+    );
     try {
       await server.start();
       return server;
     } catch (error) {
       // Another process may take the port between freePort() and redis-server's bind.
-      if (attempt === 3) throw error;
+      if (attempt === 3 || options.port !== undefined) throw error;
     }
   }
 }
@@ -87,14 +110,22 @@ class PrivateRedisServer implements RedisServer {
   /** PING/INFO this fixture sent to the current server process, left out of commandCount(). */
   private ownCommands = 0;
 
-  constructor(readonly port: number) {
+  constructor(
+    readonly port: number,
+    private readonly extraArgs: string[] = [],
+    private readonly configFile?: string,
+  ) {
     this.url = `redis://127.0.0.1:${port}`;
   }
 
   async start(): Promise<void> {
     this.output = '';
     this.ownCommands = 0;
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const args = [
+      ...(this.configFile === undefined ? [] : [this.configFile]),
+      ...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ...this.extraArgs.map((arg) => arg.replaceAll('{port}', String(this.port))),
+    ];
     const wrapper = spawn('sh', ['-c', WRAPPER, 'redis-wrapper', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -245,7 +276,7 @@ process.once('exit', () => {
  * One command over a fresh connection, answered as a string: enough for PING and INFO. The fixture uses
  * no client library so that it sends exactly the commands it counts.
  */
-function rawCommand(port: number, args: string[]): Promise<string> {
+export function rawCommand(port: number, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     let buffer = Buffer.alloc(0);

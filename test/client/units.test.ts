@@ -6,12 +6,25 @@ import {
   AuthError,
   createAuthClient,
   DEFAULT_STORAGE_KEY,
+  type ServiceErrorCode,
   singleFlight,
   type WxApi,
 } from '../../src/client/index.js';
 import { SessionStorage } from '../../src/client/storage.js';
 import { createEmulator } from '../../src/emulator/index.js';
+import type { ErrorCode } from '../../src/errors/index.js';
 import { createWxShim } from './wx-shim.js';
+
+/**
+ * The client cannot import the service's modules (it ships alone, with no Node code), so it keeps its
+ * own list of the contract's error codes; tsc --noEmit refuses this file when the two lists differ.
+ */
+const SAME_ERROR_CODES: [ServiceErrorCode] extends [ErrorCode]
+  ? [ErrorCode] extends [ServiceErrorCode]
+    ? true
+    : false
+  : false = true;
+void SAME_ERROR_CODES;
 
 /** A wx whose storage is a Map and whose every other API fails the test if called. */
 function storageOnlyWx(map = new Map<string, unknown>(), broken = false): WxApi {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts, type RedisServer, rawCommand, startRedisServer } from './redis.js';
+import { freePorts, type RedisServer, rawCommand, startRedisServer, until } from './redis.js';
 
 /**
  * A private Redis Cluster for tests: three masters, each with one replica, all on loopback. Every node is
@@ -196,19 +196,6 @@ async function clusterNodes(port: number): Promise<ClusterNode[]> {
           }),
       };
     });
-}
-
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // a node busy with the change: ask again
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function run(command: string, args: string[]): Promise<string> {

@@ -319,3 +319,17 @@ function parseReply(buffer: Buffer): string | Error | undefined {
   }
   return new Error(`unexpected reply type ${type}`);
 }
+
+/** Asks `check` every 50 ms until it answers true (a throw counts as not yet), for at most `ms`. */
+export async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // a server busy with the change: ask again
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RedisServer, rawCommand, startRedisServer } from './redis.js';
+import { type RedisServer, rawCommand, startRedisServer, until } from './redis.js';
 
 /**
  * A private Redis behind Sentinel for tests: a master, its replica and one Sentinel (quorum 1), all on
@@ -67,7 +67,9 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
       const replication = await rawCommand(replicaAt, ['INFO', 'replication']);
       return /^role:slave/m.test(replication) && /^master_link_status:up/m.test(replication);
     };
-    await until('the Sentinel to see the master and its replica', () => settled(master.port, replica.port));
+    await until('the Sentinel to see the master and its replica', TIMEOUT_MS, () =>
+      settled(master.port, replica.port),
+    );
 
     return {
       sentinels: [`127.0.0.1:${sentinel.port}`],
@@ -77,11 +79,15 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
         const from = await masterPort();
         const to = servers.find((server) => server.port !== from && server !== sentinel)!.port;
         // NOGOODSLAVE until the Sentinel has heard from the replica itself (its first INFO of it).
-        await until('the Sentinel to start a failover', async () => {
+        await until('the Sentinel to start a failover', TIMEOUT_MS, async () => {
           await rawCommand(sentinel.port, ['SENTINEL', 'FAILOVER', NAME]);
           return true;
         });
-        await until(`port ${to} to take over from ${from}`, async () => (await masterPort()) === to);
+        await until(
+          `port ${to} to take over from ${from}`,
+          TIMEOUT_MS,
+          async () => (await masterPort()) === to,
+        );
         return { from, to };
       },
       stop,
@@ -94,17 +100,4 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
 
 async function role(port: number): Promise<string | undefined> {
   return /^role:(\w+)/m.exec(await rawCommand(port, ['INFO', 'replication']))?.[1];
-}
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + TIMEOUT_MS;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // a process busy with the change: ask again
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

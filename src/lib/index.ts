@@ -1,3 +1,3 @@
 export { type Clock, epochSeconds, ManualClock, systemClock } from './clock.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
-export { randomId } from './random.js';
+export { randomId, sequentialIds } from './random.js';

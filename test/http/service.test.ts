@@ -40,7 +40,21 @@ describe('service routes', () => {
     const given = await h.http.get('/healthz').set('X-Request-Id', 'abc-123').expect(200);
     expect(given.headers['x-request-id']).to.equal('abc-123');
     const made = await h.http.get('/healthz').set('X-Request-Id', 'bad id\twith spaces').expect(200);
-    expect(made.headers['x-request-id']).to.match(/^[A-Za-z0-9_-]{16}$/);
+    expect(made.headers['x-request-id']).to.match(/^[A-Za-z0-9_-]{9,}$/);
+  });
+
+  it('makes a different request id for every request, on every instance', async () => {
+    const other = await startHarness({ store: 'memory' });
+    try {
+      const ids = await Promise.all(
+        [h, h, h, other, other, other].map(
+          async (app) => (await app.http.get('/healthz')).headers['x-request-id'],
+        ),
+      );
+      expect(new Set(ids).size).to.equal(6);
+    } finally {
+      await other.close();
+    }
   });
 
   it('works the same on the in-memory store: login, me, refresh, logout', async () => {

@@ -189,6 +189,19 @@ describe('access tokens: the cache of verified tokens', () => {
     expect(Object.isFrozen(second)).to.equal(true);
   });
 
+  it('recalls only a token that verified before and has not expired', async () => {
+    const tokens = createAccessTokens({ keys, clock, ...options });
+    const { token, exp } = await tokens.issue('oUser');
+    expect(tokens.recall(token), 'issued but never verified').to.equal(undefined);
+    const verified = await tokens.verify(token);
+    expect(tokens.recall(token)).to.equal(verified);
+    expect(tokens.recall(`${token} `)).to.equal(undefined);
+    expect(tokens.recall(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).to.equal(undefined);
+    clock.set(exp * 1000);
+    expect(tokens.recall(token)).to.equal(undefined);
+    expect(lookups).to.equal(1);
+  });
+
   it('still refuses a cached token from its exp second on, and forgets it', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options });
     const { token, exp } = await tokens.issue('oUser');

@@ -20,9 +20,16 @@ export function bearer(access: AccessTokens): Middleware<BearerState> {
     if (header === '' || !/^bearer(\s|$)/i.test(header)) {
       throw new InvalidToken('Send the access token as Authorization: Bearer <token>.', { missing: true });
     }
-    const match = AUTHORIZATION.exec(header);
-    if (!match) throw new InvalidToken('The Authorization header is not of the form "Bearer <token>".');
-    ctx.state.subject = await access.verify(match[1]!);
+    // The common case, "Bearer <a token verified before>", is found without parsing the header
+    // further; anything else (other spacing included) takes the full path.
+    const recalled = header.charCodeAt(6) === 32 ? access.recall(header.slice(7)) : undefined;
+    ctx.state.subject = recalled ?? (await access.verify(tokenOf(header)));
     await next();
   };
+}
+
+function tokenOf(header: string): string {
+  const match = AUTHORIZATION.exec(header);
+  if (!match) throw new InvalidToken('The Authorization header is not of the form "Bearer <token>".');
+  return match[1]!;
 }

@@ -8,7 +8,7 @@ import { InvalidRequest, PayloadTooLarge } from '../../errors/index.js';
  * instead of Koa's plain-text ones.
  */
 export function bodyReader(limitBytes: number): Middleware {
-  return bodyParser({
+  const parse = bodyParser({
     enableTypes: ['json', 'form'],
     jsonLimit: limitBytes,
     formLimit: limitBytes,
@@ -19,6 +19,10 @@ export function bodyReader(limitBytes: number): Middleware {
       throw new InvalidRequest('The body is not valid JSON (or not a JSON object).');
     },
   });
+  // No route reads a GET's body; parsing none still cost every GET (the Bearer-only ones included).
+  return function readRequestBody(ctx, next) {
+    return ctx.method === 'GET' || ctx.method === 'HEAD' ? next() : parse(ctx, next);
+  };
 }
 
 /**

@@ -26,12 +26,7 @@ import type { Redis } from 'ioredis';
 import { createAtRestCipher, parseAtRestKeys } from '../src/crypto/index.js';
 import { createEmulator } from '../src/emulator/index.js';
 import { systemClock } from '../src/lib/index.js';
-import {
-  connectRedis,
-  RedisStore,
-  SessionKeyEncryptingStore,
-  type SessionStore,
-} from '../src/store/index.js';
+import { connectRedis, EncryptingStore, RedisStore, type SessionStore } from '../src/store/index.js';
 import {
   createAccessTokens,
   generatePrivateJwks,
@@ -270,7 +265,7 @@ async function measureMemory(count: number, atRestKeys: string): Promise<MemoryF
   const admin = connectRedis({ url: server.url, commandTimeoutMs: 10_000 }) as Redis;
   await Promise.all([once(client, 'ready'), once(admin, 'ready')]);
   const redisStore = new RedisStore(client);
-  const store: SessionStore = new SessionKeyEncryptingStore(
+  const store: SessionStore = new EncryptingStore(
     redisStore,
     createAtRestCipher(parseAtRestKeys(atRestKeys)),
   );

@@ -9,13 +9,7 @@ import { createEmulator, type Emulator } from './emulator/index.js';
 import { createApp, type RateLimitBackend } from './http/index.js';
 import { createLogger, type Logger, systemClock } from './lib/index.js';
 import { createMetrics } from './metrics/index.js';
-import {
-  connectRedis,
-  MemoryStore,
-  RedisStore,
-  SessionKeyEncryptingStore,
-  type SessionStore,
-} from './store/index.js';
+import { connectRedis, EncryptingStore, MemoryStore, RedisStore, type SessionStore } from './store/index.js';
 import { generateEphemeralKeySet, type KeySet, loadKeySet } from './tokens/index.js';
 import { walkthrough } from './walkthrough.js';
 import { createWechatClient } from './wechat/index.js';
@@ -138,7 +132,7 @@ function encryptSessionKeys(store: SessionStore, config: Config, logger: Logger)
     return store;
   }
   const cipher = createAtRestCipher(parseAtRestKeys(config.sessionKeyEncryptionKeys));
-  return new SessionKeyEncryptingStore(store, cipher, (openid) =>
+  return new EncryptingStore(store, cipher, (openid) =>
     logger.error(
       { event: 'session_key_unreadable', openid },
       'a stored session_key opens with no configured key: was a key removed from SESSION_KEY_ENCRYPTION_KEYS?',

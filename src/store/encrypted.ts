@@ -9,13 +9,17 @@ import type {
   UserRecord,
 } from './types.js';
 
+/** The AAD of the sealed WeChat access_token; an openid never contains a space, so none is this. */
+const WECHAT_ACCESS_TOKEN = 'wechat access_token';
+
 /**
- * Keeps session_keys encrypted in any store: sealed on the way in (bound to the openid), opened on the
- * way out. A value stored in clear before encryption was turned on is still read, so turning it on (or
- * rotating its key) logs nobody out; one that no configured key opens reads as no session_key, which
+ * Keeps secrets encrypted in any store: session_keys sealed on the way in (bound to the openid) and
+ * opened on the way out, and likewise the WeChat access_token, which lets its holder call WeChat as the
+ * app. A value stored in clear before encryption was turned on is still read, so turning it on (or
+ * rotating its key) logs nobody out; a session_key that no configured key opens reads as none, which
  * routes answer with login_required.
  */
-export class SessionKeyEncryptingStore implements SessionStore {
+export class EncryptingStore implements SessionStore {
   constructor(
     private readonly inner: SessionStore,
     private readonly cipher: AtRestCipher,
@@ -46,14 +50,24 @@ export class SessionKeyEncryptingStore implements SessionStore {
   endAllFamilies(openid: string): Promise<number> {
     return this.inner.endAllFamilies(openid);
   }
-  getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
-    return this.inner.getWechatAccessToken(nowMs);
+  async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
+    const cached = await this.inner.getWechatAccessToken(nowMs);
+    if (!cached || !this.cipher.isSealed(cached.token)) return cached;
+    const token = this.cipher.open(cached.token, WECHAT_ACCESS_TOKEN);
+    // Sealed under a key no longer configured: as if none were cached, so a new one is fetched.
+    return token === null ? null : { ...cached, token };
   }
   putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void> {
-    return this.inner.putWechatAccessToken(token, expiresAtMs, nowMs);
+    return this.inner.putWechatAccessToken(this.cipher.seal(token, WECHAT_ACCESS_TOKEN), expiresAtMs, nowMs);
   }
-  invalidateWechatAccessToken(token: string): Promise<boolean> {
-    return this.inner.invalidateWechatAccessToken(token);
+  /** Each seal differs, so the stored value that opens to `token` is found and exactly it is dropped. */
+  async invalidateWechatAccessToken(token: string): Promise<boolean> {
+    const stored = await this.inner.getWechatAccessToken(Number.NEGATIVE_INFINITY);
+    if (!stored) return false;
+    const opened = this.cipher.isSealed(stored.token)
+      ? this.cipher.open(stored.token, WECHAT_ACCESS_TOKEN)
+      : stored.token;
+    return opened === token ? this.inner.invalidateWechatAccessToken(stored.token) : false;
   }
   acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.inner.acquireLock(name, owner, ttlMs);

@@ -1,4 +1,4 @@
-export { SessionKeyEncryptingStore } from './encrypted.js';
+export { EncryptingStore } from './encrypted.js';
 export { appKeys, userKeys } from './keys.js';
 export { MemoryStore } from './memory.js';
 export { connectRedis, RedisStore } from './redis.js';

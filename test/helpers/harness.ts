@@ -9,9 +9,9 @@ import { createLogger, ManualClock } from '../../src/lib/index.js';
 import { createMetrics, type Metrics } from '../../src/metrics/index.js';
 import {
   connectRedis,
+  EncryptingStore,
   MemoryStore,
   RedisStore,
-  SessionKeyEncryptingStore,
   type SessionStore,
 } from '../../src/store/index.js';
 import { generateEphemeralKeySet, type KeySet } from '../../src/tokens/index.js';
@@ -102,10 +102,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     store = new MemoryStore({ clock });
   }
   if (config.sessionKeyEncryptionKeys) {
-    store = new SessionKeyEncryptingStore(
-      store,
-      createAtRestCipher(parseAtRestKeys(config.sessionKeyEncryptionKeys)),
-    );
+    store = new EncryptingStore(store, createAtRestCipher(parseAtRestKeys(config.sessionKeyEncryptionKeys)));
   }
 
   const metrics = createMetrics();

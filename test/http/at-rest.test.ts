@@ -45,6 +45,32 @@ describe('session_key encrypted at rest', () => {
       .expect(200);
   });
 
+  it('keeps the WeChat access_token sealed in Redis, and still renews it once WeChat rejects it', async () => {
+    h = await startHarness({ env: { SESSION_KEY_ENCRYPTION_KEYS: keys('k1') } });
+    const login = await h.login();
+    const phone = () =>
+      h.http
+        .post('/wechat/phone-number')
+        .set('Authorization', `Bearer ${login.access_token}`)
+        .send({ code: h.emulator.phoneCode(login.openid) })
+        .expect(200);
+    await phone();
+    const first = (await h.store.getWechatAccessToken(h.clock.now()))!.token;
+    const key = `${h.redis!.prefix}wechat:at`;
+    const stored = (await h.redis!.client.get(key))!;
+    expect(stored).not.to.contain(first);
+    expect(stored).to.match(/:v1\.k1\./);
+
+    // Rejected: the sealed copy is dropped, one new token fetched, sealed in its turn, and used.
+    h.emulator.invalidateAccessTokens();
+    await phone();
+    await phone();
+    expect(h.emulator.calls('stable_token')).to.equal(2);
+    const second = (await h.store.getWechatAccessToken(h.clock.now()))!.token;
+    expect(second).not.to.equal(first);
+    expect(await h.redis!.client.get(key)).not.to.contain(second);
+  });
+
   it('still decrypts open data with the stored key, and after the key is rotated', async () => {
     const first = keys('k1');
     h = await startHarness({ env: { SESSION_KEY_ENCRYPTION_KEYS: first } });

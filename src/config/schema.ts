@@ -160,7 +160,7 @@ export const SETTINGS = [
   {
     name: 'SESSION_KEY_ENCRYPTION_KEYS',
     default: 'none: stored in clear (refused in production)',
-    doc: 'Keys that encrypt session_keys at rest (AES-256-GCM): `kid:base64-of-32-bytes`, comma-separated; the first encrypts, every one decrypts, so a new key can be put first without logging anyone out. `npm run keys -- --at-rest` prints one.',
+    doc: 'Keys that encrypt session_keys and the cached WeChat access_token at rest (AES-256-GCM): `kid:base64-of-32-bytes`, comma-separated; the first encrypts, every one decrypts, so a new key can be put first without logging anyone out. `npm run keys -- --at-rest` prints one.',
     secret: true,
     schema: z.string().superRefine((value, ctx) => {
       try {

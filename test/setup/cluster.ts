@@ -18,11 +18,12 @@ export interface RedisCluster {
    */
   failover(key: string): Promise<{ from: number; to: number }>;
   /**
-   * A crash: the master that owns `key`'s slot stops answering (SIGSTOP: its connections stay open but
-   * silent, as a hung host looks), its replica takes over at once (CLUSTER FAILOVER FORCE, as the cluster
-   * itself would after cluster-node-timeout), and `hangMs` after the surviving nodes agree on that, the
-   * hung process is killed (SIGKILL). The shard has no replica afterwards, and the cluster no way back
-   * to six nodes: crash at most once per cluster.
+   * A crash: the master that owns `key`'s slot stops answering (its writes paused until its replica has
+   * every acknowledged one, then SIGSTOP: its connections stay open but silent, as a hung host looks),
+   * its replica takes over at once (CLUSTER FAILOVER TAKEOVER, as the cluster itself would after
+   * cluster-node-timeout), and `hangMs` after the surviving nodes agree on that, the hung process is
+   * killed (SIGKILL). The shard has no replica afterwards, and the cluster no way back to six nodes:
+   * crash at most once per cluster.
    */
   crash(key: string, options?: { hangMs?: number }): Promise<{ from: number; to: number }>;
   /** The port of the master that owns `key`'s slot, as the cluster says now. */
@@ -98,10 +99,16 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       masterOf,
       async failover(key) {
         const { slot, master, replica } = await shardOf(key);
-        await rawCommand(replica.port, ['CLUSTER', 'FAILOVER']);
-        await until(`port ${replica.port} to take over slot ${slot}`, FAILOVER_TIMEOUT_MS, () =>
-          switched(servers, slot, master, replica),
-        );
+        // A master votes for one failover of a shard per twice the node timeout, and a manual failover
+        // that gets no votes gives up after 5 s: one attempt, then another once it has given up.
+        let nextAttempt = 0;
+        await until(`port ${replica.port} to take over slot ${slot}`, FAILOVER_TIMEOUT_MS, async () => {
+          if (Date.now() >= nextAttempt) {
+            nextAttempt = Date.now() + 7000;
+            await rawCommand(replica.port, ['CLUSTER', 'FAILOVER']);
+          }
+          return switched(servers, slot, master, replica);
+        });
         return { from: master.port, to: replica.port };
       },
       async crash(key, options = {}) {
@@ -109,8 +116,20 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         if (dead !== undefined) throw new Error('this cluster has had its crash already');
         const victim = servers.find((server) => server.port === master.port)!;
         dead = victim;
+        // Replication is asynchronous: a master that dies before its replica has a write loses it, which
+        // no client can prevent (the README says so). The crash comes after the last acknowledged
+        // write has reached the replica: writes are paused (left unanswered, as a hang would leave
+        // them), the replica catches up, and only then does the master stop answering altogether.
+        await rawCommand(master.port, ['CLIENT', 'PAUSE', String(FAILOVER_TIMEOUT_MS), 'WRITE']);
+        const written = replicationOffset(await rawCommand(master.port, ['INFO', 'replication']), 'master');
+        await until(`port ${replica.port} to replicate every write`, FAILOVER_TIMEOUT_MS, async () => {
+          const info = await rawCommand(replica.port, ['INFO', 'replication']);
+          return replicationOffset(info, 'slave') >= written;
+        });
         await victim.freeze();
-        await rawCommand(replica.port, ['CLUSTER', 'FAILOVER', 'FORCE']);
+        // TAKEOVER: the replica takes the slots without an election, which a loaded machine can delay
+        // past any test's patience (a refused vote is asked again only after four node timeouts).
+        await rawCommand(replica.port, ['CLUSTER', 'FAILOVER', 'TAKEOVER']);
         const survivors = servers.filter((server) => server !== victim);
         await until(`port ${replica.port} to take over slot ${slot}`, FAILOVER_TIMEOUT_MS, async () => {
           for (const server of survivors) {
@@ -129,6 +148,13 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     await stop();
     throw error;
   }
+}
+
+/** master_repl_offset of a master's INFO replication, or slave_repl_offset of a replica's. */
+function replicationOffset(info: string, role: 'master' | 'slave'): number {
+  const found = new RegExp(`^${role}_repl_offset:(\\d+)`, 'm').exec(info);
+  if (!found) throw new Error(`no ${role}_repl_offset in INFO replication`);
+  return Number(found[1]);
 }
 
 /**

@@ -16,6 +16,7 @@
  * --records users. Writes <out>/results.json and <out>/results.md and prints the table.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -271,18 +272,20 @@ async function measureMemory(count: number, atRestKeys: string): Promise<MemoryF
   );
   try {
     const now = Date.now();
+    /** A login as the service writes it: WeChat's session_key is 16 random bytes, base64. */
+    const loginOf = (id: string, minted: ReturnType<typeof mintRefreshToken>) => ({
+      openid: id,
+      sessionKey: randomBytes(16).toString('base64'),
+      unionid: `oUnion${id.slice(6)}`,
+      familyId: minted.familyId,
+      tokenHash: minted.hash,
+      nowMs: now,
+      refreshTtlS: 2_592_000,
+    });
     const session = async (id: string) => {
       const minted = mintRefreshToken(id);
-      await store.recordLogin({
-        openid: id,
-        sessionKey: Buffer.from(Math.random().toString(36)).toString('base64').slice(0, 24),
-        unionid: `oUnion${id.slice(6)}`,
-        familyId: minted.familyId,
-        tokenHash: minted.hash,
-        nowMs: now,
-        refreshTtlS: 2_592_000,
-      });
-      const seed = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
+      await store.recordLogin(loginOf(id, minted));
+      const seed = randomBytes(32).toString('base64url');
       await store.rotateRefresh({
         openid: id,
         familyId: minted.familyId,
@@ -324,18 +327,7 @@ async function measureMemory(count: number, atRestKeys: string): Promise<MemoryF
 
     // The same user record with the session_key in clear (no SESSION_KEY_ENCRYPTION_KEYS).
     const clearIds = ids.slice(0, Math.min(2000, count)).map((id) => `${id.slice(0, 27)}c`);
-    await inBatches(clearIds, async (id) => {
-      const minted = mintRefreshToken(id);
-      await redisStore.recordLogin({
-        openid: id,
-        sessionKey: Buffer.from(Math.random().toString(36)).toString('base64').slice(0, 24),
-        unionid: `oUnion${id.slice(6)}`,
-        familyId: minted.familyId,
-        tokenHash: minted.hash,
-        nowMs: now,
-        refreshTtlS: 2_592_000,
-      });
-    });
+    await inBatches(clearIds, (id) => redisStore.recordLogin(loginOf(id, mintRefreshToken(id))));
     return {
       users: count,
       userRecordBytes: round(figures.userRecordBytes),

@@ -54,32 +54,42 @@ const DEFAULT_CACHE_SIZE = 10_000;
 const EXPIRED = 'The access token has expired: refresh it.';
 
 /**
- * Tokens that verified, keyed by the whole token string, with their claims. Only an exact copy of a
- * token that passed every check is found here, so a hit needs no signature, issuer, audience or typ
- * check again; what changes with time (`exp`) is checked on every hit. Failures are never remembered.
+ * Tokens that verified, with their claims. Only an exact copy of a token that passed every check is
+ * found here, so a hit needs no signature, issuer, audience or typ check again; what changes with time
+ * (`exp`) is checked on every hit. Failures are never remembered.
+ *
+ * The map is keyed by the token's last KEY_LENGTH characters (its signature's end) and each entry holds
+ * the whole token, which a hit must equal: a lookup then hashes 64 characters instead of the whole token
+ * (a new string on every request, so its hash is never cached), and the comparison that follows is a
+ * plain memory compare. A token sharing a cached token's end but not its whole is a miss.
+ *
  * A Map iterates in insertion order, so the first entry is the oldest, and the one to go when the cache
  * is full. A hit does not move its entry (a lookup stays one Map.get): a token still in use when it
  * reaches the front is verified again once, which costs less than reordering on every hit.
  */
 class VerifiedTokens {
-  private readonly entries = new Map<string, VerifiedAccessToken>();
+  private readonly entries = new Map<string, { token: string; claims: VerifiedAccessToken }>();
 
   constructor(private readonly capacity: number) {}
 
   get(token: string): VerifiedAccessToken | undefined {
-    return this.entries.get(token);
+    const entry = this.entries.get(token.slice(-KEY_LENGTH));
+    return entry !== undefined && entry.token === token ? entry.claims : undefined;
   }
 
   set(token: string, claims: VerifiedAccessToken): void {
     if (this.capacity <= 0) return;
-    this.entries.set(token, claims);
+    this.entries.set(token.slice(-KEY_LENGTH), { token, claims });
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
   }
 
   delete(token: string): void {
-    this.entries.delete(token);
+    if (this.get(token) !== undefined) this.entries.delete(token.slice(-KEY_LENGTH));
   }
 }
+
+/** Characters of a token that key the cache: all signature, whatever the algorithm (Ed25519's is 86). */
+const KEY_LENGTH = 64;
 
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   const { keys, clock, issuer, audience, ttlS, clockToleranceS } = options;

@@ -1,9 +1,7 @@
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseEnv } from 'node:util';
-import { type Config, ConfigError, loadConfig } from './config/index.js';
+import { type Config, loadProcessConfig } from './config/index.js';
 import { createAtRestCipher, parseAtRestKeys } from './crypto/index.js';
 import { createEmulator, type Emulator } from './emulator/index.js';
 import { createApp, type RateLimitBackend } from './http/index.js';
@@ -16,19 +14,7 @@ import { createWechatClient } from './wechat/index.js';
 
 /** Process wiring only: settings, collaborators, listen, and a graceful end on SIGTERM. */
 async function main(): Promise<void> {
-  const fileEnv = existsSync('.env')
-    ? (parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>)
-    : {};
-  let config: Config;
-  try {
-    config = loadConfig({ ...fileEnv, ...process.env });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`wxauth: cannot start: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadProcessConfig();
   const logger = createLogger({ level: config.logLevel });
   const clock = systemClock;
 

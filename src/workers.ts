@@ -1,10 +1,9 @@
 import cluster, { type Worker } from 'node:cluster';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseEnv } from 'node:util';
-import { type Config, ConfigError, loadConfig } from './config/index.js';
+import { loadProcessConfig } from './config/index.js';
 import { createEmulator, type Emulator } from './emulator/index.js';
 import { createLogger, systemClock } from './lib/index.js';
 import { generatePrivateJwks } from './tokens/index.js';
@@ -25,20 +24,7 @@ const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 const MIN_LIFETIME_MS = 10_000;
 
 async function primary(): Promise<void> {
-  const fileEnv = existsSync('.env')
-    ? (parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>)
-    : {};
-  const env = { ...fileEnv, ...process.env };
-  let config: Config;
-  try {
-    config = loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`wxauth: cannot start: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadProcessConfig();
   const logger = createLogger({ level: config.logLevel }).child({ role: 'primary' });
   const count = config.workers ?? availableParallelism();
 

@@ -8,5 +8,6 @@ export {
   type RedisSettings,
   type WechatSettings,
 } from './load.js';
+export { loadProcessConfig } from './process.js';
 export { renderEnvExample, renderSettingsTable } from './render.js';
 export { SETTINGS, type SettingName, type SettingSpec } from './schema.js';

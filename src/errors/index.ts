@@ -1,20 +1,23 @@
 /**
- * The contract's error codes (shared/API.md, "Errors"), in the contract's order. Every error a client
+ * The contract's error codes (the README's error table and the OpenAPI document), in the contract's order. Every error a client
  * sees is one of these; the error middleware is the only place that turns them into bodies.
  */
-export type ErrorCode =
-  | 'invalid_request'
-  | 'invalid_grant'
-  | 'invalid_token'
-  | 'decrypt_failed'
-  | 'invalid_open_data'
-  | 'invalid_signature'
-  | 'login_required'
-  | 'access_denied'
-  | 'rate_limited'
-  | 'upstream_unavailable'
-  | 'temporarily_unavailable'
-  | 'server_error';
+export const ERROR_CODES = [
+  'invalid_request',
+  'invalid_grant',
+  'invalid_token',
+  'decrypt_failed',
+  'invalid_open_data',
+  'invalid_signature',
+  'login_required',
+  'access_denied',
+  'rate_limited',
+  'upstream_unavailable',
+  'temporarily_unavailable',
+  'server_error',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface AppErrorOptions {
   cause?: unknown;

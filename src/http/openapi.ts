@@ -1,21 +1,10 @@
+import { ERROR_CODES } from '../errors/index.js';
+
 /**
- * The OpenAPI 3.1 document of every route in shared/API.md, served at GET /openapi.json. Tests validate
+ * The OpenAPI 3.1 document of every route, served at GET /openapi.json: the contract, with the README. Tests validate
  * it with a real OpenAPI validator and check that every route the app serves is in it.
  */
-const errorCodes = [
-  'invalid_request',
-  'invalid_grant',
-  'invalid_token',
-  'decrypt_failed',
-  'invalid_open_data',
-  'invalid_signature',
-  'login_required',
-  'access_denied',
-  'rate_limited',
-  'upstream_unavailable',
-  'temporarily_unavailable',
-  'server_error',
-];
+const errorCodes = [...ERROR_CODES];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -77,7 +66,8 @@ export const openApiDocument = {
   info: {
     title: 'wxauth',
     version: '0.1.0',
-    description: 'Login and session service for WeChat mini-programs. Contract: shared/API.md.',
+    description:
+      'Login and session service for WeChat mini-programs: code2Session, access JWTs, rotating refresh tokens, open-data decryption.',
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (at+jwt, EdDSA)' } },

@@ -34,7 +34,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   });
   const wechat = new Counter({
     name: 'wxauth_wechat_calls_total',
-    help: "Calls to WeChat's API by API and outcome (ok, errcode, timeout, network, http_status, not_json, circuit_open).",
+    help: "Calls to WeChat's API by API and outcome (ok, errcode, timeout, network, http_status, not_json, circuit_open, deadline).",
     labelNames: ['api', 'outcome'] as const,
     registers: [registry],
   });

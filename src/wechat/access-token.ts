@@ -23,23 +23,30 @@ export interface AccessTokenManagerOptions {
   store: AccessTokenStore;
   clock: Clock;
   logger: Logger;
-  /** Calls cgi-bin/stable_token; `forceRefresh` ends WeChat's current token at once (limited per day). */
-  issue(forceRefresh: boolean): Promise<IssuedWechatToken>;
-  /** WeChat's per-call timeout, ms: bounds how long an instance waits for another's fetch. */
+  /**
+   * Calls cgi-bin/stable_token; `forceRefresh` ends WeChat's current token at once (limited per day).
+   * `deadline` (performance.now() time) is the operation's, for the call to WeChat.
+   */
+  issue(forceRefresh: boolean, deadline: number): Promise<IssuedWechatToken>;
+  /** WeChat's timeout for one operation, ms: the default deadline, and what the lock's life allows for. */
   timeoutMs: number;
   /** How often a waiting instance looks for the token another instance fetches, ms. Default 50. */
   pollIntervalMs?: number;
 }
 
+/**
+ * `deadline` (performance.now() time, default timeoutMs from now) is the operation's: lock waits take
+ * at most half of what is left, and the fetches and the retry get only what is left (then 504).
+ */
 export interface AccessTokenManager {
   /** A token the cache holds, or one fetched now (one fetch across every instance). */
-  current(): Promise<string>;
+  current(deadline?: number): Promise<string>;
   /**
    * Runs `call` with a token. When WeChat rejects the token (40001, 42001, 40014), drops it from the
    * cache (only if it is still the cached one) and runs `call` once more with a fresh token; a second
    * rejection is thrown as it came.
    */
-  withAccessToken<T>(call: (token: string) => Promise<T>): Promise<T>;
+  withAccessToken<T>(call: (token: string) => Promise<T>, deadline?: number): Promise<T>;
 }
 
 /** WeChat's "this access_token is not (or no longer) good": invalid or not latest, expired, unknown. */
@@ -61,39 +68,45 @@ const LOCK_NAME = 'wechat-access-token';
 export function createAccessTokenManager(options: AccessTokenManagerOptions): AccessTokenManager {
   const { store, clock, logger, issue, timeoutMs } = options;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
-  // A holder takes at most two fetches (the second with force_refresh) and three store calls.
+  // A holder's fetches end by its deadline (timeoutMs); twice that leaves room for its store calls.
   const lockTtlMs = 2 * timeoutMs + 3000;
-  // Long enough for a holder that started with us to fetch once; after it we fetch ourselves.
-  const waitMs = timeoutMs + 1000;
   /** In-flight renewals of this process, by the token they replace ('' for none). */
   const flights = new Map<string, Promise<string>>();
 
-  async function current(): Promise<string> {
+  async function current(deadline = performance.now() + timeoutMs): Promise<string> {
     const flight = flights.get('');
     if (flight) return flight;
     const cached = await store.getWechatAccessToken(clock.now());
-    return cached ? cached.token : renew(undefined);
+    return cached ? cached.token : renew(undefined, deadline);
   }
 
-  /** One renewal per process at a time for the same rejected token (or for none). */
-  function renew(rejected: string | undefined): Promise<string> {
+  /**
+   * One renewal per process at a time for the same rejected token (or for none). Callers joining a
+   * flight started before them get its result by its deadline, which comes before theirs.
+   */
+  function renew(rejected: string | undefined, deadline: number): Promise<string> {
     const key = rejected ?? '';
     let flight = flights.get(key);
     if (!flight) {
-      flight = renewAcrossInstances(rejected).finally(() => flights.delete(key));
+      flight = renewAcrossInstances(rejected, deadline).finally(() => flights.delete(key));
       flights.set(key, flight);
     }
     return flight;
   }
 
-  /** The lock's holder fetches; the others poll the store for its result, retrying the lock meanwhile. */
-  async function renewAcrossInstances(rejected: string | undefined): Promise<string> {
+  /**
+   * The lock's holder fetches; the others poll the store for its result, retrying the lock meanwhile,
+   * for half their time: then they fetch themselves with the other half, so that a holder that died
+   * with the lock costs a slower answer, not a 504.
+   */
+  async function renewAcrossInstances(rejected: string | undefined, deadline: number): Promise<string> {
     const owner = randomId(12);
-    const deadline = performance.now() + waitMs;
+    const started = performance.now();
+    const waitUntil = started + (deadline - started) / 2;
     for (;;) {
       if (await store.acquireLock(LOCK_NAME, owner, lockTtlMs)) {
         try {
-          return await fetchUnlessCached(rejected);
+          return await fetchUnlessCached(rejected, deadline);
         } finally {
           await store.releaseLock(LOCK_NAME, owner).catch((error: unknown) => {
             logger.warn(
@@ -103,29 +116,30 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
           });
         }
       }
-      if (performance.now() >= deadline) break;
-      await sleep(pollIntervalMs);
+      const left = waitUntil - performance.now();
+      if (left <= 0) break;
+      await sleep(Math.min(pollIntervalMs, left));
       const cached = await store.getWechatAccessToken(clock.now());
       if (cached && cached.token !== rejected) return cached.token;
     }
     logger.warn(
-      { event: 'access_token_wait_timeout', waited_ms: waitMs },
+      { event: 'access_token_wait_timeout', waited_ms: Math.round(performance.now() - started) },
       'no other instance delivered a WeChat access_token in time: fetching one here',
     );
-    return fetchUnlessCached(rejected);
+    return fetchUnlessCached(rejected, deadline);
   }
 
-  async function fetchUnlessCached(rejected: string | undefined): Promise<string> {
+  async function fetchUnlessCached(rejected: string | undefined, deadline: number): Promise<string> {
     const cached = await store.getWechatAccessToken(clock.now());
     if (cached && cached.token !== rejected) return cached.token;
-    let issued = await issue(false);
+    let issued = await issue(false, deadline);
     if (rejected !== undefined && issued.token === rejected) {
       // WeChat still hands out the token it just refused: only force_refresh replaces it.
       logger.warn(
         { event: 'access_token_force_refresh' },
         'WeChat rejected its current access_token: asking for a new one with force_refresh',
       );
-      issued = await issue(true);
+      issued = await issue(true, deadline);
     }
     const nowMs = clock.now();
     await store.putWechatAccessToken(issued.token, nowMs + cacheLifeMs(issued.expiresInS), nowMs);
@@ -136,8 +150,11 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
     return issued.token;
   }
 
-  async function withAccessToken<T>(call: (token: string) => Promise<T>): Promise<T> {
-    const token = await current();
+  async function withAccessToken<T>(
+    call: (token: string) => Promise<T>,
+    deadline = performance.now() + timeoutMs,
+  ): Promise<T> {
+    const token = await current(deadline);
     try {
       return await call(token);
     } catch (error) {
@@ -147,7 +164,7 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
         'WeChat rejected the cached access_token: renewing it and retrying once',
       );
       await store.invalidateWechatAccessToken(token);
-      return call(await renew(token));
+      return call(await renew(token, deadline));
     }
   }
 

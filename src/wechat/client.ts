@@ -9,6 +9,7 @@ import {
 } from '../errors/index.js';
 import { systemClock } from '../lib/index.js';
 import { type AccessTokenStore, createAccessTokenManager, type IssuedWechatToken } from './access-token.js';
+import { KeyedThrottle } from './throttle.js';
 import {
   createWechatTransport,
   WechatError,
@@ -36,7 +37,15 @@ export interface WechatClient {
    * WeChat. false on 87009 (a newer wx.login() replaced it); other errors are the contract's.
    */
   checkSessionKey(openid: string, sessionKey: string): Promise<boolean>;
+  /**
+   * checkSessionKey to explain a failed decrypt, which any logged-in client can cause at will: asked
+   * at most once per user per minute, so bogus open data cannot spend the app's WeChat quota. Never
+   * throws: 'unknown' when WeChat could not say, 'not_checked' when this user's minute was spent.
+   */
+  diagnoseSessionKey(openid: string, sessionKey: string): Promise<SessionKeyDiagnosis>;
 }
+
+export type SessionKeyDiagnosis = boolean | 'unknown' | 'not_checked';
 
 /** The user's phone number as WeChat gives it (both APIs), watermark removed. */
 export interface PhoneNumber {
@@ -64,25 +73,39 @@ const PURE_PHONE_NUMBER = /^\d{4,20}$/;
 const COUNTRY_CODE = /^\d{1,4}$/;
 /** checksession: the signature does not match the user's current session_key. */
 const SESSION_KEY_MISMATCH = 87009;
+const DIAGNOSIS_WINDOW_MS = 60_000;
+/** Users diagnosed per window and process, at most: bounds the memory and the quota spent on them. */
+const DIAGNOSIS_MAX_USERS = 1000;
 
 export function createWechatClient(options: WechatClientOptions): WechatClient {
   const transport: WechatTransport = createWechatTransport(options);
   const { appid, secret, logger } = options;
+  const clock = options.clock ?? systemClock;
   const accessTokens = createAccessTokenManager({
     store: options.store,
-    clock: options.clock ?? systemClock,
+    clock,
     logger,
     timeoutMs: options.timeoutMs,
     issue: stableToken,
   });
+  // In process, not in the store: a Redis round trip per failed decrypt would cost more than the
+  // diagnosis is worth, and N instances asking at most N times per user per minute bounds it enough.
+  const diagnoses = new KeyedThrottle({
+    windowMs: DIAGNOSIS_WINDOW_MS,
+    maxKeys: DIAGNOSIS_MAX_USERS,
+    clock,
+  });
+  /** One deadline per client-facing operation: its token fetch, lock waits, call and retry share it. */
+  const deadline = () => performance.now() + options.timeoutMs;
 
   /** cgi-bin/stable_token: the token and its remaining life. */
-  async function stableToken(forceRefresh: boolean): Promise<IssuedWechatToken> {
+  async function stableToken(forceRefresh: boolean, until: number): Promise<IssuedWechatToken> {
     const body = await transport.call({
       api: 'stable_token',
       method: 'POST',
       path: 'cgi-bin/stable_token',
       json: { grant_type: 'client_credential', appid, secret, force_refresh: forceRefresh },
+      deadline: until,
     });
     const { access_token: token, expires_in: expiresInS } = body;
     if (
@@ -107,15 +130,19 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
 
   async function getPhoneNumber(code: string): Promise<PhoneNumber> {
     let body: Record<string, unknown>;
+    const until = deadline();
     try {
-      body = await accessTokens.withAccessToken((token) =>
-        transport.call({
-          api: 'getuserphonenumber',
-          method: 'POST',
-          path: 'wxa/business/getuserphonenumber',
-          searchParams: { access_token: token },
-          json: { code },
-        }),
+      body = await accessTokens.withAccessToken(
+        (token) =>
+          transport.call({
+            api: 'getuserphonenumber',
+            method: 'POST',
+            path: 'wxa/business/getuserphonenumber',
+            searchParams: { access_token: token },
+            json: { code },
+            deadline: until,
+          }),
+        until,
       );
     } catch (error) {
       throw phoneNumberError(error, logger);
@@ -144,24 +171,38 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
   }
 
   async function checkSessionKey(openid: string, sessionKey: string): Promise<boolean> {
+    const until = deadline();
     try {
-      await accessTokens.withAccessToken((token) =>
-        transport.call({
-          api: 'checksession',
-          method: 'GET',
-          path: 'wxa/checksession',
-          searchParams: {
-            access_token: token,
-            openid,
-            signature: sessionKeySignature(sessionKey),
-            sig_method: 'hmac_sha256',
-          },
-        }),
+      await accessTokens.withAccessToken(
+        (token) =>
+          transport.call({
+            api: 'checksession',
+            method: 'GET',
+            path: 'wxa/checksession',
+            searchParams: {
+              access_token: token,
+              openid,
+              signature: sessionKeySignature(sessionKey),
+              sig_method: 'hmac_sha256',
+            },
+            deadline: until,
+          }),
+        until,
       );
       return true;
     } catch (error) {
       if (error instanceof WechatError && error.errcode === SESSION_KEY_MISMATCH) return false;
       throw toAppError(error, logger);
+    }
+  }
+
+  async function diagnoseSessionKey(openid: string, sessionKey: string): Promise<SessionKeyDiagnosis> {
+    if (!diagnoses.take(openid)) return 'not_checked';
+    try {
+      return await checkSessionKey(openid, sessionKey);
+    } catch {
+      // The transport logged WeChat's failure; the caller's answer does not depend on it.
+      return 'unknown';
     }
   }
 
@@ -195,7 +236,7 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     return { openid, sessionKey, ...(typeof unionid === 'string' && unionid ? { unionid } : {}) };
   }
 
-  return { appid, code2Session, getPhoneNumber, checkSessionKey };
+  return { appid, code2Session, getPhoneNumber, checkSessionKey, diagnoseSessionKey };
 }
 
 /** getuserphonenumber's own meanings of errcodes that mean something else for a login code. */

@@ -9,6 +9,7 @@ export {
   type Code2SessionResult,
   createWechatClient,
   type PhoneNumber,
+  type SessionKeyDiagnosis,
   toAppError,
   type WechatClient,
   type WechatClientOptions,

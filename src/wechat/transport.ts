@@ -24,6 +24,11 @@ export interface WechatRequest {
   path: string;
   searchParams?: Record<string, string>;
   json?: unknown;
+  /**
+   * When the client-facing operation this call belongs to must be done (performance.now() time): the
+   * call gets only what is left of it. Default: a full timeoutMs from now.
+   */
+  deadline?: number;
 }
 
 export interface WechatTransport {
@@ -40,7 +45,10 @@ export interface WechatTransportOptions {
   timeoutMs: number;
   logger: Logger;
   clock?: Clock;
-  /** Consecutive failures (unreachable, timeout, HTTP error, not JSON, -1 busy) before failing fast. */
+  /**
+   * Consecutive failures (unreachable, timeout, HTTP error, not JSON, -1 busy) of one API before that
+   * API fails fast.
+   */
   breakerThreshold?: number;
   breakerCooldownMs?: number;
   /** Told the outcome of every call: 'ok', the errcode, or the failure's name. For metrics. */
@@ -59,19 +67,43 @@ export function createWechatTransport(options: WechatTransportOptions): WechatTr
   });
   const log = options.logger;
   const observe = options.onCall ?? (() => {});
-  const breaker = new CircuitBreaker({
-    threshold: options.breakerThreshold ?? 5,
-    cooldownMs: options.breakerCooldownMs ?? 5000,
-    clock: options.clock ?? systemClock,
-  });
+  // One breaker per API: WeChat's APIs fail independently, and a failing diagnostic one (checksession)
+  // must not stop logins. The APIs are the client's few fixed names, so the map stays small.
+  const breakers = new Map<string, CircuitBreaker>();
+  const breakerOf = (api: string): CircuitBreaker => {
+    let breaker = breakers.get(api);
+    if (!breaker) {
+      breaker = new CircuitBreaker({
+        threshold: options.breakerThreshold ?? 5,
+        cooldownMs: options.breakerCooldownMs ?? 5000,
+        clock: options.clock ?? systemClock,
+      });
+      breakers.set(api, breaker);
+    }
+    return breaker;
+  };
 
   return {
     async call(request) {
+      const remainingMs = Math.ceil(
+        (request.deadline ?? performance.now() + options.timeoutMs) - performance.now(),
+      );
+      if (remainingMs <= 0) {
+        // The operation's earlier calls used up its time: WeChat is slow, but this API was not asked.
+        observe(request.api, 'deadline');
+        throw new UpstreamUnavailable(
+          `WeChat did not answer in time (no time was left for ${request.api}).`,
+          {
+            timeout: true,
+          },
+        );
+      }
+      const breaker = breakerOf(request.api);
       const admission = breaker.admit();
       if (!admission.allowed) {
         observe(request.api, 'circuit_open');
         throw new UpstreamUnavailable(
-          'WeChat has been failing repeatedly; the service is not calling it for a few seconds.',
+          `WeChat's ${request.api} has been failing repeatedly; the service is not calling it for a few seconds.`,
           {
             retryAfter: admission.retryAfterS,
           },
@@ -82,6 +114,7 @@ export function createWechatTransport(options: WechatTransportOptions): WechatTr
       try {
         const response = await http(request.path, {
           method: request.method,
+          timeout: { request: remainingMs },
           ...(request.searchParams ? { searchParams: request.searchParams } : {}),
           ...(request.json === undefined ? {} : { json: request.json }),
         });

@@ -182,6 +182,94 @@ describe('WeChat client', () => {
     });
   });
 
+  describe('circuit breakers', () => {
+    it("opens only the failing API's breaker: jscode2session and getuserphonenumber still answer while checksession's is open", async () => {
+      const user = emulator.createUser();
+      const wechat = await instance();
+      const key = emulator.sessionKeyOf(user.openid);
+      emulator.setFault({ api: 'checksession', mode: 'busy', times: 5 });
+      for (let i = 0; i < 5; i += 1) {
+        expect((await rejection(wechat.checkSessionKey(user.openid, key))).status).to.equal(502);
+      }
+      const open = await rejection(wechat.checkSessionKey(user.openid, key));
+      expect(open).to.include({ status: 502, error: 'upstream_unavailable' });
+      expect(open.retryAfter).to.be.a('number');
+      expect(emulator.calls('checksession')).to.equal(5);
+
+      const login = emulator.login(user.openid);
+      expect((await wechat.code2Session(login.code)).openid).to.equal(user.openid);
+      expect((await wechat.getPhoneNumber(emulator.phoneCode(user.openid))).purePhoneNumber).to.equal(
+        user.phoneNumber,
+      );
+    });
+
+    it("keeps checksession callable while jscode2session's breaker is open", async () => {
+      const user = emulator.createUser();
+      const wechat = await instance();
+      emulator.setFault({ api: 'jscode2session', mode: 'http500', times: 5 });
+      for (let i = 0; i < 6; i += 1) {
+        expect((await rejection(wechat.code2Session(emulator.login(user.openid).code))).status).to.equal(502);
+      }
+      expect(emulator.calls('jscode2session')).to.equal(5);
+      expect(await wechat.checkSessionKey(user.openid, emulator.sessionKeyOf(user.openid))).to.equal(true);
+    });
+  });
+
+  describe('diagnoseSessionKey', () => {
+    it('asks checksession at most once per user per minute, and again after the minute', async () => {
+      const [a, b] = [emulator.createUser(), emulator.createUser()];
+      const wechat = await instance();
+      const keyA = emulator.sessionKeyOf(a.openid);
+      expect(await wechat.diagnoseSessionKey(a.openid, keyA)).to.equal(true);
+      for (let i = 0; i < 5; i += 1) {
+        expect(await wechat.diagnoseSessionKey(a.openid, keyA)).to.equal('not_checked');
+      }
+      expect(await wechat.diagnoseSessionKey(b.openid, emulator.sessionKeyOf(b.openid))).to.equal(true);
+      expect(emulator.calls('checksession')).to.equal(2);
+      clock.advance(60_000);
+      emulator.login(a.openid);
+      expect(await wechat.diagnoseSessionKey(a.openid, keyA)).to.equal(false);
+      expect(emulator.calls('checksession')).to.equal(3);
+    });
+
+    it("answers 'unknown' instead of throwing when WeChat cannot say, and counts that as the minute's check", async () => {
+      const user = emulator.createUser();
+      const wechat = await instance();
+      const key = emulator.sessionKeyOf(user.openid);
+      emulator.setFault({ api: 'checksession', mode: 'busy' });
+      expect(await wechat.diagnoseSessionKey(user.openid, key)).to.equal('unknown');
+      expect(await wechat.diagnoseSessionKey(user.openid, key)).to.equal('not_checked');
+      expect(emulator.calls('checksession')).to.equal(1);
+    });
+  });
+
+  describe('the overall deadline', () => {
+    it('answers 504 within about the timeout when the token fetch, a rejected token and the retry together outlast it', async () => {
+      const user = emulator.createUser();
+      const wechat = await instance({ timeoutMs: 400 });
+      // Each call stays under the timeout; together they take about 1200 ms.
+      emulator.setFault({ api: 'stable_token', mode: 'slow', delayMs: 300, times: 3 });
+      emulator.setFault({ api: 'getuserphonenumber', mode: 'errcode', errcode: 40001 });
+      emulator.setFault({ api: 'getuserphonenumber', mode: 'slow', delayMs: 300 });
+      const started = performance.now();
+      const error = await rejection(wechat.getPhoneNumber(emulator.phoneCode(user.openid)));
+      expect(error).to.include({ status: 504, error: 'upstream_unavailable' });
+      expect(performance.now() - started).to.be.below(400 + 250);
+    });
+
+    it('answers 504 within about the timeout when it waits on a dead lock holder, then fetches slowly itself', async () => {
+      const user = emulator.createUser();
+      const store = await sharedStore();
+      await store.acquireLock('wechat-access-token', 'dead-instance', 60_000);
+      emulator.setFault({ api: 'stable_token', mode: 'slow', delayMs: 1000 });
+      const started = performance.now();
+      const wechat = await instance({ store, timeoutMs: 400 });
+      const error = await rejection(wechat.getPhoneNumber(emulator.phoneCode(user.openid)));
+      expect(error).to.include({ status: 504, error: 'upstream_unavailable' });
+      expect(performance.now() - started).to.be.below(400 + 250);
+    });
+  });
+
   describe('the access_token', () => {
     it('is fetched once for eleven concurrent calls of one instance', async () => {
       const user = emulator.createUser();
@@ -292,14 +380,15 @@ describe('WeChat client', () => {
       expect(await store.acquireLock('wechat-access-token', 'test', 1000)).to.equal(true);
     });
 
-    it('is fetched by a waiting instance itself when the lock holder never delivers', async () => {
+    it('is fetched by a waiting instance itself, within its deadline, when the lock holder never delivers', async () => {
       const user = emulator.createUser();
       const store = await sharedStore();
       // As if an instance took the lock and died.
       await store.acquireLock('wechat-access-token', 'dead-instance', 60_000);
       const started = performance.now();
-      await (await instance({ store, timeoutMs: 200 })).getPhoneNumber(emulator.phoneCode(user.openid));
-      expect(performance.now() - started).to.be.within(1100, 3000);
+      await (await instance({ store, timeoutMs: 400 })).getPhoneNumber(emulator.phoneCode(user.openid));
+      // It waits for the holder half of its time, then fetches with the other half.
+      expect(performance.now() - started).to.be.within(150, 400);
       expect(emulator.calls('stable_token')).to.equal(1);
       expect(logEvents()).to.include('access_token_wait_timeout');
     });

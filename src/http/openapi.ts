@@ -67,7 +67,7 @@ export const openApiDocument = {
     title: 'wxauth',
     version: '0.1.0',
     description:
-      'Login and session service for WeChat mini-programs: code2Session, access JWTs, rotating refresh tokens, open-data decryption.',
+      'Login and session service for WeChat mini-programs: code2Session, access JWTs, rotating refresh tokens, open-data decryption. Paths match exactly (case, no trailing slash); a method a path lacks gets 405, one no route has 501, both invalid_request with the methods to use in Allow.',
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (at+jwt, EdDSA)' } },
@@ -338,6 +338,7 @@ export const openApiDocument = {
     '/metrics': {
       get: {
         summary: 'Prometheus metrics',
+        description: 'With METRICS_PORT set, served only on that listener; 404 here.',
         responses: {
           '200': { description: 'Text format', content: { 'text/plain': { schema: { type: 'string' } } } },
         },

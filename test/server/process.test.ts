@@ -1,5 +1,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { expect } from 'chai';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -36,6 +39,67 @@ async function waitFor(started: Started, pattern: RegExp, ms = 15000): Promise<R
   }
   throw new Error(`no ${pattern} in output:\n${started.output()}`);
 }
+
+/** The JSON log line saying where the service listens. */
+async function listeningLine(started: Started): Promise<{ host?: string; port: number }> {
+  const [line] = await waitFor(started, /^\{.*"msg":"wxauth listening on.*$/m);
+  return JSON.parse(line) as { host?: string; port: number };
+}
+
+function get(agent: Agent, url: string): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent, timeout: 5000 }, (res) => {
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      res.resume();
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 5 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves when `promise` does, or rejects with `what` after `ms`. */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** A kept-alive connection that sent one request, got its answer and now sits idle. */
+async function idleConnection(port: number) {
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString();
+  });
+  const closed = once(socket, 'close');
+  socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  while (!received.includes('{"status":"ok"}')) await once(socket, 'data');
+  return { socket, received: () => received, closed };
+}
+
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const nonLoopbackAddress = () =>
+  Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 
 function bash(script: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -96,6 +160,102 @@ describe('the process (npm start)', function () {
     const [exitCode] = await once(started.child, 'exit');
     expect(exitCode).to.equal(0);
     expect(started.output()).to.contain('shutting down');
+  });
+
+  it('on SIGTERM under keep-alive load loses no request: later answers say Connection: close, idle connections close, and it exits 0 promptly', async () => {
+    started = startServer({ PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '10000' });
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+    const idle = await idleConnection(Number(new URL(service!).port));
+    const agent = new Agent({ keepAlive: true });
+    const deadline = Date.now() + 8000;
+    const lost: string[] = [];
+    let refused = 0;
+    let served = 0;
+    /** The Connection header of the last answer each loop got. */
+    const last: (string | undefined)[] = [];
+    const loop = async (i: number) => {
+      for (let n = 0; n < 5000 && Date.now() < deadline; n += 1) {
+        try {
+          const res = await get(agent, `${service}/healthz`);
+          served += 1;
+          last[i] = res.headers.connection;
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          // A new connection after a clean close, refused because the port no longer listens: fine.
+          if (code === 'ECONNREFUSED') refused += 1;
+          else lost.push(`${code ?? ''} ${(error as Error).message}`);
+          return;
+        }
+      }
+    };
+    const loops = Array.from({ length: 16 }, (_, i) => loop(i));
+    while (served < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const signalled = Date.now();
+    started.child.kill('SIGTERM');
+    const exited = once(started.child, 'exit');
+    await Promise.all(loops);
+    agent.destroy();
+    await within(3000, 'the idle connection closed', idle.closed);
+    const [exitCode] = await within(5000, 'exit after SIGTERM', exited);
+    const tookMs = Date.now() - signalled;
+    expect(lost, lost.join('\n')).to.deep.equal([]);
+    expect(last).to.deep.equal(Array(16).fill('close'));
+    expect(refused).to.equal(16);
+    expect(exitCode).to.equal(0);
+    expect(tookMs).to.be.below(3000);
+  });
+
+  it('closes an idle keep-alive connection after HTTP_KEEP_ALIVE_TIMEOUT_MS', async () => {
+    started = startServer({ PORT: '0', HTTP_KEEP_ALIVE_TIMEOUT_MS: '1500' });
+    const [, port] = await waitFor(started, /wxauth is listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    const idle = await idleConnection(Number(port));
+    const answered = Date.now();
+    await within(4500, 'the server closing the idle connection', idle.closed);
+    // Node closes 1 s after the timeout it announces (Keep-Alive: timeout=1 here); its default is 5 s.
+    expect(Date.now() - answered).to.be.within(1200, 3500);
+  });
+
+  it('keeps idle keep-alive connections 65 s by default, longer than the 60 s of common load balancers', async () => {
+    started = startServer({ PORT: '0' });
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const agent = new Agent({ keepAlive: true });
+    const res = await get(agent, `${service}/healthz`);
+    agent.destroy();
+    expect(res.headers['keep-alive']).to.equal('timeout=65');
+  });
+
+  it('serves /metrics only on METRICS_PORT, on 127.0.0.1 by default, and 404 for it on the public port', async () => {
+    started = startServer({ PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info' });
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, metricsUrl] = await waitFor(started, /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/);
+    await fetch(`${service}/healthz`);
+    const scraped = await fetch(`${metricsUrl}/metrics`);
+    expect(scraped.status).to.equal(200);
+    expect(scraped.headers.get('content-type')).to.match(/^text\/plain/);
+    expect(await scraped.text()).to.contain('wxauth_http_requests_total{route="/healthz"');
+    const publicly = await fetch(`${service}/metrics`);
+    expect(publicly.status).to.equal(404);
+    expect(((await publicly.json()) as { error: string }).error).to.equal('invalid_request');
+    expect((await fetch(`${metricsUrl}/healthz`)).status).to.equal(404);
+    started.child.kill('SIGTERM');
+    const [exitCode] = await within(5000, 'exit after SIGTERM', once(started.child, 'exit'));
+    expect(exitCode).to.equal(0);
+  });
+
+  it('listens on 127.0.0.1 only with the embedded defaults (the emulator)', async () => {
+    started = startServer({ PORT: '0' });
+    const { host, port } = await listeningLine(started);
+    expect(host).to.equal('127.0.0.1');
+    const external = nonLoopbackAddress();
+    if (external) expect(await connects(external, port), `connect to ${external}:${port}`).to.equal(false);
+  });
+
+  it('listens on every interface when WeChat credentials are set', async () => {
+    started = startServer({ PORT: '0', WECHAT_APPID: 'wx1234567890abcdef', WECHAT_SECRET: 'abc123' });
+    const { host, port } = await listeningLine(started);
+    expect(host).to.be.oneOf(['::', '0.0.0.0']);
+    const external = nonLoopbackAddress();
+    if (external) expect(await connects(external, port), `connect to ${external}:${port}`).to.equal(true);
   });
 
   it('refuses to start in production without its settings, naming every one in one line', async () => {

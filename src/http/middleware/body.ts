@@ -1,6 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware } from 'koa';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { InvalidRequest, PayloadTooLarge } from '../../errors/index.js';
 
 /**
@@ -33,7 +33,16 @@ export function readBody<S extends z.ZodType>(ctx: Context, schema: S): z.infer<
   const type = ctx.request.type;
   const hasBody = ctx.request.length > 0 || ctx.get('Transfer-Encoding') !== '';
   if (hasBody && type !== 'application/json' && type !== 'application/x-www-form-urlencoded') {
-    throw new InvalidRequest('Content-Type must be application/json or application/x-www-form-urlencoded.');
+    throw new InvalidRequest(
+      `Content-Type must be application/json or application/x-www-form-urlencoded (this body has ${type ? type : 'none'}).`,
+    );
+  }
+  // curl -d sends JSON as a form; parsed as one, it would lack every field.
+  const raw = (ctx.request as { rawBody?: unknown }).rawBody;
+  if (type === 'application/x-www-form-urlencoded' && typeof raw === 'string' && /^\s*[{[]/.test(raw)) {
+    throw new InvalidRequest(
+      'The body is JSON but its Content-Type says form-encoded (curl -d does that): send Content-Type: application/json.',
+    );
   }
   const body: unknown = ctx.request.body ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -46,4 +55,11 @@ export function readBody<S extends z.ZodType>(ctx: Context, schema: S): z.infer<
     throw new InvalidRequest(`${field}: ${issue?.message ?? 'invalid'}.`);
   }
   return parsed.data;
+}
+
+/** A string field: `required, <what>` when absent, `must be a string, <what>` when of another type. */
+export function stringField(what: string): z.ZodString {
+  return z.string({
+    error: (issue) => (issue.input === undefined ? `required, ${what}` : `must be a string, ${what}`),
+  });
 }

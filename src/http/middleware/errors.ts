@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { AppError, InvalidToken, ServerError } from '../../errors/index.js';
 import type { Metrics } from '../../metrics/index.js';
@@ -21,15 +21,32 @@ function fromHttpError(error: unknown): AppError | undefined {
 }
 
 /**
+ * The router's bare 405 (a method the route lacks) or 501 (a method no route has, as scanners send),
+ * with Allow: the route's methods, or for a path no route has, those of the service.
+ */
+function methodRefused(ctx: Context, serviceMethods: readonly string[]): AppError {
+  const allow = ctx.response.get('Allow') || serviceMethods.join(', ');
+  const description =
+    ctx.status === 405
+      ? `${ctx.method} is not allowed on ${ctx.path}: it answers ${allow}.`
+      : `${ctx.method} is not a method this service implements (it answers ${allow}).`;
+  return new AppError(ctx.status, 'invalid_request', description, { headers: { Allow: allow } });
+}
+
+/**
  * The only writer of error bodies: `{error, error_description}` (+ `wechat_errcode`). Anything that is
  * not an AppError is a fault of ours: logged with its stack, answered as a generic 500.
+ * `methods`: every method some route answers, for the Allow of a 501 on a path no route has.
  */
-export function errorResponder(metrics: Metrics): Middleware {
+export function errorResponder(metrics: Metrics, options: { methods?: readonly string[] } = {}): Middleware {
+  const serviceMethods = options.methods ?? [];
   return async function respondWithContractErrors(ctx, next) {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new AppError(404, 'invalid_request', `There is no route ${ctx.method} ${ctx.path}.`);
+      if (ctx.body === undefined) {
+        if (ctx.status === 404)
+          throw new AppError(404, 'invalid_request', `There is no route ${ctx.method} ${ctx.path}.`);
+        if (ctx.status === 405 || ctx.status === 501) throw methodRefused(ctx, serviceMethods);
       }
     } catch (thrown) {
       const log: Logger = ctx.state.log;
@@ -37,7 +54,8 @@ export function errorResponder(metrics: Metrics): Middleware {
       if (!error) {
         log.error({ err: thrown }, 'unhandled error');
         error = new ServerError();
-      } else if (error.status >= 500) {
+      } else if (error.status >= 500 && error.error !== 'invalid_request') {
+        // A 5xx of ours or of a dependency; a 501 is the client's doing and logs only its request line.
         log.warn(
           { error: error.error, status: error.status, cause: describeCause(error.cause) },
           error.message,

@@ -8,7 +8,8 @@ import { openApiDocument } from '../openapi.js';
 
 export function healthRoutes(
   router: Router<BearerState>,
-  deps: { keys: KeySet; store: SessionStore; metrics: Metrics },
+  /** serveMetrics false: /metrics has a listener of its own (METRICS_PORT). */
+  deps: { keys: KeySet; store: SessionStore; metrics: Metrics; serveMetrics: boolean },
 ): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);
   const openapi = JSON.stringify(openApiDocument);
@@ -35,10 +36,12 @@ export function healthRoutes(
     ctx.body = jwks;
   });
 
-  router.get('/metrics', async function exposeMetrics(ctx) {
-    ctx.type = deps.metrics.registry.contentType;
-    ctx.body = await deps.metrics.registry.metrics();
-  });
+  if (deps.serveMetrics) {
+    router.get('/metrics', async function exposeMetrics(ctx) {
+      ctx.type = deps.metrics.registry.contentType;
+      ctx.body = await deps.metrics.registry.metrics();
+    });
+  }
 
   router.get('/openapi.json', function describeApi(ctx) {
     ctx.type = 'application/json';

@@ -31,7 +31,7 @@ const iv = z.string({ error: 'must be a base64 string of 16 bytes (e.detail.iv)'
 
 const PhoneNumberBody = z.object({
   code: z
-    .string({ error: 'must be the getPhoneNumber code (e.detail.code)' })
+    .string({ error: 'must be a string, the getPhoneNumber code (e.detail.code)' })
     .regex(BUTTON_CODE, 'must be 1 to 128 printable ASCII characters without spaces')
     .optional(),
   encryptedData,

@@ -87,7 +87,8 @@ export interface AuthClient {
   /**
    * `wx.request` with the access token attached when the URL is under baseUrl (never otherwise).
    * Logs in when there is no session, refreshes an expiring or refused token once (one refresh shared
-   * by every concurrent request) and logs in again once if the refresh token is refused. Resolves
+   * by every concurrent request) and logs in again once if the refresh token is refused; a refresh
+   * answered 429 waits its Retry-After (at most 60 s) and is tried once more. Resolves
    * with every HTTP answer, as `wx.request` does; rejects with NetworkError, or with AuthError when
    * the service still refuses the token after that one renewal.
    */
@@ -183,22 +184,35 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return { session, isNewUser: objectOf(response.data)?.is_new_user === true };
   });
 
-  /** One refresh at a time; null when the service refused the refresh token (the session is over). */
+  /**
+   * One refresh at a time; null when the service refused the refresh token (the session is over).
+   * A 429 is waited out once (Retry-After, at most RATE_LIMIT_WAIT_MAX_S): the service refused before
+   * looking at the token, which is still good. A second 429 rejects that call and keeps the session.
+   */
   const refreshOnce = singleFlight(async (): Promise<StoredSession | null> => {
-    const current = storage.load();
-    if (current === null) return null;
-    if (clock.now() >= current.refreshExpiresAt) {
-      storage.clear();
-      return null;
+    let current = storage.load();
+    for (let attempt = 1; current !== null; attempt++) {
+      if (clock.now() >= current.refreshExpiresAt) {
+        storage.clear();
+        return null;
+      }
+      const sentAt = clock.now();
+      const response = await wxRequest(api, post('/auth/refresh', { refresh_token: current.refreshToken }));
+      if (response.statusCode === 200) return keep(response, sentAt, 'POST /auth/refresh');
+      if (response.statusCode === 400 && errorCodeOf(response) === 'invalid_grant') {
+        if (storage.load()?.refreshToken === current.refreshToken) storage.clear();
+        return null;
+      }
+      if (attempt > 1 || response.statusCode !== 429 || errorCodeOf(response) !== 'rate_limited') {
+        throw serviceError(response, 'POST /auth/refresh');
+      }
+      await sleep(rateLimitWaitMs(response));
+      const stored = storage.load();
+      // A login while this one waited: its session is newer than anything this refresh would bring.
+      if (stored !== null && stored.refreshToken !== current.refreshToken) return stored;
+      current = stored;
     }
-    const sentAt = clock.now();
-    const response = await wxRequest(api, post('/auth/refresh', { refresh_token: current.refreshToken }));
-    if (response.statusCode === 200) return keep(response, sentAt, 'POST /auth/refresh');
-    if (response.statusCode === 400 && errorCodeOf(response) === 'invalid_grant') {
-      if (storage.load()?.refreshToken === current.refreshToken) storage.clear();
-      return null;
-    }
-    throw serviceError(response, 'POST /auth/refresh');
+    return null;
   });
 
   /** The session to send with: the stored one while fresh, else renewed. */
@@ -432,6 +446,19 @@ function headerOf(response: WxResponse, name: string): string | undefined {
     if (key.toLowerCase() === name) return String(value);
   }
   return undefined;
+}
+
+/** The longest a refresh waits for a rate limit to pass before it gives up for this call. */
+const RATE_LIMIT_WAIT_MAX_S = 60;
+
+/** Retry-After in seconds (the service sends no HTTP-date), bounded; 1 s when missing or unreadable. */
+function rateLimitWaitMs(response: WxResponse): number {
+  const seconds = Number(headerOf(response, 'retry-after'));
+  return (Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, RATE_LIMIT_WAIT_MAX_S) : 1) * 1000;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** 401s the client can repair: a refused access token, or no session_key at the service. */

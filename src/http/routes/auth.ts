@@ -1,21 +1,21 @@
 import type { Router } from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
 import type { CodeExchange } from '../../wechat/index.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
-import { readBody } from '../middleware/body.js';
+import { readBody, stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
 
 const LoginBody = z.object({
-  code: z
-    .string({ error: 'required, the code from wx.login()' })
-    .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters without spaces'),
+  code: stringField('the code from wx.login()').regex(
+    /^[\x21-\x7e]{1,128}$/,
+    'must be 1 to 128 printable ASCII characters without spaces',
+  ),
 });
 
 const RefreshBody = z.object({
-  refresh_token: z
-    .string({ error: 'required, the refresh_token of the last token response' })
+  refresh_token: stringField('the refresh_token of the last token response')
     .min(1, 'must not be empty')
     .max(512, 'is too long to be one of ours'),
 });
@@ -32,7 +32,12 @@ export interface AuthRouteDeps {
   codes: CodeExchange;
   sessions: Sessions;
   access: AccessTokens;
-  limits: { login: Middleware[]; refresh: Middleware[] };
+  limits: {
+    login: Middleware[];
+    refresh: Middleware[];
+    /** Counts a refresh for the openid the store confirmed (a forged token never counts for anyone). */
+    refreshed(ctx: Context, openid: string): Promise<void>;
+  };
 }
 
 export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): void {
@@ -47,7 +52,9 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
 
   router.post('/auth/refresh', noStore, ...limits.refresh, async function rotateRefreshToken(ctx) {
     const { refresh_token } = readBody(ctx, RefreshBody);
-    ctx.body = await sessions.refresh(refresh_token);
+    const tokens = await sessions.refresh(refresh_token);
+    await limits.refreshed(ctx, tokens.openid);
+    ctx.body = tokens;
   });
 
   router.post('/auth/logout', requireAccessToken, async function endSessions(ctx) {

@@ -292,6 +292,7 @@ async function measureMemory(count: number, atRestKeys: string): Promise<MemoryF
       tokenHash: minted.hash,
       nowMs: now,
       refreshTtlS: 2_592_000,
+      maxSessions: 50,
     });
     const session = async (id: string) => {
       const minted = mintRefreshToken(id);

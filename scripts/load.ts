@@ -4,10 +4,14 @@
  * the server's memory growth.
  *   npm run load                  60 seconds, 16 virtual users
  *   npm run load -- --seconds 10 --users 8
- * Rate limits are off for the run (every virtual user comes from 127.0.0.1).
+ *   npm run load -- --stall 12      Redis sleeps 12 s (DEBUG SLEEP) a third of the way in
+ * Rate limits are off for the run (every virtual user comes from 127.0.0.1). A 503 is answered as the
+ * client SDK does: the same request again after Retry-After; those retries are counted, not errors. After
+ * a stall longer than REFRESH_REUSE_GRACE (10 s), every session must still be alive and the server
+ * must have raised no refresh_token_reuse alert.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -16,6 +20,7 @@ const option = (name: string, fallback: number) => {
 };
 const seconds = option('seconds', 60);
 const users = option('users', 16);
+const stallSeconds = option('stall', 0);
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -54,7 +59,10 @@ async function metric(service: string, name: string): Promise<number> {
 const redisPort = await freePort();
 const redis = spawn(
   'redis-server',
-  ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+  [
+    ...['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ...['--enable-debug-command', 'local'],
+  ],
   {
     stdio: 'ignore',
   },
@@ -74,6 +82,10 @@ const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
   },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
+let reuseAlerts = 0;
+server.stdout?.on('data', (chunk: Buffer) => {
+  reuseAlerts += chunk.toString().split('"event":"refresh_token_reuse"').length - 1;
+});
 const stop = () => {
   server.kill('SIGTERM');
   redis.kill('SIGKILL');
@@ -89,12 +101,20 @@ try {
   const counts = { login: 0, refresh: 0, me: 0, logout: 0 };
   const errors: string[] = [];
 
+  let retriedAfter503 = 0;
   async function call(kind: keyof typeof counts, url: string, init: RequestInit, expected: number) {
     counts[kind] += 1;
-    const res = await fetch(url, init);
-    const body = await res.text();
-    if (res.status !== expected) errors.push(`${kind} ${res.status} ${body.slice(0, 120)}`);
-    return body ? (JSON.parse(body) as Record<string, string>) : {};
+    for (let attempt = 1; ; attempt += 1) {
+      const res = await fetch(url, init);
+      const body = await res.text();
+      if (res.status === 503 && attempt < 60) {
+        retriedAfter503 += 1;
+        await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
+        continue;
+      }
+      if (res.status !== expected) errors.push(`${kind} ${res.status} ${body.slice(0, 120)}`);
+      return body ? (JSON.parse(body) as Record<string, string>) : {};
+    }
   }
 
   async function login() {
@@ -146,7 +166,20 @@ try {
   const sampler = setInterval(async () => {
     samples.push(await metric(service!, 'nodejs_heap_size_used_bytes'));
   }, 5000);
+  const stall =
+    stallSeconds > 0
+      ? setTimeout(
+          () => {
+            // Fire and forget: the answer comes when Redis wakes.
+            const socket = createConnection(redisPort, '127.0.0.1');
+            socket.on('error', () => undefined);
+            socket.end(`DEBUG SLEEP ${stallSeconds}\r\n`);
+          },
+          (seconds * 1000) / 3,
+        )
+      : undefined;
   await Promise.all(Array.from({ length: users }, () => virtualUser(started + seconds * 1000)));
+  clearTimeout(stall);
   clearInterval(sampler);
   const elapsed = (Date.now() - started) / 1000;
   // Idle a moment so the collector can catch up before the final reading.
@@ -162,11 +195,16 @@ try {
     total,
     requestsPerSecond: Math.round(total / elapsed),
     errors: errors.length,
+    ...(stallSeconds > 0 ? { stallSeconds, retriedAfter503, refreshTokenReuseAlerts: reuseAlerts } : {}),
     rss: { before: mb(rssBefore), after: mb(rssAfter), growth: mb(rssAfter - rssBefore) },
     heapUsed: { before: mb(heapBefore), after: mb(heapAfter), growth: mb(heapAfter - heapBefore) },
     heapSamples: samples.map(mb),
   };
   console.log(JSON.stringify(report, null, 2));
+  if (reuseAlerts > 0) {
+    console.error(`${reuseAlerts} refresh_token_reuse alerts: sessions were revoked`);
+    process.exitCode = 1;
+  }
   if (errors.length > 0) {
     console.error(errors.slice(0, 10).join('\n'));
     process.exitCode = 1;

@@ -1,12 +1,11 @@
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type AddressInfo, Server as NetServer, type Socket } from 'node:net';
 import { type Config, loadProcessConfig } from './config/index.js';
 import { createAtRestCipher, parseAtRestKeys } from './crypto/index.js';
 import { createEmulator, type Emulator } from './emulator/index.js';
 import { createApp, type RateLimitBackend } from './http/index.js';
 import { createLogger, type Logger, systemClock } from './lib/index.js';
-import { createMetrics } from './metrics/index.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
 import { connectRedis, EncryptingStore, MemoryStore, RedisStore, type SessionStore } from './store/index.js';
 import { generateEphemeralKeySet, type KeySet, loadKeySet } from './tokens/index.js';
 import { walkthrough } from './walkthrough.js';
@@ -56,16 +55,28 @@ async function main(): Promise<void> {
   });
 
   const server = createServer(app.callback());
-  // A client that trickles its request must not hold a connection forever.
+  // A load balancer reusing a connection that we close at that moment answers 502: idle connections
+  // must outlive its idle timeout, so that it is the one closing them.
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+  // headersTimeout above keepAliveTimeout, as Node's keep-alive guidance asks (older versions timed an
+  // idle connection's next headers from its last request); a client trickling its request is still cut
+  // off at requestTimeout.
+  server.headersTimeout = config.http.keepAliveTimeoutMs + 1000;
   server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  logger.info({ port, env: config.env }, `wxauth listening on port ${port}`);
+  const drain = drainable(server);
+  const { address, port } = await listen(server, config.port, config.host);
+  logger.info({ host: address, port, env: config.env }, `wxauth listening on port ${port}`);
   if (emulator) process.stdout.write(walkthrough(`http://127.0.0.1:${port}`, emulator.url));
+
+  let metricsServer: Server | undefined;
+  if (config.metrics.port !== undefined) {
+    metricsServer = metricsListener(metrics, logger);
+    const at = await listen(metricsServer, config.metrics.port, config.metrics.host);
+    logger.info(
+      { host: at.address, port: at.port },
+      `metrics on http://${hostPort(at.address, at.port)}/metrics`,
+    );
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -77,7 +88,10 @@ async function main(): Promise<void> {
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     force.unref();
-    server.close(async () => {
+    // A scrape cut short at exit costs nothing.
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
+    drain(async () => {
       await store
         .close()
         .catch((error: unknown) => logger.warn({ err: error }, 'store did not close cleanly'));
@@ -85,10 +99,87 @@ async function main(): Promise<void> {
       logger.info('stopped');
       process.exit(0);
     });
-    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function listen(server: Server, port: number, host: string | undefined): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server.address() as AddressInfo));
+  });
+}
+
+const hostPort = (address: string, port: number) =>
+  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+
+/**
+ * How long a draining server leaves a connection that has no request in flight, for a request already
+ * on its way: closed at once, that request would be reset. One sent later is the race every keep-alive
+ * close has, which clients retry.
+ */
+const DRAIN_IDLE_GRACE_MS = 500;
+
+/**
+ * Returns `drain(onClosed)`: stop listening, answer every request from then on with
+ * `Connection: close` (Node closes the connection after it), let requests in flight finish, close
+ * connections as they become idle, and call `onClosed` when none is left. server.close() alone would
+ * keep busy connections alive until the force timeout, and reset requests on the way to idle ones.
+ */
+function drainable(server: Server): (onClosed: () => void) => void {
+  const inFlight = new Map<Socket, Set<ServerResponse>>();
+  let draining = false;
+  const closeWhenIdle = (socket: Socket) => {
+    setTimeout(() => {
+      if (!inFlight.get(socket)?.size) socket.destroy();
+    }, DRAIN_IDLE_GRACE_MS).unref();
+  };
+  server.on('connection', (socket: Socket) => {
+    inFlight.set(socket, new Set());
+    socket.once('close', () => inFlight.delete(socket));
+    if (draining) closeWhenIdle(socket);
+  });
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    const responses = inFlight.get(req.socket);
+    if (!responses) return;
+    responses.add(res);
+    if (draining) res.setHeader('Connection', 'close');
+    res.once('close', () => {
+      responses.delete(res);
+      if (draining && responses.size === 0 && !req.socket.destroyed) closeWhenIdle(req.socket);
+    });
+  });
+  return (onClosed) => {
+    draining = true;
+    for (const [socket, responses] of inFlight) {
+      for (const res of responses) if (!res.headersSent) res.setHeader('Connection', 'close');
+      if (responses.size === 0) closeWhenIdle(socket);
+    }
+    // Not server.close(): that destroys every idle connection at once.
+    NetServer.prototype.close.call(server, () => onClosed());
+  };
+}
+
+/** GET /metrics alone, for METRICS_PORT: the registry the public app counts into. */
+function metricsListener(metrics: Metrics, logger: Logger): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Only GET /metrics is served here.\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'metrics could not be collected');
+        res.writeHead(500).end();
+      },
+    );
+  });
 }
 
 async function signingKeys(config: Config, logger: Logger): Promise<KeySet> {
@@ -127,7 +218,7 @@ function encryptSessionKeys(store: SessionStore, config: Config, logger: Logger)
 }
 
 /** How long start-up waits for Redis before it serves anyway (/readyz says 503 until it answers). */
-const REDIS_STARTUP_WAIT_MS = 5000;
+const REDIS_STARTUP_WAIT_MS = 2000;
 
 async function sessionStore(
   config: Config,
@@ -154,7 +245,9 @@ async function sessionStore(
   );
   // Commands fail fast while disconnected (no offline queue), so give the first connection a moment.
   const ready = await Promise.race([
-    once(redis, 'ready').then(() => true),
+    // Not events.once: it rejects on the first 'error' (connection refused), which ended the process
+    // when Redis was not up yet. The client keeps reconnecting; the service serves meanwhile.
+    new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
     new Promise<boolean>((resolve) => setTimeout(resolve, REDIS_STARTUP_WAIT_MS, false).unref()),
   ]);
   if (ready) logger.info({ store: settings.kind }, 'redis ready');
@@ -163,10 +256,8 @@ async function sessionStore(
       { store: settings.kind },
       `redis not ready after ${REDIS_STARTUP_WAIT_MS} ms: serving anyway, store routes answer 503 until it is`,
     );
-  return {
-    store: new RedisStore(redis, { prefix: settings.prefix }),
-    rateLimitBackend: { redis, prefix: settings.prefix },
-  };
+  const store = new RedisStore(redis, { prefix: settings.prefix });
+  return { store, rateLimitBackend: { redis, prefix: settings.prefix, guard: store.guard } };
 }
 
 main().catch((error: unknown) => {

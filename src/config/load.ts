@@ -47,13 +47,17 @@ export interface Config {
     /** Undefined: no absolute limit. */
     refreshMaxLifetimeS: number | undefined;
     reuseGraceS: number;
+    maxSessionsPerUser: number;
     issuer: string;
     audience: string;
     clockToleranceS: number;
     /** Undefined: an ephemeral key (never in production). */
     signingKeysFile: string | undefined;
   };
-  http: { bodyLimitBytes: number; trustProxy: boolean };
+  /** trustProxy: how many proxies in front append to X-Forwarded-For; 0: none, the socket address is the client's. */
+  http: { bodyLimitBytes: number; trustProxy: number; keepAliveTimeoutMs: number };
+  /** port undefined: /metrics is served on the public port. */
+  metrics: { port: number | undefined; host: string };
   rateLimits: RateLimitSettings;
   loginRetryWindowS: number;
   /** The raw `kid:key,…` list (parsed where the cipher is made); undefined: session_keys in clear. */
@@ -161,7 +165,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const config: Config = {
     env: nodeEnv,
     port: get('PORT'),
-    host: values.has('HOST') ? get('HOST') : undefined,
+    // Zero-config (the emulator) is a development mode: not reachable from the network unless asked.
+    host: values.has('HOST') ? get('HOST') : wechat.mode === 'emulator' ? '127.0.0.1' : undefined,
     logLevel: get('LOG_LEVEL'),
     wechat,
     redis,
@@ -170,12 +175,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       refreshTtlS: get('REFRESH_TOKEN_TTL'),
       refreshMaxLifetimeS: maxLifetime > 0 ? maxLifetime : undefined,
       reuseGraceS: get('REFRESH_REUSE_GRACE'),
+      maxSessionsPerUser: get('MAX_SESSIONS_PER_USER'),
       issuer: get('JWT_ISSUER'),
       audience: get('JWT_AUDIENCE'),
       clockToleranceS: get('JWT_CLOCK_TOLERANCE'),
       signingKeysFile: values.has('JWT_SIGNING_KEYS_FILE') ? get('JWT_SIGNING_KEYS_FILE') : undefined,
     },
-    http: { bodyLimitBytes: get('BODY_LIMIT_BYTES'), trustProxy: get('TRUST_PROXY') },
+    http: {
+      bodyLimitBytes: get('BODY_LIMIT_BYTES'),
+      trustProxy: get('TRUST_PROXY'),
+      keepAliveTimeoutMs: get('HTTP_KEEP_ALIVE_TIMEOUT_MS'),
+    },
+    metrics: {
+      port: values.has('METRICS_PORT') ? get('METRICS_PORT') : undefined,
+      host: get('METRICS_HOST'),
+    },
     rateLimits: {
       loginPerIp: get('RATE_LIMIT_LOGIN_PER_IP'),
       refreshPerIp: get('RATE_LIMIT_REFRESH_PER_IP'),

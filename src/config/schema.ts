@@ -36,7 +36,6 @@ const rateLimit = z
     const [points, seconds] = v.split('/').map(Number) as [number, number];
     return { points, seconds };
   });
-const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 export const SETTINGS = [
   {
@@ -46,7 +45,30 @@ export const SETTINGS = [
     schema: z.enum(['development', 'production', 'test']),
   },
   { name: 'PORT', default: '3000', doc: 'HTTP port (`0`: any free port, printed at start).', schema: port },
-  { name: 'HOST', default: 'none: every interface', doc: 'Address to listen on.', schema: z.string().min(1) },
+  {
+    name: 'HOST',
+    default: 'none: 127.0.0.1 with the emulator, else every interface',
+    doc: 'Address to listen on. Unset, the zero-config mode (no WeChat credentials) is reachable from this machine only.',
+    schema: z.string().min(1),
+  },
+  {
+    name: 'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+    default: '65000',
+    doc: 'How long an idle kept-alive connection stays open, milliseconds. Keep it above the idle timeout of any load balancer in front (60 s for most): one that reuses a connection the service just closed answers 502.',
+    schema: z.coerce.number().int().min(1000).max(600000),
+  },
+  {
+    name: 'METRICS_PORT',
+    default: 'none: /metrics on PORT',
+    doc: 'Serve /metrics on this port only (on METRICS_HOST), and answer 404 for it on PORT. `0`: any free port, printed at start.',
+    schema: port,
+  },
+  {
+    name: 'METRICS_HOST',
+    default: '127.0.0.1',
+    doc: 'Address of the METRICS_PORT listener.',
+    schema: z.string().min(1),
+  },
   {
     name: 'LOG_LEVEL',
     default: 'info',
@@ -75,19 +97,19 @@ export const SETTINGS = [
   {
     name: 'WECHAT_TIMEOUT_MS',
     default: '5000',
-    doc: 'Total time allowed for one call to WeChat, milliseconds; past it the client gets 504.',
+    doc: 'Total time allowed for the WeChat calls of one request (access_token fetch, lock waits, the call and its one retry), milliseconds; past it the client gets 504.',
     schema: z.coerce.number().int().min(100).max(60000),
   },
   {
     name: 'WECHAT_BREAKER_THRESHOLD',
     default: '5',
-    doc: 'Consecutive WeChat failures (unreachable, timeout, HTTP error, garbage, -1 busy) after which calls fail fast with 502 for WECHAT_BREAKER_COOLDOWN_MS.',
+    doc: 'Consecutive failures of one WeChat API (unreachable, timeout, HTTP error, garbage, -1 busy) after which calls to that API fail fast with 502 for WECHAT_BREAKER_COOLDOWN_MS; each API has its own breaker.',
     schema: z.coerce.number().int().min(1).max(1000),
   },
   {
     name: 'WECHAT_BREAKER_COOLDOWN_MS',
     default: '5000',
-    doc: 'How long calls to WeChat fail fast once the breaker opened, before one trial call goes through.',
+    doc: 'How long calls to a WeChat API fail fast once its breaker opened, before one trial call goes through.',
     schema: z.coerce.number().int().min(100).max(300000),
   },
   {
@@ -152,6 +174,12 @@ export const SETTINGS = [
     schema: seconds(0).max(300),
   },
   {
+    name: 'MAX_SESSIONS_PER_USER',
+    default: '50',
+    doc: 'Live sessions (logins on different phones or reinstalls) one user may have; a login beyond it ends the least recently used one. Bounds the work of every login and logout-all.',
+    schema: z.coerce.number().int().min(1).max(1000),
+  },
+  {
     name: 'LOGIN_RETRY_WINDOW',
     default: '60',
     doc: "Seconds during which the same login code sent again (a double tap, a retry after a lost answer) gets a session from the first exchange instead of WeChat's 40163; at most 60.",
@@ -210,7 +238,7 @@ export const SETTINGS = [
   {
     name: 'RATE_LIMIT_REFRESH_PER_USER',
     default: '30/60',
-    doc: 'POST /auth/refresh per openid of the presented token (`N/S`, `0`: off).',
+    doc: 'POST /auth/refresh per user, counting only refreshes the store accepted, so a forged token naming an openid counts for nobody (`N/S`, `0`: off).',
     schema: rateLimit,
   },
   {
@@ -234,8 +262,15 @@ export const SETTINGS = [
   {
     name: 'TRUST_PROXY',
     default: 'false',
-    doc: 'Take the client address from X-Forwarded-For (only behind a proxy that sets it).',
-    schema: bool,
+    doc: "Proxies in front that append to X-Forwarded-For: `false` (none: the socket address), `true` (one) or their number, up to 10. The client address is the entry the nearest of them added, the Nth from the right (as Express's `trust proxy` = N); one that is not an IP address falls back to the socket address.",
+    // `0`/`1` read as they did when this was a boolean: no proxy, one proxy.
+    schema: z
+      .string()
+      .regex(
+        /^(true|false|\d|10)$/,
+        'expected false, true (one proxy) or the number of proxies in front, 0 to 10',
+      )
+      .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v))),
   },
   {
     name: 'SHUTDOWN_TIMEOUT_MS',

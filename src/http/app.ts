@@ -7,10 +7,11 @@ import { createMetrics, type Metrics } from '../metrics/index.js';
 import type { SessionStore } from '../store/index.js';
 import { createAccessTokens, createSessions, type KeySet, parseRefreshToken } from '../tokens/index.js';
 import { createCodeExchange, type WechatClient } from '../wechat/index.js';
+import { clientAddresses } from './client-address.js';
 import type { BearerState } from './middleware/bearer.js';
 import { bodyReader } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
-import { clientAddress, type RateLimitBackend, rateLimit } from './middleware/rate-limit.js';
+import { confirmedRateLimit, type RateLimitBackend, rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -50,16 +51,26 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       refreshTtlS: config.tokens.refreshTtlS,
       refreshMaxLifetimeS: config.tokens.refreshMaxLifetimeS,
       reuseGraceS: config.tokens.reuseGraceS,
+      maxSessions: config.tokens.maxSessionsPerUser,
     },
   });
 
-  const app = new Koa({ proxy: config.http.trustProxy });
+  // No `proxy` option: Koa would take the leftmost X-Forwarded-For entry, the client's own writing.
+  const app = new Koa();
   // Koa's own error printing would write stacks to stderr; errorResponder logs instead.
   app.silent = true;
-  const router = new Router<BearerState>();
-  healthRoutes(router, { keys, store, metrics });
+  // Exact paths only (no other case, no trailing slash), so that rules on paths in front hold.
+  const router = new Router<BearerState>({ strict: true, sensitive: true });
+  healthRoutes(router, { keys, store, metrics, serveMetrics: config.metrics.port === undefined });
   const limits = config.rateLimits;
   const backend = deps.rateLimitBackend;
+  const client = clientAddresses({ trustedHops: config.http.trustProxy, logger });
+  const refreshesPerUser = confirmedRateLimit(
+    'refresh_user',
+    limits.refreshPerUser,
+    backend,
+    refreshTokenOwner,
+  );
   authRoutes(router, {
     codes: createCodeExchange({
       wechat,
@@ -72,11 +83,9 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     sessions,
     access,
     limits: {
-      login: [rateLimit('login_ip', limits.loginPerIp, backend, clientAddress)],
-      refresh: [
-        rateLimit('refresh_ip', limits.refreshPerIp, backend, clientAddress),
-        rateLimit('refresh_user', limits.refreshPerUser, backend, refreshTokenOwner),
-      ],
+      login: [rateLimit('login_ip', limits.loginPerIp, backend, client.bucket)],
+      refresh: [rateLimit('refresh_ip', limits.refreshPerIp, backend, client.bucket), refreshesPerUser.check],
+      refreshed: refreshesPerUser.record,
     },
   });
   wechatRoutes(router, {
@@ -84,20 +93,22 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     store,
     access,
     limits: {
-      ip: [rateLimit('wechat_ip', limits.wechatPerIp, backend, clientAddress)],
+      ip: [rateLimit('wechat_ip', limits.wechatPerIp, backend, client.bucket)],
       user: [rateLimit('wechat_user', limits.wechatPerUser, backend, (ctx) => ctx.state.subject?.sub)],
     },
   });
 
   app.use(requestContext(logger, metrics));
-  app.use(errorResponder(metrics));
+  const methods = [...new Set(router.stack.flatMap((layer) => layer.methods))];
+  app.use(errorResponder(metrics, { methods }));
   app.use(bodyReader(config.http.bodyLimitBytes));
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  // Not `throw`: the router's errors carry no Allow; errorResponder answers its bare 405 and 501.
+  app.use(router.allowedMethods());
   return app;
 }
 
-/** The openid a presented refresh token claims; counted before the store is asked about it. */
+/** The openid a presented refresh token claims, unverified: only peeked at before the store confirms it. */
 function refreshTokenOwner(ctx: Koa.Context): string | undefined {
   const token = (ctx.request.body as { refresh_token?: unknown } | undefined)?.refresh_token;
   return typeof token === 'string' ? parseRefreshToken(token)?.openid : undefined;

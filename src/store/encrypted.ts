@@ -26,7 +26,7 @@ export class EncryptingStore implements SessionStore {
     private readonly onUnreadable: (openid: string) => void = () => {},
   ) {}
 
-  recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean }> {
+  recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }> {
     return this.inner.recordLogin({ ...login, sessionKey: this.cipher.seal(login.sessionKey, login.openid) });
   }
 

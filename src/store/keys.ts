@@ -5,17 +5,13 @@
 export function userKeys(prefix: string, openid: string) {
   const tag = `${prefix}{${openid}}`;
   return {
-    /**
-     * String, packed: first and last login (ms), session_key, unionid; layout in scripts.ts (USER).
-     * No TTL.
-     */
+    /** Hash: session_key, unionid, first and last login (ms); layout in scripts.ts (USER). No TTL. */
     user: `${tag}:u`,
     /**
-     * Hash of the user's family ids (field: family id, value: '1'), for logout-all. A hash rather than a
-     * set because Redis before 7.2 keeps small hashes compact (listpack) but not sets of strings:
-     * 136 bytes instead of 232 for one family. TTL: the longest family's.
+     * Sorted set of the user's family ids, scored by each family's expiry (ms): for logout-all and the
+     * session cap (layout in scripts.ts, SESSIONS). TTL: the longest family's.
      */
-    families: `${tag}:fs`,
+    sessions: `${tag}:s`,
     /**
      * String, packed: exp, abs and rot (ms), cur and prev (raw SHA-256 token hashes), succ (successor
      * seed); layout in scripts.ts (FAMILY). 121 bytes once rotated. TTL: the family's expiry.
@@ -34,6 +30,8 @@ export function appKeys(prefix: string) {
     wechatAccessToken: `${prefix}wechat:at`,
     /** String: the owner's random id. TTL: the lock's. */
     lock: (name: string) => `${prefix}lock:${name}`,
+    /** String '1', written by the readiness check to see that Redis takes writes. TTL: 10 s. */
+    probe: `${prefix}ready`,
     /** String: '' while its exchange is pending, then the sealed result. TTL: the claim's (≤ 60 s). */
     loginCode: (codeHash: string) => `${prefix}code:${codeHash}`,
   };

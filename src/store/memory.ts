@@ -51,7 +51,7 @@ export class MemoryStore implements SessionStore {
     this.sweeper.unref();
   }
 
-  async recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean }> {
+  async recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }> {
     const now = this.enter(login.nowMs);
     const existing = this.users.get(login.openid);
     const user: UserRecord = {
@@ -73,8 +73,14 @@ export class MemoryStore implements SessionStore {
     const families = this.families.get(login.openid) ?? new Map<string, Family>();
     this.families.set(login.openid, families);
     for (const [id, other] of families) if (other.expAtMs <= now) families.delete(id);
+    // As in Redis: the live ones closest to their end go first (ties: the older login).
+    const over = families.size - login.maxSessions + 1;
+    if (over > 0) {
+      const byExpiry = [...families].sort(([, a], [, b]) => a.expAtMs - b.expAtMs);
+      for (const [id] of byExpiry.slice(0, over)) families.delete(id);
+    }
     families.set(login.familyId, family);
-    return { isNewUser: existing === undefined };
+    return { isNewUser: existing === undefined, sessionsEnded: Math.max(over, 0) };
   }
 
   async getUser(openid: string): Promise<UserRecord | null> {

@@ -3,6 +3,7 @@ import { TemporarilyUnavailable } from '../errors/index.js';
 import { decodeSessionKey, digest, encodeSessionKey, packSeed, unpackSeed } from './codec.js';
 import { appKeys, userKeys } from './keys.js';
 import {
+  ACQUIRE_LOCK,
   CLAIM_LOGIN_CODE,
   END_ALL_FAMILIES,
   END_FAMILY,
@@ -12,6 +13,7 @@ import {
   RELEASE_LOGIN_CODE,
   ROTATE_REFRESH,
 } from './scripts.js';
+import { StallGuard } from './stall-guard.js';
 import type {
   CachedAccessToken,
   LoginCodeClaim,
@@ -109,54 +111,91 @@ function hostPort(node: string): { host: string; port: number } {
 
 /** The scripts, as defineCommand makes them: EVALSHA, falling back to EVAL when Redis lacks the script. */
 interface ScriptCommands {
-  wxauthRecordLogin(...keysAndArgs: (string | Buffer)[]): Promise<number>;
+  wxauthRecordLogin(...keysAndArgs: (string | Buffer)[]): Promise<[number, number]>;
   /** The Buffer variant defineCommand adds: the successor seed comes back as stored bytes. */
   wxauthRotateRefreshBuffer(...keysAndArgs: (string | Buffer)[]): Promise<(Buffer | null)[]>;
   wxauthEndFamily(...keysAndArgs: (string | Buffer)[]): Promise<number>;
   wxauthEndAllFamilies(...keysAndArgs: string[]): Promise<number>;
   wxauthInvalidateAccessToken(key: string, token: string): Promise<number>;
   wxauthReleaseLock(key: string, owner: string): Promise<number>;
-  wxauthClaimLoginCode(key: string, ttlMs: string): Promise<string | null>;
+  wxauthAcquireLock(key: string, deadline: string, owner: string, ttlMs: string): Promise<number>;
+  wxauthClaimLoginCode(key: string, deadline: string, ttlMs: string): Promise<string | null>;
   wxauthReleaseLoginCode(key: string): Promise<number>;
 }
 
 /**
- * Error replies that mean Redis cannot serve right now rather than a bug: loading its data, a cluster
- * or replica set in failover, a script still running.
+ * Error replies that mean Redis cannot serve right now rather than a bug in a request: loading its data, a
+ * cluster or replica set in failover, a script still running, memory full under noeviction (OOM), writes
+ * refused after a failed save (MISCONF), a foreign value under one of our keys (WRONGTYPE, refused by the
+ * scripts before they write), or a script that ran after its caller gave up (LATE, see scripts.ts).
  */
-const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|BUSY)\b/;
+const TRANSIENT_REPLY =
+  /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|BUSY|OOM|MISCONF|WRONGTYPE|LATE)\b/;
 
-/** SessionStore on Redis (single, Sentinel or Cluster). Each method is one round trip. */
+/** How often the offset between this host's clock and Redis's is measured again, ms. */
+const CLOCK_SYNC_INTERVAL_MS = 60_000;
+/** A TIME sample that took longer than this says little about the offset, ms. */
+const CLOCK_SAMPLE_MAX_RTT_MS = 50;
+
+export interface RedisStoreOptions {
+  /** Prefix of every key. Default `wxauth:`. */
+  prefix?: string;
+}
+
+/**
+ * SessionStore on Redis (single, Sentinel or Cluster). Each method is one round trip.
+ *
+ * Two guards for a Redis that stalls (hung, swapping, a long command) rather than disconnects:
+ * - every script that writes carries a deadline by Redis's clock (this host's clock plus the measured
+ *   offset, plus the command timeout), so what Redis runs after the caller gave up does nothing;
+ * - `guard` (shared with the rate limits on the same connection): once a command timed out, commands
+ *   fail at once (503) until Redis answers again.
+ */
 export class RedisStore implements SessionStore {
   private readonly redis: Redis | Cluster;
   private readonly scripts: ScriptCommands;
   private readonly prefix: string;
+  private readonly commandTimeoutMs: number;
+  /** Redis's clock minus this host's, ms; undefined until measured (scripts then carry no deadline). */
+  private clockOffsetMs: number | undefined;
+  private readonly clockSync: NodeJS.Timeout;
+  /** Whether the connection is stalled; the rate limits on the same connection ask it too. */
+  readonly guard: StallGuard;
 
   /** Takes ownership of `redis`: close() closes it. */
-  constructor(redis: Redis | Cluster, options: { prefix?: string } = {}) {
+  constructor(redis: Redis | Cluster, options: RedisStoreOptions = {}) {
     this.redis = redis;
     this.prefix = options.prefix ?? 'wxauth:';
+    this.guard = new StallGuard(redis);
+    const clientOptions = redis instanceof Cluster ? redis.options.redisOptions : redis.options;
+    this.commandTimeoutMs = clientOptions?.commandTimeout ?? 1000;
+    redis.on('ready', () => void this.syncClock());
+    if (redis.status === 'ready') void this.syncClock();
+    this.clockSync = setInterval(() => void this.syncClock(), CLOCK_SYNC_INTERVAL_MS);
+    this.clockSync.unref();
     redis.defineCommand('wxauthRecordLogin', { numberOfKeys: 3, lua: RECORD_LOGIN });
     redis.defineCommand('wxauthRotateRefresh', { numberOfKeys: 3, lua: ROTATE_REFRESH });
     redis.defineCommand('wxauthEndFamily', { numberOfKeys: 2, lua: END_FAMILY });
     redis.defineCommand('wxauthEndAllFamilies', { numberOfKeys: 1, lua: END_ALL_FAMILIES });
     redis.defineCommand('wxauthInvalidateAccessToken', { numberOfKeys: 1, lua: INVALIDATE_ACCESS_TOKEN });
     redis.defineCommand('wxauthReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+    redis.defineCommand('wxauthAcquireLock', { numberOfKeys: 1, lua: ACQUIRE_LOCK });
     redis.defineCommand('wxauthClaimLoginCode', { numberOfKeys: 1, lua: CLAIM_LOGIN_CODE });
     redis.defineCommand('wxauthReleaseLoginCode', { numberOfKeys: 1, lua: RELEASE_LOGIN_CODE });
     this.scripts = redis as unknown as ScriptCommands;
   }
 
-  async recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean }> {
+  async recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }> {
     const keys = userKeys(this.prefix, login.openid);
     const now = Math.floor(login.nowMs);
     const abs = login.absoluteTtlS === undefined ? undefined : now + Math.round(login.absoluteTtlS * 1000);
     const exp = Math.min(now + Math.round(login.refreshTtlS * 1000), abs ?? Number.POSITIVE_INFINITY);
-    const isNew = await this.call(() =>
+    const [isNew, ended] = await this.call(() =>
       this.scripts.wxauthRecordLogin(
         keys.user,
-        keys.families,
+        keys.sessions,
         keys.family(login.familyId),
+        this.deadline(),
         String(now),
         encodeSessionKey(login.sessionKey),
         login.unionid ?? '',
@@ -165,9 +204,10 @@ export class RedisStore implements SessionStore {
         String(exp),
         abs === undefined ? '' : String(abs),
         keys.family(''),
+        String(login.maxSessions),
       ),
     );
-    return { isNewUser: isNew === 1 };
+    return { isNewUser: isNew === 1, sessionsEnded: ended };
   }
 
   async getUser(openid: string): Promise<UserRecord | null> {
@@ -189,8 +229,9 @@ export class RedisStore implements SessionStore {
     const reply = await this.call(() =>
       this.scripts.wxauthRotateRefreshBuffer(
         keys.family(rotation.familyId),
-        keys.families,
+        keys.sessions,
         keys.user,
+        this.deadline(),
         String(Math.floor(rotation.nowMs)),
         digest(rotation.presentedHash),
         digest(rotation.nextHash),
@@ -222,14 +263,22 @@ export class RedisStore implements SessionStore {
   async endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
     const keys = userKeys(this.prefix, openid);
     const ended = await this.call(() =>
-      this.scripts.wxauthEndFamily(keys.family(familyId), keys.families, digest(tokenHash), familyId),
+      this.scripts.wxauthEndFamily(
+        keys.family(familyId),
+        keys.sessions,
+        this.deadline(),
+        digest(tokenHash),
+        familyId,
+      ),
     );
     return ended === 1;
   }
 
   async endAllFamilies(openid: string): Promise<number> {
     const keys = userKeys(this.prefix, openid);
-    return this.call(() => this.scripts.wxauthEndAllFamilies(keys.families, keys.family('')));
+    return this.call(() =>
+      this.scripts.wxauthEndAllFamilies(keys.sessions, this.deadline(), keys.family('')),
+    );
   }
 
   async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
@@ -256,8 +305,8 @@ export class RedisStore implements SessionStore {
 
   async acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
     const key = appKeys(this.prefix).lock(name);
-    const ttl = Math.max(Math.round(ttlMs), 1);
-    return (await this.call(() => this.redis.set(key, owner, 'PX', ttl, 'NX'))) === 'OK';
+    const ttl = String(Math.max(Math.round(ttlMs), 1));
+    return (await this.call(() => this.scripts.wxauthAcquireLock(key, this.deadline(), owner, ttl))) === 1;
   }
 
   async releaseLock(name: string, owner: string): Promise<boolean> {
@@ -268,7 +317,7 @@ export class RedisStore implements SessionStore {
   async claimLoginCode(codeHash: string, ttlMs: number): Promise<LoginCodeClaim> {
     const key = appKeys(this.prefix).loginCode(codeHash);
     const known = await this.call(() =>
-      this.scripts.wxauthClaimLoginCode(key, String(Math.max(Math.round(ttlMs), 1))),
+      this.scripts.wxauthClaimLoginCode(key, this.deadline(), String(Math.max(Math.round(ttlMs), 1))),
     );
     if (known === null) return { state: 'claimed' };
     return known === '' ? { state: 'pending' } : { state: 'done', sealedResult: known };
@@ -284,11 +333,17 @@ export class RedisStore implements SessionStore {
     await this.call(() => this.scripts.wxauthReleaseLoginCode(appKeys(this.prefix).loginCode(codeHash)));
   }
 
+  /**
+   * A write, not a PING: a Redis that answers but refuses writes (memory full under noeviction, a failed
+   * save, a replica) cannot serve logins either.
+   */
   async ping(): Promise<void> {
-    await this.call(() => this.redis.ping());
+    await this.call(() => this.redis.set(appKeys(this.prefix).probe, '1', 'PX', 10_000));
   }
 
   async close(): Promise<void> {
+    clearInterval(this.clockSync);
+    this.guard.close();
     try {
       await this.redis.quit();
     } catch {
@@ -298,19 +353,57 @@ export class RedisStore implements SessionStore {
     this.redis.disconnect();
   }
 
-  /** Runs one command, turning "Redis is not there" into TemporarilyUnavailable; bugs pass unchanged. */
+  /**
+   * Runs one command, turning "Redis cannot serve" into TemporarilyUnavailable; other errors are bugs.
+   * Either way the error that leaves carries no command arguments: ioredis puts them on its errors
+   * (`command.args`: session_keys, token digests, seeds), and error objects end up in logs.
+   */
   private async call<T>(command: () => Promise<T>): Promise<T> {
+    if (this.guard.stalled) {
+      throw new TemporarilyUnavailable('The session store does not answer; retry shortly.', {
+        cause: new Error('stalled: an earlier command timed out and Redis has not answered since'),
+      });
+    }
     try {
       return await command();
     } catch (error) {
+      this.guard.noteError(error);
+      const cause = withoutArguments(error);
       if (isOutage(error)) {
-        throw new TemporarilyUnavailable('The session store is unreachable; retry shortly.', {
-          cause: error,
-        });
+        throw new TemporarilyUnavailable('The session store is unreachable; retry shortly.', { cause });
       }
-      throw error;
+      throw cause;
     }
   }
+
+  /** The deadline a script carries, by Redis's clock: '0' (none) until the offset is known. */
+  private deadline(): string {
+    if (this.clockOffsetMs === undefined) return '0';
+    return String(Math.ceil(Date.now() + this.clockOffsetMs + this.commandTimeoutMs));
+  }
+
+  /** Measures Redis's clock against this host's from a quick TIME; a slow sample is dropped. */
+  private async syncClock(): Promise<void> {
+    try {
+      const sent = Date.now();
+      const [seconds, micros] = await this.redis.time();
+      const received = Date.now();
+      if (received - sent > CLOCK_SAMPLE_MAX_RTT_MS) return;
+      const redisMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      this.clockOffsetMs = redisMs - (sent + received) / 2;
+    } catch {
+      // not connected or stalled: the next sample will do
+    }
+  }
+}
+
+/** A copy of an ioredis error with its name and message only (no `command`, whose args are secrets). */
+function withoutArguments(error: unknown): Error {
+  if (!(error instanceof Error)) return new Error(String(error));
+  if (!('command' in error) && !('args' in error)) return error;
+  const copy = new Error(error.message);
+  copy.name = error.name;
+  return copy;
 }
 
 /**

@@ -11,9 +11,10 @@
  * user share the hash tag `{openid}`, so every method stays inside one Redis Cluster slot. The app-wide
  * keys (the WeChat access_token, locks) are one key per method, so they need no hash tag.
  *
- * Failure: when the store cannot be reached (connection refused or lost, no answer within the command
- * timeout, a failover in progress), a method rejects with TemporarilyUnavailable (503) at once rather than
- * queueing; the adapter reconnects by itself. Any other rejection is a bug.
+ * Failure: when the store cannot serve (connection refused or lost, no answer within the command timeout,
+ * a failover in progress, memory full, writes refused), a method rejects with TemporarilyUnavailable
+ * (503) at once rather than queueing, and has changed nothing: a write that reaches Redis after its
+ * caller gave up is dropped there. The adapter reconnects by itself. Any other rejection is a bug.
  *
  * Secrets: refresh tokens reach the store only as hashes (`tokenHash`, base64url SHA-256). The
  * `successorSeed` is random; the successor is derived from it and the predecessor token, which the store
@@ -25,9 +26,12 @@ export interface SessionStore {
    * A successful code exchange: upserts the user record (session_key, unionid, first and last login;
    * the record has no TTL) and opens a new refresh-token family holding `tokenHash` as its current token.
    * A login without `unionid` keeps the one stored before. The family expires at nowMs + refreshTtlS,
-   * capped by nowMs + absoluteTtlS. One round trip. `isNewUser` is true when no user record existed before.
+   * capped by nowMs + absoluteTtlS. The user keeps at most `maxSessions` live families: the expired ones
+   * and then, when still at the cap, those closest to their expiry (the least recently used) end first;
+   * `sessionsEnded` counts the live ones ended so. One round trip, whose work is bounded by the cap.
+   * `isNewUser` is true when no user record existed before.
    */
-  recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean }>;
+  recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }>;
 
   /** The user record, or null when the user never logged in (or it was removed). */
   getUser(openid: string): Promise<UserRecord | null>;
@@ -50,7 +54,7 @@ export interface SessionStore {
 
   /**
    * Logout everywhere: ends every family of the user; the user record stays. Answers how many families
-   * it ended (one expired by the caller's clock but not yet collected counts too).
+   * it ended (one expired by the caller's clock but not yet collected counts too). Bounded by the cap.
    */
   endAllFamilies(openid: string): Promise<number>;
 
@@ -106,7 +110,7 @@ export interface SessionStore {
   /** Forgets a claim whose exchange failed (while still pending), so a retry asks WeChat again. */
   releaseLoginCode(codeHash: string): Promise<void>;
 
-  /** Resolves when the store answers; rejects otherwise. */
+  /** Resolves when the store answers and takes writes; rejects otherwise. */
   ping(): Promise<void>;
 
   /** Releases connections. The store is unusable afterwards. */
@@ -141,6 +145,8 @@ export interface LoginWrite {
   refreshTtlS: number;
   /** Absolute lifetime of the family from its login, seconds; none when undefined. */
   absoluteTtlS?: number;
+  /** Live families the user may have, this one included (at least 1). */
+  maxSessions: number;
 }
 
 export interface RotateRequest {

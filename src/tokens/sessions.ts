@@ -22,6 +22,8 @@ export interface SessionPolicy {
   refreshTtlS: number;
   refreshMaxLifetimeS: number | undefined;
   reuseGraceS: number;
+  /** Live sessions (refresh-token families) a user may have; a login beyond it ends the oldest. */
+  maxSessions: number;
 }
 
 export interface Sessions {
@@ -70,7 +72,7 @@ export function createSessions(deps: {
     async login({ openid, sessionKey, unionid }) {
       const minted = mintRefreshToken(openid);
       const nowMs = clock.now();
-      const { isNewUser } = await store.recordLogin({
+      const { isNewUser, sessionsEnded } = await store.recordLogin({
         openid,
         sessionKey,
         ...(unionid ? { unionid } : {}),
@@ -79,8 +81,16 @@ export function createSessions(deps: {
         nowMs,
         refreshTtlS: policy.refreshTtlS,
         ...(policy.refreshMaxLifetimeS ? { absoluteTtlS: policy.refreshMaxLifetimeS } : {}),
+        maxSessions: policy.maxSessions,
       });
       observe('issued');
+      if (sessionsEnded > 0) {
+        observe('revoked', sessionsEnded);
+        logger.info(
+          { event: 'session_cap', openid, ended: sessionsEnded, cap: policy.maxSessions },
+          'login past the session cap: the least recently used session ended',
+        );
+      }
       const ttlS = Math.min(policy.refreshTtlS, policy.refreshMaxLifetimeS ?? Number.POSITIVE_INFINITY);
       return answer(openid, minted.token, nowMs + ttlS * 1000, {
         ...(unionid ? { unionid } : {}),

@@ -40,8 +40,16 @@ export function createCodeExchange(options: CodeExchangeOptions): CodeExchange {
       await store.releaseLoginCode(codeHash).catch(() => undefined);
       throw error;
     }
-    await store.completeLoginCode(codeHash, sealResult(result, code));
+    await share(codeHash, result, code);
     return result;
+  }
+
+  /**
+   * Sharing the result only helps a double submit: a store that cannot take it now must not cost this
+   * login the exchange WeChat already made (the code is spent there).
+   */
+  async function share(codeHash: string, result: Code2SessionResult, code: string): Promise<void> {
+    await store.completeLoginCode(codeHash, sealResult(result, code)).catch(() => undefined);
   }
 
   async function awaitOther(code: string, codeHash: string): Promise<Code2SessionResult> {
@@ -68,7 +76,7 @@ export function createCodeExchange(options: CodeExchangeOptions): CodeExchange {
   async function exchangeAsClaimant(code: string, codeHash: string): Promise<Code2SessionResult> {
     try {
       const result = await wechat.code2Session(code);
-      await store.completeLoginCode(codeHash, sealResult(result, code));
+      await share(codeHash, result, code);
       return result;
     } catch (error) {
       await store.releaseLoginCode(codeHash).catch(() => undefined);

@@ -95,8 +95,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     const inspector = connectRedis({ url: server.url });
     // Commands fail fast before `ready` (no offline queue), so take no traffic until then.
     await Promise.all([once(client, 'ready'), once(inspector, 'ready')]);
-    store = new RedisStore(client, { prefix });
-    rateLimitBackend = { redis: client, prefix };
+    const redisStore = new RedisStore(client, { prefix });
+    store = redisStore;
+    rateLimitBackend = { redis: client, prefix, guard: redisStore.guard };
     redis = { server, prefix, client: inspector };
   } else {
     store = new MemoryStore({ clock });

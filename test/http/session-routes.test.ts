@@ -161,3 +161,38 @@ describe('Bearer routes', () => {
     }
   });
 });
+
+describe('the session cap (MAX_SESSIONS_PER_USER)', () => {
+  it('ends the least recently used session of a user who logs in past the cap; logout-all ends the rest', async () => {
+    const h = await startHarness({ env: { MAX_SESSIONS_PER_USER: '2' } });
+    try {
+      const first = await h.login();
+      h.clock.advance(1000);
+      const second = await h.login(first.openid);
+      h.clock.advance(1000);
+      const refreshed = await h.http
+        .post('/auth/refresh')
+        .send({ refresh_token: first.refresh_token })
+        .expect(200);
+      h.clock.advance(1000);
+      const third = await h.login(first.openid);
+
+      const ended = await h.http.post('/auth/refresh').send({ refresh_token: second.refresh_token });
+      expect(ended.status).to.equal(400);
+      expect(ended.body.error).to.equal('invalid_grant');
+      expect(h.logs.join('')).to.contain('"event":"session_cap"');
+
+      await h.http
+        .post('/auth/logout')
+        .set('Authorization', `Bearer ${third.access_token}`)
+        .send({ all: true })
+        .expect(204);
+      for (const token of [refreshed.body.refresh_token, third.refresh_token]) {
+        const res = await h.http.post('/auth/refresh').send({ refresh_token: token });
+        expect(res.status).to.equal(400);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -160,6 +160,19 @@ describe('/wechat/* routes', () => {
       expect(res.body.error_description).to.contain('getPhoneNumber button again');
     });
 
+    it('answers 504 within about WECHAT_TIMEOUT_MS when the token fetch, a rejected token and the retry each stay under it', async () => {
+      const { user, token } = await loggedIn();
+      // Each call stays under the 400 ms timeout; together they take about 1200 ms.
+      h.emulator.setFault({ api: 'stable_token', mode: 'slow', delayMs: 300, times: 3 });
+      h.emulator.setFault({ api: 'getuserphonenumber', mode: 'errcode', errcode: 40001 });
+      h.emulator.setFault({ api: 'getuserphonenumber', mode: 'slow', delayMs: 300 });
+      const started = performance.now();
+      const res = await post('/wechat/phone-number', token, { code: h.emulator.phoneCode(user.openid) });
+      expect(res.status, JSON.stringify(res.body)).to.equal(504);
+      expect(res.body.error).to.equal('upstream_unavailable');
+      expect(performance.now() - started).to.be.below(400 + 250);
+    });
+
     const faults: Array<[string, Fault, number, string]> = [
       ['WeChat is busy (-1)', { api: 'getuserphonenumber', mode: 'busy' }, 502, 'upstream_unavailable'],
       [
@@ -324,6 +337,40 @@ describe('/wechat/* routes', () => {
       });
     });
 
+    it('asks checksession at most once per user per minute however many decrypts fail, answering decrypt_failed each time', async () => {
+      const { user, token } = await loggedIn();
+      const bogus = () => {
+        const sealed = h.emulator.encrypt(user.openid, 'phone');
+        return post('/wechat/phone-number', token, { ...sealed, iv: alteredIv(sealed.iv) });
+      };
+      for (let i = 0; i < 6; i += 1)
+        expect((await bogus().expect(400)).body.error).to.equal('decrypt_failed');
+      expect(h.emulator.calls('checksession')).to.equal(1);
+      const diagnoses = events(h).filter((e) => e.event === 'open_data_decrypt_failed');
+      expect(diagnoses.map((e) => e.session_key_valid)).to.deep.equal([
+        true,
+        ...Array(5).fill('not_checked'),
+      ]);
+      h.clock.advance(60_000);
+      await bogus().expect(400);
+      expect(h.emulator.calls('checksession')).to.equal(2);
+    });
+
+    it('still logs users in after bogus decrypts met a failing checksession', async () => {
+      const users = await Promise.all(Array.from({ length: 6 }, () => loggedIn()));
+      h.emulator.setFault({ api: 'checksession', mode: 'http500', times: 100 });
+      for (const { user, token } of users) {
+        for (let i = 0; i < 3; i += 1) {
+          const sealed = h.emulator.encrypt(user.openid, 'raw');
+          const res = await post('/wechat/decrypt', token, { ...sealed, iv: alteredIv(sealed.iv) }).expect(
+            400,
+          );
+          expect(res.body.error).to.equal('decrypt_failed');
+        }
+      }
+      await h.login(users[0]!.user.openid);
+    });
+
     it("answers invalid_open_data to another mini-program's data", async () => {
       const { user, token } = await loggedIn();
       const foreign = h.emulator.encrypt(user.openid, 'phone', {
@@ -380,6 +427,7 @@ describe('/wechat/* routes', () => {
           tokenHash: 'demo-hash',
           nowMs: demo.clock.now(),
           refreshTtlS: 3600,
+          maxSessions: 50,
         });
         const res = await demo.http
           .post('/wechat/user-info')
@@ -525,6 +573,17 @@ describe('/wechat/* routes', () => {
         (await session(await tokenFor(h, 'oNeverLoggedIn0000000000000')).expect(401)).body.error,
       ).to.equal('login_required');
       expect((await session().expect(401)).body.error).to.equal('invalid_token');
+    });
+
+    it("keeps logging users in and redeeming phone codes while checksession's breaker is open", async () => {
+      const { user, token } = await loggedIn();
+      h.emulator.setFault({ api: 'checksession', mode: 'busy', times: h.config.wechat.breakerThreshold });
+      for (let i = 0; i < h.config.wechat.breakerThreshold; i += 1) await session(token).expect(502);
+      const open = await session(token).expect(502);
+      expect(open.headers['retry-after']).to.match(/^\d+$/);
+      expect(h.emulator.calls('checksession')).to.equal(h.config.wechat.breakerThreshold);
+      await h.login(user.openid);
+      await post('/wechat/phone-number', token, { code: h.emulator.phoneCode(user.openid) }).expect(200);
     });
 
     it('answers 502 when WeChat is busy and 504 when it does not answer in time', async () => {

@@ -1,8 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
-import { testRedis } from '../setup/hooks.js';
+import { systemClock } from '../../src/lib/index.js';
+import { createAccessTokens, generatePrivateJwks, keySetFromJwks } from '../../src/tokens/index.js';
+import { startRedisServer, testRedis } from '../setup/hooks.js';
+import { freePort, until } from '../setup/redis.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -68,7 +74,7 @@ describe('every core (npm run start:workers)', function () {
       PORT: '0',
       LOG_LEVEL: 'info',
     });
-    const listening = await waitFor(/"msg":"wxauth listening on port (\d+)"/, 2);
+    const listening = await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 2);
     const ports = new Set(listening.map((match) => match[1]));
     expect(ports.size, 'one port for every worker').to.equal(1);
     const base = `http://127.0.0.1:${[...ports][0]}`;
@@ -91,6 +97,64 @@ describe('every core (npm run start:workers)', function () {
     const [status] = (await once(child!, 'exit')) as [number | null];
     expect(status).to.equal(0);
     expect(output.match(/"msg":"stopped"/g)).to.have.length(3);
+  });
+
+  it('starts and serves while Redis is not up yet: Bearer routes 200, store routes and /readyz 503, then ready once it is', async () => {
+    const redisPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'wxauth-keys-'));
+    const jwks = await generatePrivateJwks();
+    const file = join(dir, 'jwks.json');
+    writeFileSync(file, JSON.stringify(jwks));
+    const access = createAccessTokens({
+      keys: await keySetFromJwks(jwks),
+      clock: systemClock,
+      issuer: 'wxauth',
+      audience: 'wxauth',
+      ttlS: 900,
+      clockToleranceS: 0,
+    });
+    const { token } = await access.issue('oRedisDownAtStart000000000001');
+    try {
+      start({
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        JWT_SIGNING_KEYS_FILE: file,
+        WORKERS: '2',
+        PORT: '0',
+        LOG_LEVEL: 'info',
+      });
+      const listening = await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 2);
+      const base = `http://127.0.0.1:${listening[0]![1]}`;
+      for (let i = 0; i < 4; i += 1) {
+        expect((await getOnce(`${base}/auth/me`, token)).status, '/auth/me').to.equal(200);
+        expect((await getOnce(`${base}/readyz`, token)).status, '/readyz').to.equal(503);
+      }
+      const login = await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: 'any-code' }),
+      });
+      expect(login.status).to.equal(503);
+      expect(child!.exitCode, 'the primary is still running').to.equal(null);
+
+      const redis = await startRedisServer({ port: redisPort });
+      try {
+        // Both workers: every new connection goes to the next one.
+        await until(
+          '/readyz 200 twice in a row',
+          10_000,
+          async () =>
+            (await getOnce(`${base}/readyz`, token)).status === 200 &&
+            (await getOnce(`${base}/readyz`, token)).status === 200,
+        );
+      } finally {
+        child!.kill('SIGTERM');
+        await once(child!, 'exit');
+        await redis.stop();
+      }
+      expect(output).not.to.contain('worker died');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start several workers without Redis, which they would need to share sessions', async () => {

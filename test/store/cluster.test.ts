@@ -78,11 +78,11 @@ describe('on a Redis Cluster of three masters with one replica each', function (
     it("runs every multi-key script on each master, with all of a user's keys on the master owning its slot", async () => {
       for (const [master, [id]] of await usersOnEveryMaster()) {
         const opened = login({ openid: id!, unionid: 'oUnion-1' });
-        expect(await store.recordLogin(opened)).to.deep.equal({ isNewUser: true });
+        expect(await store.recordLogin(opened)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
         const second = login({ openid: id! });
         await store.recordLogin(second);
         const keys = userKeys(prefix, id!);
-        for (const key of [keys.user, keys.families, keys.family(opened.familyId)]) {
+        for (const key of [keys.user, keys.sessions, keys.family(opened.familyId)]) {
           expect(await rawCommand(master, ['EXISTS', key]), key).to.equal('1');
         }
         const first = rotation(opened, opened.tokenHash);
@@ -223,7 +223,10 @@ describe('on a Redis Cluster of three masters with one replica each', function (
       // A script cache emptied behind the client's back (a restarted node): EVALSHA answers NOSCRIPT,
       // and the client sends the script again.
       for (const node of cluster.nodes) await rawCommand(Number(node.split(':')[1]), ['SCRIPT', 'FLUSH']);
-      expect(await store.recordLogin(login({ openid: id }))).to.deep.equal({ isNewUser: false });
+      expect(await store.recordLogin(login({ openid: id }))).to.deep.equal({
+        isNewUser: false,
+        sessionsEnded: 0,
+      });
     });
 
     it('loses no session when that master hangs and dies, and fails calls meanwhile as TemporarilyUnavailable only', async () => {

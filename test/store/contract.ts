@@ -9,6 +9,7 @@ import type { LoginWrite, RotateRequest, SessionStore } from '../../src/store/in
 export const T0 = Date.UTC(2001, 0, 1);
 const REFRESH_TTL_S = 3600;
 const GRACE_S = 10;
+export const MAX_SESSIONS = 50;
 
 /** A refresh token as the service makes it, and the hash the store sees. */
 export function refreshToken(): { token: string; hash: string } {
@@ -35,6 +36,7 @@ export function login(overrides: Partial<LoginWrite> = {}): LoginWrite {
     tokenHash: refreshToken().hash,
     nowMs: T0,
     refreshTtlS: REFRESH_TTL_S,
+    maxSessions: MAX_SESSIONS,
     ...overrides,
   };
 }
@@ -78,9 +80,9 @@ export function describeStoreContract(
     describe('recordLogin and getUser', () => {
       it('answers isNewUser true for the first login of a user and false afterwards', async () => {
         const first = login();
-        expect(await store.recordLogin(first)).to.deep.equal({ isNewUser: true });
+        expect(await store.recordLogin(first)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
         const second = login({ openid: first.openid, nowMs: T0 + 5000 });
-        expect(await store.recordLogin(second)).to.deep.equal({ isNewUser: false });
+        expect(await store.recordLogin(second)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
       });
 
       it('keeps the first login time and updates the last login time and the session_key', async () => {
@@ -121,6 +123,48 @@ export function describeStoreContract(
         await store.recordLogin(second);
         expect((await store.rotateRefresh(rotation(first, first.tokenHash))).kind).to.equal('rotated');
         expect((await store.rotateRefresh(rotation(second, second.tokenHash))).kind).to.equal('rotated');
+      });
+    });
+
+    describe('the session cap (maxSessions)', () => {
+      it('ends the session closest to its end when a login goes past the cap, and says so', async () => {
+        const first = login({ maxSessions: 3 });
+        const rest = [1, 2].map((i) => login({ openid: first.openid, nowMs: T0 + i, maxSessions: 3 }));
+        for (const each of [first, ...rest]) await store.recordLogin(each);
+        // The first one is used now, so the second is the least recently used.
+        await store.rotateRefresh(rotation(first, first.tokenHash, { nowMs: T0 + 10 }));
+        const fourth = login({ openid: first.openid, nowMs: T0 + 20, maxSessions: 3 });
+        expect(await store.recordLogin(fourth)).to.deep.equal({ isNewUser: false, sessionsEnded: 1 });
+        const at = { nowMs: T0 + 30 };
+        expect((await store.rotateRefresh(rotation(rest[0]!, rest[0]!.tokenHash, at))).kind).to.equal(
+          'invalid',
+        );
+        for (const live of [rest[1]!, fourth]) {
+          expect((await store.rotateRefresh(rotation(live, live.tokenHash, at))).kind).to.equal('rotated');
+        }
+      });
+
+      it('counts expired sessions for nothing: they end first, and no live one is ended for them', async () => {
+        const short = login({ refreshTtlS: 60, maxSessions: 2 });
+        await store.recordLogin(short);
+        const live = login({ openid: short.openid, maxSessions: 2 });
+        await store.recordLogin(live);
+        const later = login({ openid: short.openid, nowMs: T0 + 61_000, maxSessions: 2 });
+        expect(await store.recordLogin(later)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
+        const at = { nowMs: T0 + 62_000 };
+        expect((await store.rotateRefresh(rotation(live, live.tokenHash, at))).kind).to.equal('rotated');
+      });
+
+      it('keeps a user at the cap however many times they log in, and logout-all ends exactly those', async () => {
+        const first = login({ maxSessions: 5 });
+        await store.recordLogin(first);
+        let ended = 0;
+        for (let i = 1; i < 40; i += 1) {
+          ended += (await store.recordLogin(login({ openid: first.openid, nowMs: T0 + i, maxSessions: 5 })))
+            .sessionsEnded;
+        }
+        expect(ended).to.equal(35);
+        expect(await store.endAllFamilies(first.openid)).to.equal(5);
       });
     });
 
@@ -428,7 +472,7 @@ export function describeStoreContract(
         await store.recordLogin(first);
         await store.endAllFamilies(first.openid);
         const again = login({ openid: first.openid, nowMs: T0 + 5000 });
-        expect(await store.recordLogin(again)).to.deep.equal({ isNewUser: false });
+        expect(await store.recordLogin(again)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
         const next = rotation(again, again.tokenHash, { nowMs: T0 + 6000 });
         expect((await store.rotateRefresh(next)).kind).to.equal('rotated');
       });

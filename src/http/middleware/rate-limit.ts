@@ -1,11 +1,15 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { Context, Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimit } from '../../config/index.js';
 import { RateLimited } from '../../errors/index.js';
+import type { StallGuard } from '../../store/index.js';
 
-/** Where counters live: Redis, shared by every instance, or this process (the embedded mode). */
-export type RateLimitBackend = { redis: Redis | Cluster; prefix: string } | undefined;
+/**
+ * Where counters live: Redis, shared by every instance, or this process (the embedded mode). `guard`
+ * says when the connection is stalled, so that limits count in memory at once instead of waiting.
+ */
+export type RateLimitBackend = { redis: Redis | Cluster; prefix: string; guard: StallGuard } | undefined;
 
 /**
  * One limit, e.g. 30 logins a minute per client address. `keyOf` answers the counted key, or undefined
@@ -18,21 +22,8 @@ export function rateLimit(
   backend: RateLimitBackend,
   keyOf: (ctx: Context) => string | undefined,
 ): Middleware {
-  if (!limit)
-    return async function noLimit(_ctx, next) {
-      await next();
-    };
-  const options = { points: limit.points, duration: limit.seconds };
-  const limiter = backend
-    ? new RateLimiterRedis({
-        ...options,
-        storeClient: backend.redis,
-        keyPrefix: `${backend.prefix}rl:${name}`,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory(options),
-      })
-    : new RateLimiterMemory({ ...options, keyPrefix: name });
-
+  if (!limit) return passThrough;
+  const limiter = limiterFor(name, limit, backend);
   return async function enforceRateLimit(ctx, next) {
     const key = keyOf(ctx);
     if (key === undefined) return next();
@@ -41,29 +32,108 @@ export function rateLimit(
       result = await limiter.consume(key);
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-      ctx.state.rateLimit = name;
-      throw new RateLimited(`Too many requests (${name}): retry after ${retryAfter} seconds.`, {
-        retryAfter,
-        headers: headers(limit, 0, retryAfter),
-      });
+      throw refusal(ctx, name, limit, rejection.msBeforeNext);
     }
     ctx.set(headers(limit, result.remainingPoints, Math.ceil(result.msBeforeNext / 1000)));
     await next();
   };
 }
 
+/**
+ * A limit on what only the handler can prove, e.g. refreshes of one user: the key a request claims
+ * (the openid inside a refresh token) is anybody's to write, so counting claims would let anyone use
+ * up a victim's allowance. `check` only looks at the counter and refuses once it is spent; the handler
+ * calls `record` with the key it confirmed, after the work is done.
+ */
+export interface ConfirmedRateLimit {
+  check: Middleware;
+  /** Counts one use and sets the headers; never refuses for the limit (the work is done, its answer must go out). */
+  record(ctx: Context, key: string): Promise<void>;
+}
+
+export function confirmedRateLimit(
+  name: string,
+  limit: RateLimit,
+  backend: RateLimitBackend,
+  keyOf: (ctx: Context) => string | undefined,
+): ConfirmedRateLimit {
+  if (!limit) return { check: passThrough, record: async () => {} };
+  const limiter = limiterFor(name, limit, backend);
+  return {
+    async check(ctx, next) {
+      const key = keyOf(ctx);
+      if (key === undefined) return next();
+      // One round trip (GET and PTTL); while Redis is down, the memory counters answer instead.
+      const used = await limiter.get(key);
+      if (used !== null && used.consumedPoints >= limit.points) {
+        throw refusal(ctx, name, limit, used.msBeforeNext);
+      }
+      await next();
+    },
+    async record(ctx, key) {
+      // Concurrent requests may all pass check() and take the count past the limit: the next is refused.
+      const result = await limiter.consume(key).catch((over: unknown) => {
+        if (over instanceof RateLimiterRes) return over;
+        throw over;
+      });
+      ctx.set(headers(limit, result.remainingPoints, Math.ceil(result.msBeforeNext / 1000)));
+    },
+  };
+}
+
+async function passThrough(_ctx: Context, next: Next): Promise<void> {
+  await next();
+}
+
+/** What a limit asks of its counters. */
+interface Counters {
+  consume(key: string): Promise<RateLimiterRes>;
+  get(key: string): Promise<RateLimiterRes | null>;
+}
+
+/**
+ * Counters in Redis, shared by every instance; while Redis is down or stalled, this process's memory
+ * answers instead, so an outage never turns a limit into an error (nor a stall into a wait per limit).
+ */
+function limiterFor(name: string, limit: NonNullable<RateLimit>, backend: RateLimitBackend): Counters {
+  const options = { points: limit.points, duration: limit.seconds };
+  const memory = new RateLimiterMemory({ ...options, keyPrefix: name });
+  if (!backend) return memory;
+  const shared = new RateLimiterRedis({
+    ...options,
+    storeClient: backend.redis,
+    keyPrefix: `${backend.prefix}rl:${name}`,
+    rejectIfRedisNotReady: true,
+  });
+  const { guard } = backend;
+  async function counted<T>(use: (counters: Counters) => Promise<T>): Promise<T> {
+    if (guard.stalled) return use(memory);
+    try {
+      return await use(shared);
+    } catch (error) {
+      if (error instanceof RateLimiterRes) throw error;
+      guard.noteError(error);
+      return use(memory);
+    }
+  }
+  return { consume: (key) => counted((c) => c.consume(key)), get: (key) => counted((c) => c.get(key)) };
+}
+
+function refusal(ctx: Context, name: string, limit: NonNullable<RateLimit>, msBeforeNext: number) {
+  const retryAfter = Math.max(1, Math.ceil(msBeforeNext / 1000));
+  ctx.state.rateLimit = name;
+  return new RateLimited(`Too many requests (${name}): retry after ${retryAfter} seconds.`, {
+    retryAfter,
+    headers: headers(limit, 0, retryAfter),
+  });
+}
+
 /** draft-ietf-httpapi-ratelimit-headers, in the widely deployed three-header form. */
-function headers(limit: { points: number; seconds: number }, remaining: number, resetS: number) {
+function headers(limit: NonNullable<RateLimit>, remaining: number, resetS: number) {
   return {
     'RateLimit-Limit': String(limit.points),
     'RateLimit-Remaining': String(Math.max(0, remaining)),
     'RateLimit-Reset': String(Math.max(0, resetS)),
     'RateLimit-Policy': `${limit.points};w=${limit.seconds}`,
   };
-}
-
-/** The client's address as Koa sees it (X-Forwarded-For only when TRUST_PROXY), v4-mapped v6 folded. */
-export function clientAddress(ctx: Context): string {
-  return ctx.ip.replace(/^::ffff:/, '');
 }

@@ -55,6 +55,9 @@ async function primary(): Promise<void> {
       WECHAT_API_BASE: url,
       WECHAT_APPID: emulator.appid,
       WECHAT_SECRET: emulator.secret,
+      // The workers see credentials, so they would take that default (every interface): pass on the
+      // embedded one (loopback only, as npm start does) or the HOST given.
+      ...(config.host ? { HOST: config.host } : {}),
     });
     logger.warn(
       { default: 'wechat', url },

@@ -77,6 +77,8 @@ describe('every core (npm run start:workers)', function () {
     const listening = await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 2);
     const ports = new Set(listening.map((match) => match[1]));
     expect(ports.size, 'one port for every worker').to.equal(1);
+    // The embedded emulator: loopback only, as npm start, although the workers see its credentials.
+    expect(output.match(/"host":"127\.0\.0\.1"[^\n]*"msg":"wxauth listening/g)).to.have.length(2);
     const base = `http://127.0.0.1:${[...ports][0]}`;
     const [[, emulator]] = (await waitFor(/emulator at (http:\/\/127\.0\.0\.1:\d+)/)) as [RegExpMatchArray];
 

@@ -12,3 +12,4 @@ export {
   sessionKeySignature,
   verifyRawDataSignature,
 } from './open-data.js';
+export { openUnderSecret, sealUnderSecret } from './secret-seal.js';

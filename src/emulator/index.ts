@@ -1,4 +1,4 @@
-import { systemClock } from '../lib/index.js';
+import { CODE_PATTERN, systemClock } from '../lib/index.js';
 import { CallCounter, createControl } from './control.js';
 import { FaultQueue } from './faults.js';
 import { newAppid, newSecret } from './ids.js';
@@ -19,7 +19,7 @@ export type {
   FaultMode,
 } from './types.js';
 
-const CREDENTIAL = /^[\x21-\x7e]{1,128}$/;
+const CREDENTIAL = CODE_PATTERN;
 
 /**
  * A WeChat server API on a local port (jscode2session, stable_token, token, getuserphonenumber,

@@ -59,8 +59,8 @@ export function optionalInteger(value: unknown, name: string, min: number, max: 
 }
 
 /** Identifiers tests may choose (readable ones like 'o-alice' included); WeChat's own are 'o' + 27. */
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-export const ID_SHAPE = '1 to 64 characters of A-Z a-z 0-9 _ -';
+export { OPENID_PATTERN as ID_PATTERN, OPENID_SHAPE as ID_SHAPE } from '../lib/index.js';
+import { OPENID_PATTERN as ID_PATTERN, OPENID_SHAPE as ID_SHAPE } from '../lib/index.js';
 
 export function requireOpenid(value: unknown): string {
   if (value === undefined) throw invalid('openid is required.');

@@ -1,12 +1,13 @@
 import { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
+import { createLogin, createOpenData } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Clock } from '../lib/index.js';
-import { createMetrics, type Metrics } from '../metrics/index.js';
+import type { Metrics } from '../metrics/index.js';
 import type { SessionStore } from '../store/index.js';
 import { createAccessTokens, createSessions, type KeySet, parseRefreshToken } from '../tokens/index.js';
-import { createCodeExchange, type WechatClient } from '../wechat/index.js';
+import type { WechatClient } from '../wechat/index.js';
 import { clientAddresses } from './client-address.js';
 import type { BearerState } from './middleware/bearer.js';
 import { bodyReader } from './middleware/body.js';
@@ -25,14 +26,14 @@ export interface AppDeps {
   logger: Logger;
   /** Where rate-limit counters live; undefined: this process's memory (the embedded mode). */
   rateLimitBackend?: RateLimitBackend;
-  /** Made here when absent; server.ts passes one with process metrics. */
-  metrics?: Metrics;
+  /** The WeChat client reports to the same registry (buildDeps wires both). */
+  metrics: Metrics;
 }
 
 /** The one composition root. Creates nothing global: every collaborator comes in through `deps`. */
 export function createApp(config: Config, deps: AppDeps): Koa {
   const { store, wechat, keys, clock, logger } = deps;
-  const metrics = deps.metrics ?? createMetrics();
+  const { metrics } = deps;
   const access = createAccessTokens({
     keys,
     clock,
@@ -61,7 +62,12 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   app.silent = true;
   // Exact paths only (no other case, no trailing slash), so that rules on paths in front hold.
   const router = new Router<BearerState>({ strict: true, sensitive: true });
-  healthRoutes(router, { keys, store, metrics, serveMetrics: config.metrics.port === undefined });
+  healthRoutes(router, {
+    keys,
+    ready: () => store.ping(),
+    metrics,
+    serveMetrics: config.metrics.port === undefined,
+  });
   const limits = config.rateLimits;
   const backend = deps.rateLimitBackend;
   const client = clientAddresses({ trustedHops: config.http.trustProxy, logger });
@@ -72,9 +78,10 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     refreshTokenOwner,
   );
   authRoutes(router, {
-    codes: createCodeExchange({
+    login: createLogin({
       wechat,
       store,
+      sessions,
       logger,
       windowMs: config.loginRetryWindowS * 1000,
       // A duplicate waits as long as the first exchange may take, then asks WeChat itself.
@@ -89,8 +96,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     },
   });
   wechatRoutes(router, {
-    wechat,
-    store,
+    openData: createOpenData({ wechat, store }),
     access,
     limits: {
       ip: [rateLimit('wechat_ip', limits.wechatPerIp, backend, client.bucket)],

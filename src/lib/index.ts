@@ -1,3 +1,12 @@
 export { type Clock, epochSeconds, ManualClock, systemClock } from './clock.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { randomId, sequentialIds } from './random.js';
+export {
+  CODE_PATTERN,
+  CODE_SHAPE,
+  isOpenid,
+  OPENID_PATTERN,
+  OPENID_SHAPE,
+  type Openid,
+  requireOpenid,
+} from './ids.js';

@@ -15,5 +15,5 @@ export {
   type SigningAlgorithm,
   SUPPORTED_ALGORITHMS,
 } from './keys.js';
-export { hashRefreshToken, mintRefreshToken, OPENID_PATTERN, parseRefreshToken } from './refresh-token.js';
+export { hashRefreshToken, mintRefreshToken, parseRefreshToken } from './refresh-token.js';
 export { createSessions, type SessionPolicy, type Sessions, type TokenResponse } from './sessions.js';

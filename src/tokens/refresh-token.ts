@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { isOpenid } from '../lib/index.js';
 
 /**
  * The refresh token is opaque to clients. Inside: a version byte, the family id, 256 random bits and the
@@ -10,8 +11,6 @@ const VERSION = 1;
 const FAMILY_BYTES = 12;
 const SECRET_BYTES = 32;
 const HEADER_BYTES = 1 + FAMILY_BYTES + SECRET_BYTES;
-/** What an openid looks like (WeChat's are 28 base64url characters); also keeps `{`/`}` out of Redis keys. */
-export const OPENID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_TOKEN_LENGTH = Math.ceil(((HEADER_BYTES + 64) * 4) / 3);
 
 export interface MintedRefreshToken {
@@ -53,7 +52,7 @@ export function parseRefreshToken(token: string): ParsedRefreshToken | null {
   if (bytes.length <= HEADER_BYTES || bytes[0] !== VERSION || bytes.toString('base64url') !== token)
     return null;
   const openid = bytes.subarray(HEADER_BYTES).toString('utf8');
-  if (!OPENID_PATTERN.test(openid)) return null;
+  if (!isOpenid(openid)) return null;
   return {
     openid,
     familyId: bytes.subarray(1, 1 + FAMILY_BYTES).toString('base64url'),

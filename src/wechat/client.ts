@@ -7,8 +7,9 @@ import {
   RateLimited,
   UpstreamUnavailable,
 } from '../errors/index.js';
-import { systemClock } from '../lib/index.js';
+import { isOpenid, systemClock } from '../lib/index.js';
 import { type AccessTokenStore, createAccessTokenManager, type IssuedWechatToken } from './access-token.js';
+import { type PhoneNumber, parsePhoneNumber } from './phone-number.js';
 import { KeyedThrottle } from './throttle.js';
 import {
   createWechatTransport,
@@ -47,14 +48,6 @@ export interface WechatClient {
 
 export type SessionKeyDiagnosis = boolean | 'unknown' | 'not_checked';
 
-/** The user's phone number as WeChat gives it (both APIs), watermark removed. */
-export interface PhoneNumber {
-  /** With the country code outside mainland China (e.g. "+85261234567"), else without. */
-  phoneNumber: string;
-  /** Without the country code. */
-  purePhoneNumber: string;
-  countryCode: string;
-}
 
 export interface WechatClientOptions extends WechatTransportOptions {
   appid: string;
@@ -63,14 +56,10 @@ export interface WechatClientOptions extends WechatTransportOptions {
   store: AccessTokenStore;
 }
 
-const OPENID = /^[A-Za-z0-9_-]{1,64}$/;
 const SESSION_KEY = /^[A-Za-z0-9+/]{22}==$/;
 /** WeChat rejected our AppID or AppSecret: the operator must fix the settings. */
 const CONFIG_FAULTS = new Set([40013, 40125, 41002, 41004]);
 const ACCESS_TOKEN = /^[\x21-\x7e]{1,2048}$/;
-const PHONE_NUMBER = /^\+?\d{4,24}$/;
-const PURE_PHONE_NUMBER = /^\d{4,20}$/;
-const COUNTRY_CODE = /^\d{1,4}$/;
 /** checksession: the signature does not match the user's current session_key. */
 const SESSION_KEY_MISMATCH = 87009;
 const DIAGNOSIS_WINDOW_MS = 60_000;
@@ -147,27 +136,9 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     } catch (error) {
       throw phoneNumberError(error, logger);
     }
-    const info = body.phone_info as Record<string, unknown> | null | undefined;
-    const phone =
-      info !== null && typeof info === 'object'
-        ? {
-            phoneNumber: info.phoneNumber,
-            purePhoneNumber: info.purePhoneNumber,
-            countryCode: info.countryCode,
-          }
-        : undefined;
-    if (
-      phone === undefined ||
-      typeof phone.phoneNumber !== 'string' ||
-      !PHONE_NUMBER.test(phone.phoneNumber) ||
-      typeof phone.purePhoneNumber !== 'string' ||
-      !PURE_PHONE_NUMBER.test(phone.purePhoneNumber) ||
-      typeof phone.countryCode !== 'string' ||
-      !COUNTRY_CODE.test(phone.countryCode)
-    ) {
-      throw badShape('getuserphonenumber', 'a usable phone_info');
-    }
-    return phone as PhoneNumber;
+    const phone = parsePhoneNumber(body.phone_info);
+    if (!phone) throw badShape('getuserphonenumber', 'a usable phone_info');
+    return phone;
   }
 
   async function checkSessionKey(openid: string, sessionKey: string): Promise<boolean> {
@@ -221,7 +192,7 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     const { openid, session_key: sessionKey, unionid } = body;
     if (
       typeof openid !== 'string' ||
-      !OPENID.test(openid) ||
+      !isOpenid(openid) ||
       typeof sessionKey !== 'string' ||
       !SESSION_KEY.test(sessionKey)
     ) {

@@ -8,11 +8,10 @@ export {
 export {
   type Code2SessionResult,
   createWechatClient,
-  type PhoneNumber,
   type SessionKeyDiagnosis,
   toAppError,
   type WechatClient,
   type WechatClientOptions,
 } from './client.js';
-export { type CodeExchange, type CodeExchangeOptions, createCodeExchange } from './code-exchange.js';
+export { type PhoneNumber, parsePhoneNumber } from './phone-number.js';
 export { createWechatTransport, WechatError, type WechatRequest, type WechatTransport } from './transport.js';

@@ -2,20 +2,13 @@ import { once } from 'node:events';
 import type Koa from 'koa';
 import supertest from 'supertest';
 import { type Config, loadConfig } from '../../src/config/index.js';
-import { createAtRestCipher, parseAtRestKeys } from '../../src/crypto/index.js';
+import { buildDeps } from '../../src/deps.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
-import { createApp, type RateLimitBackend } from '../../src/http/index.js';
+import { createApp } from '../../src/http/index.js';
 import { createLogger, ManualClock } from '../../src/lib/index.js';
-import { createMetrics, type Metrics } from '../../src/metrics/index.js';
-import {
-  connectRedis,
-  EncryptingStore,
-  MemoryStore,
-  RedisStore,
-  type SessionStore,
-} from '../../src/store/index.js';
-import { generateEphemeralKeySet, type KeySet } from '../../src/tokens/index.js';
-import { createWechatClient } from '../../src/wechat/index.js';
+import type { Metrics } from '../../src/metrics/index.js';
+import { connectRedis, type SessionStore } from '../../src/store/index.js';
+import type { KeySet } from '../../src/tokens/index.js';
 import { freshPrefix, testRedis } from '../setup/hooks.js';
 import type { RedisServer } from '../setup/redis.js';
 
@@ -77,49 +70,30 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     peer?.emulator ?? createEmulator({ clock, ...(options.appid ? { appid: options.appid } : {}) });
   if (!peer) await emulator.listen(0, '127.0.0.1');
   // Rate limits are off unless a test sets them: every test logs in from 127.0.0.1.
-  const config = loadConfig({ LOG_LEVEL: 'info', ...NO_RATE_LIMITS, ...options.env });
+  const env: Record<string, string> = { LOG_LEVEL: 'info', ...NO_RATE_LIMITS, ...options.env };
+  let redis: Harness['redis'];
+  if ((options.store ?? 'redis') === 'redis') {
+    const server = peer?.redis?.server ?? options.redisServer ?? (await testRedis());
+    const prefix = peer?.redis?.prefix ?? options.prefix ?? freshPrefix();
+    Object.assign(env, { REDIS_URL: server.url, REDIS_KEY_PREFIX: prefix });
+    const inspector = connectRedis({ url: server.url });
+    await once(inspector, 'ready');
+    redis = { server, prefix, client: inspector };
+  }
+  const config = loadConfig(env);
   const logs: string[] = [];
   const logger = createLogger({
     level: config.logLevel,
     destination: { write: (line: string) => void logs.push(line) },
   });
-  const keys = peer?.keys ?? (await generateEphemeralKeySet());
-
-  let store: SessionStore;
-  let redis: Harness['redis'];
-  let rateLimitBackend: RateLimitBackend;
-  if ((options.store ?? 'redis') === 'redis') {
-    const server = peer?.redis?.server ?? options.redisServer ?? (await testRedis());
-    const prefix = peer?.redis?.prefix ?? options.prefix ?? freshPrefix();
-    const client = connectRedis({ url: server.url, commandTimeoutMs: config.redis.commandTimeoutMs });
-    const inspector = connectRedis({ url: server.url });
-    // Commands fail fast before `ready` (no offline queue), so take no traffic until then.
-    await Promise.all([once(client, 'ready'), once(inspector, 'ready')]);
-    const redisStore = new RedisStore(client, { prefix });
-    store = redisStore;
-    rateLimitBackend = { redis: client, prefix, guard: redisStore.guard };
-    redis = { server, prefix, client: inspector };
-  } else {
-    store = new MemoryStore({ clock });
-  }
-  if (config.sessionKeyEncryptionKeys) {
-    store = new EncryptingStore(store, createAtRestCipher(parseAtRestKeys(config.sessionKeyEncryptionKeys)));
-  }
-
-  const metrics = createMetrics();
-  const wechat = createWechatClient({
-    apiBase: emulator.url,
-    appid: emulator.appid,
-    secret: emulator.secret,
-    timeoutMs: config.wechat.timeoutMs,
-    breakerThreshold: config.wechat.breakerThreshold,
-    breakerCooldownMs: config.wechat.breakerCooldownMs,
+  const deps = await buildDeps(config, {
     clock,
-    store,
     logger,
-    onCall: metrics.observeWechat,
+    wechat: { apiBase: emulator.url, appid: emulator.appid, secret: emulator.secret },
+    ...(peer ? { keys: peer.keys } : {}),
   });
-  const app = createApp(config, { store, wechat, keys, clock, logger, metrics, rateLimitBackend });
+  const { store, keys, metrics } = deps;
+  const app = createApp(config, deps);
   const http = supertest(app.callback());
 
   return {
@@ -139,7 +113,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return response.body as LoginResult;
     },
     async close() {
-      await store.close();
+      await deps.close();
       await redis?.client.quit();
       if (!peer) await emulator.close();
     },

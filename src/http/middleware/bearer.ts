@@ -1,10 +1,9 @@
 import type { Middleware } from 'koa';
 import { InvalidToken } from '../../errors/index.js';
-import type { AccessTokens, VerifiedAccessToken } from '../../tokens/index.js';
+import type { AccessTokens } from '../../tokens/index.js';
+import type { BearerState } from '../state.js';
 
-export interface BearerState {
-  subject: VerifiedAccessToken;
-}
+export type { BearerState } from '../state.js';
 
 /** RFC 6750 §2.1: the scheme is case-insensitive; the token is token68. */
 const AUTHORIZATION = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;

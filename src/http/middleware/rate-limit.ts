@@ -3,13 +3,14 @@ import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimit } from '../../config/index.js';
 import { RateLimited } from '../../errors/index.js';
-import type { StallGuard } from '../../store/index.js';
 
 /**
  * Where counters live: Redis, shared by every instance, or this process (the embedded mode). `guard`
  * says when the connection is stalled, so that limits count in memory at once instead of waiting.
  */
-export type RateLimitBackend = { redis: Redis | Cluster; prefix: string; guard: StallGuard } | undefined;
+export type RateLimitBackend =
+  | { redis: Redis | Cluster; prefix: string; guard: { readonly stalled: boolean; noteError(error: unknown): void } }
+  | undefined;
 
 /**
  * One limit, e.g. 30 logins a minute per client address. `keyOf` answers the counted key, or undefined

@@ -1,17 +1,15 @@
 import type { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
+import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
-import type { CodeExchange } from '../../wechat/index.js';
+import type { Login } from '../../auth/index.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 import { readBody, stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
 
 const LoginBody = z.object({
-  code: stringField('the code from wx.login()').regex(
-    /^[\x21-\x7e]{1,128}$/,
-    'must be 1 to 128 printable ASCII characters without spaces',
-  ),
+  code: stringField('the code from wx.login()').regex(CODE_PATTERN, `must be ${CODE_SHAPE}`),
 });
 
 const RefreshBody = z.object({
@@ -29,7 +27,7 @@ const LogoutBody = z.union(
 );
 
 export interface AuthRouteDeps {
-  codes: CodeExchange;
+  login: Login;
   sessions: Sessions;
   access: AccessTokens;
   limits: {
@@ -41,13 +39,12 @@ export interface AuthRouteDeps {
 }
 
 export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): void {
-  const { codes, sessions, access, limits } = deps;
+  const { login, sessions, access, limits } = deps;
   const requireAccessToken = bearer(access);
 
   router.post('/auth/login', noStore, ...limits.login, async function exchangeLoginCode(ctx) {
     const { code } = readBody(ctx, LoginBody);
-    const user = await codes.exchange(code);
-    ctx.body = await sessions.login(user);
+    ctx.body = await login.login(code);
   });
 
   router.post('/auth/refresh', noStore, ...limits.refresh, async function rotateRefreshToken(ctx) {

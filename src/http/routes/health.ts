@@ -1,7 +1,6 @@
 import type { Router } from '@koa/router';
 import { TemporarilyUnavailable } from '../../errors/index.js';
 import type { Metrics } from '../../metrics/index.js';
-import type { SessionStore } from '../../store/index.js';
 import type { KeySet } from '../../tokens/index.js';
 import type { BearerState } from '../middleware/bearer.js';
 import { openApiDocument } from '../openapi.js';
@@ -9,7 +8,7 @@ import { openApiDocument } from '../openapi.js';
 export function healthRoutes(
   router: Router<BearerState>,
   /** serveMetrics false: /metrics has a listener of its own (METRICS_PORT). */
-  deps: { keys: KeySet; store: SessionStore; metrics: Metrics; serveMetrics: boolean },
+  deps: { keys: KeySet; ready: () => Promise<void>; metrics: Metrics; serveMetrics: boolean },
 ): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);
   const openapi = JSON.stringify(openApiDocument);
@@ -22,7 +21,7 @@ export function healthRoutes(
   router.get('/readyz', async function reportReady(ctx) {
     ctx.set('Cache-Control', 'no-store');
     try {
-      await deps.store.ping();
+      await deps.ready();
     } catch (cause) {
       throw new TemporarilyUnavailable('The session store does not answer.', { cause });
     }

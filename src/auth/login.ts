@@ -1,20 +1,25 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { openUnderSecret, sealUnderSecret } from '../crypto/index.js';
 import type { SessionStore } from '../store/index.js';
-import type { Code2SessionResult, WechatClient } from './client.js';
+import type { Sessions, TokenResponse } from '../tokens/index.js';
+import type { Code2SessionResult, WechatClient } from '../wechat/index.js';
 
-export interface CodeExchange {
+/** POST /auth/login's flow: a wx.login() code in, the user's session out. */
+export interface Login {
   /**
-   * code2Session, once per code: the same code sent again while its exchange runs (a double tap) or
-   * within the window after it (a retry after a lost answer) gets that exchange's result instead of
-   * WeChat's 40163, on any instance.
+   * Exchanges the code with WeChat (code2Session) once per code, then keeps the session_key and opens a
+   * session. The same code sent again while its exchange runs (a double tap) or within the window after
+   * it (a retry after a lost answer) gets that exchange's result instead of WeChat's 40163, on any
+   * instance, and so a session of its own.
    */
-  exchange(code: string): Promise<Code2SessionResult>;
+  login(code: string): Promise<TokenResponse>;
 }
 
-export interface CodeExchangeOptions {
+export interface LoginOptions {
   wechat: Pick<WechatClient, 'code2Session'>;
-  store: SessionStore;
+  store: Pick<SessionStore, 'claimLoginCode' | 'completeLoginCode' | 'releaseLoginCode'>;
+  sessions: Pick<Sessions, 'login'>;
   logger: Logger;
   /** How long a result is shared; the contract caps it at a minute. */
   windowMs: number;
@@ -24,8 +29,8 @@ export interface CodeExchangeOptions {
 
 const POLL_MS = 25;
 
-export function createCodeExchange(options: CodeExchangeOptions): CodeExchange {
-  const { wechat, store, logger, windowMs, waitMs } = options;
+export function createLogin(options: LoginOptions): Login {
+  const { wechat, store, sessions, logger, windowMs, waitMs } = options;
   const inFlight = new Map<string, Promise<Code2SessionResult>>();
 
   async function exchangeOnce(code: string, codeHash: string): Promise<Code2SessionResult> {
@@ -84,14 +89,19 @@ export function createCodeExchange(options: CodeExchangeOptions): CodeExchange {
     }
   }
 
+  /** Within one process, concurrent requests with one code share one exchange. */
+  function exchange(code: string): Promise<Code2SessionResult> {
+    const codeHash = createHash('sha256').update(code, 'utf8').digest('base64url');
+    const running = inFlight.get(codeHash);
+    if (running) return running;
+    const promise = exchangeOnce(code, codeHash).finally(() => inFlight.delete(codeHash));
+    inFlight.set(codeHash, promise);
+    return promise;
+  }
+
   return {
-    exchange(code) {
-      const codeHash = createHash('sha256').update(code, 'utf8').digest('base64url');
-      const running = inFlight.get(codeHash);
-      if (running) return running;
-      const promise = exchangeOnce(code, codeHash).finally(() => inFlight.delete(codeHash));
-      inFlight.set(codeHash, promise);
-      return promise;
+    async login(code) {
+      return sessions.login(await exchange(code));
     },
   };
 }
@@ -100,31 +110,13 @@ export function createCodeExchange(options: CodeExchangeOptions): CodeExchange {
  * The shared result holds a session_key, so it is sealed under a key derived from the code itself:
  * only a request presenting the code can open it, and the code is never stored.
  */
-function resultKey(code: string): Buffer {
-  return Buffer.from(
-    hkdfSync('sha256', Buffer.from(code, 'utf8'), Buffer.alloc(0), 'wxauth login code result', 32),
-  );
-}
+const RESULT_PURPOSE = 'wxauth login code result';
 
 function sealResult(result: Code2SessionResult, code: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', resultKey(code), iv);
-  const body = Buffer.concat([cipher.update(JSON.stringify(result), 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+  return sealUnderSecret(JSON.stringify(result), code, RESULT_PURPOSE);
 }
 
 function openResult(sealed: string, code: string): Code2SessionResult | null {
-  const bytes = Buffer.from(sealed, 'base64url');
-  if (bytes.length < 12 + 16 + 2) return null;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', resultKey(code), bytes.subarray(0, 12));
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    const text = Buffer.concat([
-      decipher.update(bytes.subarray(12, bytes.length - 16)),
-      decipher.final(),
-    ]).toString('utf8');
-    return JSON.parse(text) as Code2SessionResult;
-  } catch {
-    return null;
-  }
+  const text = openUnderSecret(sealed, code, RESULT_PURPOSE);
+  return text === null ? null : (JSON.parse(text) as Code2SessionResult);
 }

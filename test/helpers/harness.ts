@@ -112,10 +112,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       const response = await http.post('/auth/login').send({ code }).expect(200);
       return response.body as LoginResult;
     },
+    /** Fails when a WeChat fault the test armed was never hit: the test did not test what it says. */
     async close() {
-      await deps.close();
-      await redis?.client.quit();
-      if (!peer) await emulator.close();
+      try {
+        if (!peer) emulator.assertNoPendingFaults();
+      } finally {
+        await deps.close();
+        await redis?.client.quit();
+        if (!peer) await emulator.close();
+      }
     },
   };
 }

@@ -7,7 +7,6 @@ describe('POST /auth/login', () => {
     h = await startHarness({ env: { WECHAT_TIMEOUT_MS: '400' } });
   });
   afterEach(async () => {
-    h.emulator.clearFaults();
     await h.close();
   });
 

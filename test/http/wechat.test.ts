@@ -38,7 +38,6 @@ describe('/wechat/* routes', () => {
     h = await startHarness({ env: { WECHAT_TIMEOUT_MS: '400' } });
   });
   afterEach(async () => {
-    h.emulator.clearFaults();
     await h.close();
   });
 
@@ -171,6 +170,9 @@ describe('/wechat/* routes', () => {
       expect(res.status, JSON.stringify(res.body)).to.equal(504);
       expect(res.body.error).to.equal('upstream_unavailable');
       expect(performance.now() - started).to.be.below(400 + 250);
+      // The deadline cut the sequence short: the retry's slow call was never made.
+      expect(() => h.emulator.assertNoPendingFaults()).to.throw(/getuserphonenumber slow/);
+      h.emulator.clearFaults();
     });
 
     const faults: Array<[string, Fault, number, string]> = [
@@ -358,7 +360,8 @@ describe('/wechat/* routes', () => {
 
     it('still logs users in after bogus decrypts met a failing checksession', async () => {
       const users = await Promise.all(Array.from({ length: 6 }, () => loggedIn()));
-      h.emulator.setFault({ api: 'checksession', mode: 'http500', times: 100 });
+      // Five failures open checksession's breaker (WECHAT_BREAKER_THRESHOLD); the sixth user's check fails fast.
+      h.emulator.setFault({ api: 'checksession', mode: 'http500', times: 5 });
       for (const { user, token } of users) {
         for (let i = 0; i < 3; i += 1) {
           const sealed = h.emulator.encrypt(user.openid, 'raw');

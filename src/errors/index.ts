@@ -49,11 +49,19 @@ export class AppError extends Error {
   }
 }
 
-export class InvalidRequest extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(400, 'invalid_request', description, options);
-  }
+/**
+ * The class of a contract error with a fixed status and code: `class X extends contractError(400,
+ * 'invalid_request') {}`. `defaults` are options every instance starts from (e.g. a Retry-After).
+ */
+function contractError(status: number, code: ErrorCode, defaults: AppErrorOptions = {}) {
+  return class extends AppError {
+    constructor(description: string, options?: AppErrorOptions) {
+      super(status, code, description, { ...defaults, ...options });
+    }
+  };
 }
+
+export class InvalidRequest extends contractError(400, 'invalid_request') {}
 
 export class PayloadTooLarge extends AppError {
   constructor(limitBytes: number) {
@@ -61,11 +69,7 @@ export class PayloadTooLarge extends AppError {
   }
 }
 
-export class InvalidGrant extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(400, 'invalid_grant', description, options);
-  }
-}
+export class InvalidGrant extends contractError(400, 'invalid_grant') {}
 
 /**
  * RFC 6750 §3.1: `missing` means no credentials were sent at all, which is answered without an
@@ -79,41 +83,17 @@ export class InvalidToken extends AppError {
   }
 }
 
-export class DecryptFailed extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(400, 'decrypt_failed', description, options);
-  }
-}
+export class DecryptFailed extends contractError(400, 'decrypt_failed') {}
 
-export class InvalidOpenData extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(400, 'invalid_open_data', description, options);
-  }
-}
+export class InvalidOpenData extends contractError(400, 'invalid_open_data') {}
 
-export class InvalidSignature extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(400, 'invalid_signature', description, options);
-  }
-}
+export class InvalidSignature extends contractError(400, 'invalid_signature') {}
 
-export class LoginRequired extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(401, 'login_required', description, options);
-  }
-}
+export class LoginRequired extends contractError(401, 'login_required') {}
 
-export class AccessDenied extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(403, 'access_denied', description, options);
-  }
-}
+export class AccessDenied extends contractError(403, 'access_denied') {}
 
-export class RateLimited extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(429, 'rate_limited', description, { retryAfter: 1, ...options });
-  }
-}
+export class RateLimited extends contractError(429, 'rate_limited', { retryAfter: 1 }) {}
 
 /** 502 for a failing WeChat, 504 when it did not answer in time. */
 export class UpstreamUnavailable extends AppError {
@@ -122,11 +102,9 @@ export class UpstreamUnavailable extends AppError {
   }
 }
 
-export class TemporarilyUnavailable extends AppError {
-  constructor(description: string, options?: AppErrorOptions) {
-    super(503, 'temporarily_unavailable', description, { retryAfter: 1, ...options });
-  }
-}
+export class TemporarilyUnavailable extends contractError(503, 'temporarily_unavailable', {
+  retryAfter: 1,
+}) {}
 
 export class ServerError extends AppError {
   constructor(description = 'The service failed to handle the request.', options?: AppErrorOptions) {

@@ -32,8 +32,22 @@ export interface WechatRequest {
 }
 
 export interface WechatTransport {
+  /** A call whose answer is a JSON object (errcode 0 or none); WechatError for a non-zero errcode. */
   call(request: WechatRequest): Promise<Record<string, unknown>>;
+  /**
+   * A call whose answer is bytes (a picture) unless it failed: WeChat then answers a JSON errcode body,
+   * with the same Content-Type as a picture, so the two are told apart by the body itself.
+   */
+  callForBytes(request: WechatRequest): Promise<Buffer>;
 }
+
+/** What one call came to, decided once; acting on it (breaker, metric, log, answer) follows from it. */
+type Outcome =
+  | { kind: 'json'; record: Record<string, unknown> }
+  | { kind: 'bytes'; bytes: Buffer }
+  | { kind: 'errcode'; code: number; errmsg: string; rid: string | undefined }
+  /** WeChat unwell or unreachable: counts against its breaker. */
+  | { kind: 'failure'; metric: string; detail: Record<string, unknown>; message: string; timeout: boolean };
 
 /**
  * One HTTP call to WeChat. WeChat reports errors as HTTP 200 with `{errcode, errmsg}`, and some APIs
@@ -62,7 +76,6 @@ export function createWechatTransport(options: WechatTransportOptions): WechatTr
     retry: { limit: 0 },
     throwHttpErrors: false,
     followRedirect: false,
-    responseType: 'text',
     headers: { 'user-agent': 'wxauth' },
   });
   const log = options.logger;
@@ -83,103 +96,151 @@ export function createWechatTransport(options: WechatTransportOptions): WechatTr
     return breaker;
   };
 
+  /** The answer's bytes, or why there is none; never throws. */
+  async function send(request: WechatRequest, remainingMs: number, bytes: boolean): Promise<Outcome> {
+    let status: number;
+    let body: Buffer;
+    try {
+      const response = await http(request.path, {
+        method: request.method,
+        responseType: 'buffer',
+        timeout: { request: remainingMs },
+        ...(request.searchParams ? { searchParams: request.searchParams } : {}),
+        ...(request.json === undefined ? {} : { json: request.json }),
+      });
+      status = response.statusCode;
+      body = response.body;
+    } catch (error) {
+      // got's error carries the request URL, whose query holds the AppSecret: keep only its code.
+      const code = error instanceof RequestError ? error.code : 'UNKNOWN';
+      const timeout = code === 'ETIMEDOUT';
+      return {
+        kind: 'failure',
+        metric: timeout ? 'timeout' : 'network',
+        detail: { reason: code },
+        message: timeout
+          ? `WeChat did not answer ${request.api} in time.`
+          : `WeChat could not be reached for ${request.api}.`,
+        timeout,
+      };
+    }
+    if (status !== 200) {
+      return {
+        kind: 'failure',
+        metric: `http_${status}`,
+        detail: { status },
+        message: `WeChat answered ${request.api} with HTTP ${status}.`,
+        timeout: false,
+      };
+    }
+    // A picture never starts with '{'; WeChat's errcode bodies (labelled image/jpeg too) always do.
+    if (bytes && body.length > 0 && body[0] !== 0x7b) return { kind: 'bytes', bytes: body };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      return {
+        kind: 'failure',
+        metric: 'not_json',
+        detail: { reason: 'not_json' },
+        message: `WeChat answered ${request.api} with something that is not JSON.`,
+        timeout: false,
+      };
+    }
+    const record = parsed as Record<string, unknown>;
+    const errcode = record.errcode;
+    if (errcode !== undefined && errcode !== 0) {
+      const errmsg = typeof record.errmsg === 'string' ? record.errmsg : '';
+      const code = typeof errcode === 'number' ? errcode : Number(errcode);
+      return {
+        kind: 'errcode',
+        code: Number.isFinite(code) ? code : -1,
+        errmsg,
+        rid: /rid:\s*([\w-]+)/.exec(errmsg)?.[1],
+      };
+    }
+    // An API that answers bytes answered JSON without an errcode: not what it promises.
+    if (bytes) {
+      return {
+        kind: 'failure',
+        metric: 'not_bytes',
+        detail: { reason: 'not_bytes' },
+        message: `WeChat answered ${request.api} with JSON but no picture.`,
+        timeout: false,
+      };
+    }
+    return { kind: 'json', record };
+  }
+
+  async function perform(request: WechatRequest, bytes: boolean): Promise<Outcome> {
+    const remainingMs = Math.ceil(
+      (request.deadline ?? performance.now() + options.timeoutMs) - performance.now(),
+    );
+    if (remainingMs <= 0) {
+      // The operation's earlier calls used up its time: WeChat is slow, but this API was not asked.
+      observe(request.api, 'deadline');
+      throw new UpstreamUnavailable(`WeChat did not answer in time (no time was left for ${request.api}).`, {
+        timeout: true,
+      });
+    }
+    const breaker = breakerOf(request.api);
+    const admission = breaker.admit();
+    if (!admission.allowed) {
+      observe(request.api, 'circuit_open');
+      throw new UpstreamUnavailable(
+        `WeChat's ${request.api} has been failing repeatedly; the service is not calling it for a few seconds.`,
+        { retryAfter: admission.retryAfterS },
+      );
+    }
+    const outcome = await send(request, remainingMs, bytes);
+    // Only failures and "system busy" (-1) say WeChat is unwell; other errcodes answer the request.
+    if (outcome.kind === 'failure' || (outcome.kind === 'errcode' && outcome.code === -1)) breaker.failed();
+    else breaker.succeeded();
+    switch (outcome.kind) {
+      case 'failure':
+        observe(request.api, outcome.metric);
+        log.warn(
+          { event: 'wechat_failure', api: request.api, ...outcome.detail },
+          `WeChat ${request.api} failed: ${outcome.metric}`,
+        );
+        throw new UpstreamUnavailable(outcome.message, {
+          timeout: outcome.timeout,
+          ...(outcome.metric === 'timeout' || outcome.metric === 'network'
+            ? { cause: new Error(String(outcome.detail.reason)) }
+            : {}),
+        });
+      case 'errcode':
+        observe(request.api, String(outcome.code));
+        log.warn(
+          {
+            event: 'wechat_failure',
+            api: request.api,
+            errcode: outcome.code,
+            errmsg: outcome.errmsg,
+            rid: outcome.rid,
+          },
+          `WeChat ${request.api} errcode ${outcome.code}`,
+        );
+        throw new WechatError(request.api, outcome.code, outcome.errmsg, outcome.rid);
+      default:
+        observe(request.api, 'ok');
+        return outcome;
+    }
+  }
+
   return {
     async call(request) {
-      const remainingMs = Math.ceil(
-        (request.deadline ?? performance.now() + options.timeoutMs) - performance.now(),
-      );
-      if (remainingMs <= 0) {
-        // The operation's earlier calls used up its time: WeChat is slow, but this API was not asked.
-        observe(request.api, 'deadline');
-        throw new UpstreamUnavailable(
-          `WeChat did not answer in time (no time was left for ${request.api}).`,
-          {
-            timeout: true,
-          },
-        );
-      }
-      const breaker = breakerOf(request.api);
-      const admission = breaker.admit();
-      if (!admission.allowed) {
-        observe(request.api, 'circuit_open');
-        throw new UpstreamUnavailable(
-          `WeChat's ${request.api} has been failing repeatedly; the service is not calling it for a few seconds.`,
-          {
-            retryAfter: admission.retryAfterS,
-          },
-        );
-      }
-      let status: number;
-      let text: string;
-      try {
-        const response = await http(request.path, {
-          method: request.method,
-          timeout: { request: remainingMs },
-          ...(request.searchParams ? { searchParams: request.searchParams } : {}),
-          ...(request.json === undefined ? {} : { json: request.json }),
-        });
-        status = response.statusCode;
-        text = response.body;
-      } catch (error) {
-        // got's error carries the request URL, whose query holds the AppSecret: keep only its code.
-        const code = error instanceof RequestError ? error.code : 'UNKNOWN';
-        const timeout = code === 'ETIMEDOUT';
-        breaker.failed();
-        observe(request.api, timeout ? 'timeout' : 'network');
-        log.warn(
-          { event: 'wechat_failure', api: request.api, reason: code },
-          `WeChat ${request.api} ${timeout ? 'timed out' : 'unreachable'}`,
-        );
-        throw new UpstreamUnavailable(
-          timeout
-            ? `WeChat did not answer ${request.api} in time.`
-            : `WeChat could not be reached for ${request.api}.`,
-          { timeout, cause: new Error(code) },
-        );
-      }
-      if (status !== 200) {
-        breaker.failed();
-        observe(request.api, `http_${status}`);
-        log.warn(
-          { event: 'wechat_failure', api: request.api, status },
-          `WeChat ${request.api} answered HTTP ${status}`,
-        );
-        throw new UpstreamUnavailable(`WeChat answered ${request.api} with HTTP ${status}.`);
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        breaker.failed();
-        observe(request.api, 'not_json');
-        log.warn(
-          { event: 'wechat_failure', api: request.api, reason: 'not_json' },
-          `WeChat ${request.api} answered something that is not JSON`,
-        );
-        throw new UpstreamUnavailable(`WeChat answered ${request.api} with something that is not JSON.`);
-      }
-      const record = body as Record<string, unknown>;
-      const errcode = record.errcode;
-      if (errcode !== undefined && errcode !== 0) {
-        const errmsg = typeof record.errmsg === 'string' ? record.errmsg : '';
-        const rid = /rid:\s*([\w-]+)/.exec(errmsg)?.[1];
-        const code = typeof errcode === 'number' ? errcode : Number(errcode);
-        // Only "system busy" says WeChat is unwell; other errcodes are answers about the request.
-        if (code === -1) breaker.failed();
-        else breaker.succeeded();
-        observe(request.api, String(code));
-        log.warn(
-          { event: 'wechat_failure', api: request.api, errcode: code, errmsg, rid },
-          `WeChat ${request.api} errcode ${code}`,
-        );
-        throw new WechatError(request.api, Number.isFinite(code) ? code : -1, errmsg, rid);
-      }
-      breaker.succeeded();
-      observe(request.api, 'ok');
-      return record;
+      const outcome = await perform(request, false);
+      if (outcome.kind !== 'json') throw new Error('unreachable: a JSON call answered bytes');
+      return outcome.record;
+    },
+    async callForBytes(request) {
+      const outcome = await perform(request, true);
+      if (outcome.kind !== 'bytes') throw new Error('unreachable: a bytes call answered JSON');
+      return outcome.bytes;
     },
   };
 }

@@ -564,5 +564,69 @@ export function describeStoreContract(
         await store.ping();
       });
     });
+
+    describe('login codes (the double-submit single flight)', () => {
+      const code = () => refreshToken().hash;
+
+      it('lets the first caller claim a code and tells the next one it is pending', async () => {
+        const hash = code();
+        expect(await store.claimLoginCode(hash, 60_000)).to.deep.equal({ state: 'claimed' });
+        expect(await store.claimLoginCode(hash, 60_000)).to.deep.equal({ state: 'pending' });
+      });
+
+      it('gives exactly one of ten concurrent callers the claim', async () => {
+        const hash = code();
+        const claims = await Promise.all(
+          Array.from({ length: 10 }, () => store.claimLoginCode(hash, 60_000)),
+        );
+        expect(claims.filter((c) => c.state === 'claimed')).to.have.length(1);
+        expect(claims.filter((c) => c.state === 'pending')).to.have.length(9);
+      });
+
+      it('answers the completed result to every later caller, whatever characters it holds', async () => {
+        const hash = code();
+        await store.claimLoginCode(hash, 60_000);
+        const sealed = 'sealed:result/with+odd=chars';
+        await store.completeLoginCode(hash, sealed);
+        expect(await store.claimLoginCode(hash, 60_000)).to.deep.equal({
+          state: 'done',
+          sealedResult: sealed,
+        });
+        expect(await store.claimLoginCode(hash, 60_000)).to.deep.equal({
+          state: 'done',
+          sealedResult: sealed,
+        });
+      });
+
+      it('records no result for a code nobody claimed', async () => {
+        const hash = code();
+        await store.completeLoginCode(hash, 'sealed');
+        expect(await store.claimLoginCode(hash, 60_000)).to.deep.equal({ state: 'claimed' });
+      });
+
+      it('forgets a pending claim on release, so a retry claims it again, but keeps a completed one', async () => {
+        const pending = code();
+        await store.claimLoginCode(pending, 60_000);
+        await store.releaseLoginCode(pending);
+        expect(await store.claimLoginCode(pending, 60_000)).to.deep.equal({ state: 'claimed' });
+
+        const done = code();
+        await store.claimLoginCode(done, 60_000);
+        await store.completeLoginCode(done, 'sealed');
+        await store.releaseLoginCode(done);
+        expect(await store.claimLoginCode(done, 60_000)).to.deep.equal({
+          state: 'done',
+          sealedResult: 'sealed',
+        });
+      });
+
+      it('ends a claim and its result after the claim ttl, in real time', async () => {
+        const hash = code();
+        await store.claimLoginCode(hash, 50);
+        await store.completeLoginCode(hash, 'sealed');
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        expect(await store.claimLoginCode(hash, 60_000)).to.deep.equal({ state: 'claimed' });
+      });
+    });
   });
 }

@@ -37,6 +37,11 @@ export class CircuitBreaker {
     this.trialInFlight = false;
   }
 
+  /** A call whose outcome says nothing either way (it had too little time): a trial may be made again. */
+  inconclusive(): void {
+    this.trialInFlight = false;
+  }
+
   failed(): void {
     this.failures += 1;
     this.trialInFlight = false;

@@ -196,9 +196,13 @@ export function createWechatTransport(options: WechatTransportOptions): WechatTr
       );
     }
     const outcome = await send(request, remainingMs, bytes);
-    // Only failures and "system busy" (-1) say WeChat is unwell; other errcodes answer the request.
-    if (outcome.kind === 'failure' || (outcome.kind === 'errcode' && outcome.code === -1)) breaker.failed();
-    else breaker.succeeded();
+    // Only failures and "system busy" (-1) say WeChat is unwell; other errcodes answer the request. A
+    // timeout of a call that got only the scraps of its operation's deadline says nothing about the API.
+    const starved = outcome.kind === 'failure' && outcome.timeout && remainingMs < options.timeoutMs / 2;
+    if (outcome.kind === 'failure' || (outcome.kind === 'errcode' && outcome.code === -1)) {
+      if (starved) breaker.inconclusive();
+      else breaker.failed();
+    } else breaker.succeeded();
     switch (outcome.kind) {
       case 'failure':
         observe(request.api, outcome.metric);

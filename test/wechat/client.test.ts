@@ -7,7 +7,7 @@ import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { AppError } from '../../src/errors/index.js';
 import { createLogger, ManualClock } from '../../src/lib/index.js';
 import { connectRedis, MemoryStore, RedisStore, type SessionStore } from '../../src/store/index.js';
-import { createWechatClient, type WechatClient } from '../../src/wechat/index.js';
+import { createWechatClient, createWechatTransport, type WechatClient } from '../../src/wechat/index.js';
 import { freshPrefix, testRedis } from '../setup/hooks.js';
 
 async function rejection(promise: Promise<unknown>): Promise<AppError> {
@@ -472,5 +472,41 @@ describe('WeChat client', () => {
         expect(error.message).to.contain('stable_token');
       }
     });
+  });
+});
+
+describe('WeChat transport', () => {
+  it('does not count a timeout against the breaker when the call had only the scraps of its deadline', async () => {
+    const emulator = createEmulator();
+    await emulator.listen(0);
+    try {
+      const transport = createWechatTransport({
+        apiBase: emulator.url,
+        timeoutMs: 400,
+        logger: createLogger({ level: 'silent' }),
+        breakerThreshold: 2,
+        breakerCooldownMs: 60_000,
+      });
+      const request = () => ({
+        api: 'jscode2session',
+        method: 'GET' as const,
+        path: 'sns/jscode2session',
+        searchParams: {
+          appid: emulator.appid,
+          secret: emulator.secret,
+          js_code: emulator.login().code,
+          grant_type: 'authorization_code',
+        },
+      });
+      for (let i = 0; i < 3; i += 1) {
+        emulator.setFault({ api: 'jscode2session', mode: 'slow', delayMs: 150 });
+        const starved = transport.call({ ...request(), deadline: performance.now() + 50 });
+        expect((await rejection(starved)).status).to.equal(504);
+      }
+      // Healthy again, and its breaker still closed: WeChat never had a fair chance to fail.
+      expect((await transport.call(request())).openid).to.be.a('string');
+    } finally {
+      await emulator.close();
+    }
   });
 });

@@ -146,6 +146,23 @@ describe('the store failing under the service', function () {
       expect(h.logs.join('')).not.to.match(/unhandled error|"stack"/);
     });
 
+    it('logs a store error that is a fault of ours (NOPERM) as a 500 without its command arguments', async () => {
+      h = await startHarness({ redisServer: server });
+      const { code } = h.emulator.login();
+      // Scripts carry the session_key, token digests and seeds as arguments; ioredis puts them on its errors.
+      await rawCommand(server.port, ['ACL', 'SETUSER', 'default', '-@scripting']);
+      try {
+        const res = await h.http.post('/auth/login').send({ code });
+        expect(res.status).to.equal(500);
+        expect(res.body.error).to.equal('server_error');
+      } finally {
+        await rawCommand(server.port, ['ACL', 'SETUSER', 'default', '+@all']);
+      }
+      const logs = h.logs.join('');
+      expect(logs).to.contain('NOPERM');
+      expect(logs).not.to.match(/"args"|"command"/);
+    });
+
     it('answers 503 for a foreign value under one of its keys, writes nothing, and logs no command arguments', async () => {
       h = await startHarness({ redisServer: server });
       const first = await h.login();

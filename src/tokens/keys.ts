@@ -8,7 +8,10 @@ export type SigningAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 
 export interface KeySet {
+  /** The first key not marked `next`. */
   signing: { kid: string; alg: SigningAlgorithm; key: VerifyKey };
+  /** Keys marked `"next": true`: published and verifying, never signing (step 1 of a rotation). */
+  next: string[];
   /** kid → public key. Looked up by exact kid only: a kid is a name, never a path or a URL. */
   verifying: ReadonlyMap<string, { alg: SigningAlgorithm; key: VerifyKey }>;
   algorithms: SigningAlgorithm[];
@@ -18,6 +21,15 @@ export interface KeySet {
 }
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+
+/**
+ * The member of a private JWK that marks the next key of a rotation. It is ours, not RFC 7517's, and
+ * never published. A next key is appended after the signing key, so that even a loader that does not
+ * know this member (an older wxauth) still signs with the current one.
+ */
+export const NEXT_MEMBER = 'next';
+
+type PrivateJwks = { keys: JWK[] };
 
 export class KeySetError extends Error {
   override name = 'KeySetError';
@@ -34,7 +46,10 @@ function inferAlgorithm(jwk: JWK): SigningAlgorithm | undefined {
   return undefined;
 }
 
-/** Builds a KeySet from a private JWKS: the first key signs, every key verifies. */
+/**
+ * Builds a KeySet from a private JWKS: the first key not marked `"next": true` signs, every key
+ * verifies (and is published).
+ */
 export async function keySetFromJwks(jwks: unknown, ephemeral = false): Promise<KeySet> {
   const keys = (jwks as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || keys.length === 0)
@@ -42,8 +57,11 @@ export async function keySetFromJwks(jwks: unknown, ephemeral = false): Promise<
   const verifying = new Map<string, { alg: SigningAlgorithm; key: VerifyKey }>();
   const publicKeys: JWK[] = [];
   let signing: KeySet['signing'] | undefined;
+  const next: string[] = [];
   for (const [index, raw] of keys.entries()) {
-    const jwk = raw as JWK;
+    const { [NEXT_MEMBER]: isNext = false, ...jwk } = raw as JWK & { [NEXT_MEMBER]?: unknown };
+    if (typeof isNext !== 'boolean')
+      throw new KeySetError(`key ${index}: "${NEXT_MEMBER}" must be true or false`);
     const alg = inferAlgorithm(jwk);
     if (!alg)
       throw new KeySetError(
@@ -65,10 +83,16 @@ export async function keySetFromJwks(jwks: unknown, ephemeral = false): Promise<
     }
     verifying.set(kid, { alg, key: publicKey });
     publicKeys.push({ ...publicJwk, kid, alg, use: 'sig' });
-    signing ??= { kid, alg, key: privateKey };
+    if (isNext) next.push(kid);
+    else signing ??= { kid, alg, key: privateKey };
   }
+  if (!signing)
+    throw new KeySetError(
+      `every key is marked "${NEXT_MEMBER}": promote one (npm run keys -- <file> --promote)`,
+    );
   return {
-    signing: signing!,
+    signing,
+    next,
     verifying,
     algorithms: [...new Set([...verifying.values()].map((k) => k.alg))],
     publicJwks: { keys: publicKeys },
@@ -92,8 +116,12 @@ export async function loadKeySet(file: string): Promise<KeySet> {
   return keySetFromJwks(json);
 }
 
-/** A new private JWKS with one key, for scripts/gen-keys.ts and the ephemeral development key. */
-export async function generatePrivateJwks(alg: SigningAlgorithm = 'EdDSA'): Promise<{ keys: JWK[] }> {
+/**
+ * A new private JWKS with one key, for scripts/gen-keys.ts and the ephemeral development key. ES256 by
+ * default: the one algorithm that every verifier a team's back-ends use accepts (EdDSA is refused by
+ * most of them).
+ */
+export async function generatePrivateJwks(alg: SigningAlgorithm = 'ES256'): Promise<PrivateJwks> {
   const { privateKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = await exportJWK(privateKey);
   const publicJwk: JWK = { ...jwk };
@@ -101,6 +129,50 @@ export async function generatePrivateJwks(alg: SigningAlgorithm = 'EdDSA'): Prom
   return { keys: [{ ...jwk, alg, use: 'sig', kid: await calculateJwkThumbprint(publicJwk) }] };
 }
 
-export async function generateEphemeralKeySet(alg: SigningAlgorithm = 'EdDSA'): Promise<KeySet> {
+export async function generateEphemeralKeySet(alg: SigningAlgorithm = 'ES256'): Promise<KeySet> {
   return keySetFromJwks(await generatePrivateJwks(alg), true);
+}
+
+/*
+ * Rotation in steps, each followed by a rolling restart of every instance (the README's procedure):
+ * addNextKey publishes a new key that does not sign yet; promoteNextKey makes it sign and keeps the one
+ * it replaces for verification; retireKey removes a key once no token it signed can still be live.
+ */
+
+function keysOf(jwks: unknown): JWK[] {
+  const keys = (jwks as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) throw new KeySetError('expected a JSON Web Key Set');
+  return keys as JWK[];
+}
+
+const isNextKey = (jwk: JWK) => (jwk as Record<string, unknown>)[NEXT_MEMBER] === true;
+
+/** Step 1: a new key appended, marked next: in the JWKS, not signing. At most one next key at a time. */
+export async function addNextKey(jwks: unknown, alg: SigningAlgorithm = 'ES256'): Promise<PrivateJwks> {
+  const keys = keysOf(jwks);
+  const pending = keys.find(isNextKey);
+  if (pending) throw new KeySetError(`key ${pending.kid} is already the next key: promote it first`);
+  const [fresh] = (await generatePrivateJwks(alg)).keys;
+  const result = { keys: [...keys, { ...fresh!, [NEXT_MEMBER]: true }] };
+  await keySetFromJwks(result);
+  return result;
+}
+
+/** Step 2: the next key signs (it goes first, unmarked); the key that signed until now still verifies. */
+export function promoteNextKey(jwks: unknown): PrivateJwks {
+  const keys = keysOf(jwks);
+  const next = keys.find(isNextKey);
+  if (!next) throw new KeySetError(`no key is marked "${NEXT_MEMBER}": add one with --next first`);
+  const { [NEXT_MEMBER]: _marker, ...promoted } = next as JWK & { [NEXT_MEMBER]?: unknown };
+  return { keys: [promoted, ...keys.filter((k) => k !== next)] };
+}
+
+/** Step 3: removes a key that no longer signs (after ACCESS_TOKEN_TTL, no token it signed is live). */
+export function retireKey(jwks: unknown, kid: string): PrivateJwks {
+  const keys = keysOf(jwks);
+  const index = keys.findIndex((k) => k.kid === kid);
+  if (index < 0) throw new KeySetError(`no key has kid ${kid}`);
+  const signingIndex = keys.findIndex((k) => !isNextKey(k));
+  if (index === signingIndex) throw new KeySetError(`key ${kid} is the signing key: it cannot be retired`);
+  return { keys: keys.filter((_, i) => i !== index) };
 }

@@ -1,0 +1,54 @@
+import type { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { InvalidRequest } from '../../errors/index.js';
+import type { KeySet } from '../../tokens/index.js';
+import type { BearerState } from '../middleware/bearer.js';
+
+export interface OAuthRouteDeps {
+  /** PUBLIC_URL, without a trailing slash: every URL the documents give starts with it. */
+  publicUrl: string;
+  /** The tokens' `iss` (JWT_ISSUER, else PUBLIC_URL): verifiers compare it with the documents' `issuer`. */
+  issuer: string;
+  keys: KeySet;
+}
+
+/**
+ * Discovery (RFC 8414, OpenID Connect Discovery) and POST /auth/refresh as an RFC 6749 token endpoint,
+ * so that verifiers configure themselves from the issuer alone and OAuth client libraries can refresh.
+ * Registered before the auth routes: the grant_type check runs ahead of the refresh route.
+ */
+export function oauthRoutes(router: Router<BearerState>, deps: OAuthRouteDeps): void {
+  const { publicUrl, issuer, keys } = deps;
+  const metadata = JSON.stringify({
+    issuer,
+    jwks_uri: `${publicUrl}/.well-known/jwks.json`,
+    token_endpoint: `${publicUrl}/auth/refresh`,
+    // Login is WeChat's code exchange (POST /auth/login), not an OAuth grant or authorization request:
+    // there is no authorization endpoint, so no response type.
+    grant_types_supported: ['refresh_token'],
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['none'],
+    subject_types_supported: ['public'],
+    // No ID tokens are issued; OIDC-aware verifiers read the accepted algorithms from here.
+    id_token_signing_alg_values_supported: keys.algorithms,
+    claims_supported: ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'sid'],
+  });
+
+  const discover = function describeIssuer(ctx: Context) {
+    // As the JWKS: the algorithms change only with the key set, which a rotation publishes ahead.
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.type = 'application/json';
+    ctx.body = metadata;
+  };
+  router.get('/.well-known/openid-configuration', discover);
+  router.get('/.well-known/oauth-authorization-server', discover);
+
+  router.use('/auth/refresh', async function checkGrantType(ctx, next) {
+    const grant = (ctx.request.body as { grant_type?: unknown } | undefined)?.grant_type;
+    if (ctx.method === 'POST' && grant !== undefined && grant !== 'refresh_token')
+      throw new InvalidRequest(
+        'grant_type: this token endpoint takes only grant_type=refresh_token (log in with POST /auth/login).',
+      );
+    await next();
+  });
+}

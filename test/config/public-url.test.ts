@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  WECHAT_APPID: 'wx1234567890abcdef',
+  WECHAT_SECRET: 'abcdef0123456789abcdef0123456789',
+  JWT_SIGNING_KEYS_FILE: '/etc/wxauth/keys.json',
+  SESSION_KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+  REDIS_URL: 'redis://127.0.0.1:6390',
+};
+
+function refusal(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('loadConfig accepted the settings');
+}
+
+describe('configuration: PUBLIC_URL and the issuer', () => {
+  it('defaults PUBLIC_URL to http://localhost:<PORT> and the issuer to PUBLIC_URL', () => {
+    expect(loadConfig({}).publicUrl).to.equal('http://localhost:3000');
+    const config = loadConfig({ PORT: '8080' });
+    expect(config.publicUrl).to.equal('http://localhost:8080');
+    expect(config.tokens.issuer).to.equal('http://localhost:8080');
+    expect(config.tokens.audience).to.equal('wxauth');
+  });
+
+  it('takes the issuer from PUBLIC_URL, without a trailing slash, unless JWT_ISSUER is set', () => {
+    const config = loadConfig({ PUBLIC_URL: 'https://auth.example.com/' });
+    expect(config.publicUrl).to.equal('https://auth.example.com');
+    expect(config.tokens.issuer).to.equal('https://auth.example.com');
+    const own = loadConfig({ PUBLIC_URL: 'https://auth.example.com', JWT_ISSUER: 'urn:example:wxauth' });
+    expect(own.publicUrl).to.equal('https://auth.example.com');
+    expect(own.tokens.issuer).to.equal('urn:example:wxauth');
+  });
+
+  it('requires PUBLIC_URL in production, and https there', () => {
+    expect(refusal(PRODUCTION)).to.contain('PUBLIC_URL');
+    expect(refusal({ ...PRODUCTION, PUBLIC_URL: 'http://auth.example.com' })).to.match(/PUBLIC_URL.*https/);
+    const config = loadConfig({ ...PRODUCTION, PUBLIC_URL: 'https://auth.example.com' });
+    expect(config.tokens.issuer).to.equal('https://auth.example.com');
+  });
+
+  it('refuses a PUBLIC_URL that is not an http(s) URL, or carries a query or fragment', () => {
+    for (const bad of [
+      'auth.example.com',
+      'ftp://auth.example.com',
+      'https://a.example/?x=1',
+      'https://a.example/#f',
+    ])
+      expect(refusal({ PUBLIC_URL: bad })).to.contain('PUBLIC_URL');
+  });
+});

@@ -1,0 +1,155 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import express from 'express';
+import { expressjwt, type Request as JwtRequest } from 'express-jwt';
+import { auth } from 'express-oauth2-jwt-bearer';
+import { createVerifier as createFastVerifier } from 'fast-jwt';
+import buildGetJwks from 'get-jwks';
+import { base64url } from 'jose';
+import jwt from 'jsonwebtoken';
+import jwksRsa from 'jwks-rsa';
+import Koa from 'koa';
+import koaJwt from 'koa-jwt';
+import { type Issuer, startIssuer } from './issuer.js';
+
+/**
+ * Other people's verifiers, configured as their READMEs say, against the real wxauth over HTTP: each
+ * finds the keys at wxauth's JWKS (or by discovery from the issuer alone) and must accept wxauth's
+ * default token (ES256) and refuse a tampered copy of it.
+ */
+type Check = (token: string) => Promise<string>;
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Express's own error handler prints every refusal to stderr: answer it as the status it carries. */
+const quietErrors: express.ErrorRequestHandler = (error, _req, res, _next) => {
+  res.status((error as { status?: number }).status ?? 500).json({ error: (error as { code?: string }).code });
+};
+
+/** GET <url>/orders with the token: the subject the framework's middleware found, or its refusal. */
+function overHttp(url: string): Check {
+  return async (token) => {
+    const res = await fetch(`${url}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    return ((await res.json()) as { sub: string }).sub;
+  };
+}
+
+function tampered(token: string): string {
+  const [header, payload, signature] = token.split('.') as [string, string, string];
+  const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload)));
+  return `${header}.${base64url.encode(JSON.stringify({ ...claims, sub: 'oVictim' }))}.${signature}`;
+}
+
+describe('wxauth tokens in other verifiers (their own code, configured from their READMEs)', () => {
+  let issuer: Issuer;
+  const servers: Server[] = [];
+  const checks: Record<string, Check> = {};
+
+  before(async () => {
+    issuer = await startIssuer();
+    const { url } = issuer;
+    const jwksUri = `${url}/.well-known/jwks.json`;
+    const audience = issuer.h.config.tokens.audience;
+
+    const client = jwksRsa({ jwksUri, cache: true, rateLimit: true });
+    checks['jsonwebtoken + jwks-rsa'] = (token) =>
+      new Promise((resolve, reject) => {
+        jwt.verify(
+          token,
+          (header, callback) => {
+            client.getSigningKey(header.kid).then((key) => callback(null, key.getPublicKey()), callback);
+          },
+          { issuer: url, audience, algorithms: ['ES256'] },
+          (error, payload) => (error ? reject(error) : resolve((payload as jwt.JwtPayload).sub!)),
+        );
+      });
+
+    const koa = new Koa();
+    koa.use(
+      koaJwt({
+        secret: jwksRsa.koaJwtSecret({ jwksUri, cache: true, rateLimit: true }),
+        issuer: url,
+        audience,
+        algorithms: ['ES256'],
+      }),
+    );
+    koa.use((ctx) => {
+      ctx.body = { sub: ctx.state.user.sub };
+    });
+    const koaServer = createServer(koa.callback());
+    servers.push(koaServer);
+    checks['koa-jwt (+ jwks-rsa)'] = overHttp(await listen(koaServer));
+
+    const withExpressJwt = express();
+    withExpressJwt.get(
+      '/orders',
+      expressjwt({
+        secret: jwksRsa.expressJwtSecret({ jwksUri, cache: true, rateLimit: true }) as never,
+        issuer: url,
+        audience,
+        algorithms: ['ES256'],
+      }),
+      (req, res) => {
+        res.json({ sub: (req as JwtRequest).auth?.sub });
+      },
+    );
+    withExpressJwt.use(quietErrors);
+    const expressJwtServer = createServer(withExpressJwt);
+    servers.push(expressJwtServer);
+    checks['express-jwt (+ jwks-rsa)'] = overHttp(await listen(expressJwtServer));
+
+    const getJwks = buildGetJwks({ issuersWhitelist: [url] });
+    const fast = createFastVerifier({
+      key: async ({ header, payload }: { header: Record<string, string>; payload: Record<string, string> }) =>
+        getJwks.getPublicKey({ kid: header.kid, alg: header.alg, domain: payload.iss }),
+      allowedIss: url,
+      allowedAud: audience,
+      algorithms: ['ES256'],
+    });
+    checks['fast-jwt + get-jwks (domain: the iss)'] = async (token) =>
+      ((await fast(token)) as { sub: string }).sub;
+
+    // Nothing but the issuer: the JWKS and the algorithms come from the discovery document.
+    const fromIssuer = express();
+    fromIssuer.get('/orders', auth({ issuerBaseURL: url, audience }), (req, res) => {
+      res.json({ sub: req.auth?.payload.sub });
+    });
+    fromIssuer.use(quietErrors);
+    const oauthServer = createServer(fromIssuer);
+    servers.push(oauthServer);
+    checks['express-oauth2-jwt-bearer (issuerBaseURL alone)'] = overHttp(await listen(oauthServer));
+  });
+
+  after(async () => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
+    await issuer.close();
+  });
+
+  const names = [
+    'jsonwebtoken + jwks-rsa',
+    'koa-jwt (+ jwks-rsa)',
+    'express-jwt (+ jwks-rsa)',
+    'fast-jwt + get-jwks (domain: the iss)',
+    'express-oauth2-jwt-bearer (issuerBaseURL alone)',
+  ];
+  for (const name of names) {
+    it(`${name}: accepts the default token and refuses a tampered one`, async () => {
+      expect(issuer.h.keys.signing.alg).to.equal('ES256');
+      const login = await issuer.h.login();
+      expect(await checks[name]!(login.access_token)).to.equal(login.openid);
+      let refused: unknown;
+      await checks[name]!(tampered(login.access_token)).catch((error: unknown) => {
+        refused = error;
+      });
+      expect(refused, 'the tampered token was accepted').to.be.instanceOf(Error);
+    });
+  }
+});

@@ -10,8 +10,8 @@
  * a stall longer than REFRESH_REUSE_GRACE (10 s), every session must still be alive and the server
  * must have raised no refresh_token_reuse alert.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { startRedisServer, startService } from './lib/spawn.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -22,79 +22,36 @@ const seconds = option('seconds', 60);
 const users = option('users', 16);
 const stallSeconds = option('stall', 0);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForOutput(child: ChildProcess, pattern: RegExp, ms = 20000): Promise<RegExpMatchArray> {
-  let text = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${pattern} in:\n${text}`)), ms);
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = text.match(pattern);
-      if (match) {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        resolve(match);
-      }
-    };
-    child.stdout?.on('data', onData);
-  });
-}
-
 async function metric(service: string, name: string): Promise<number> {
   const text = await (await fetch(`${service}/metrics`)).text();
   const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return match ? Number(match[1]) : Number.NaN;
 }
 
-const redisPort = await freePort();
-const redis = spawn(
-  'redis-server',
-  [
-    ...['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    ...['--enable-debug-command', 'local'],
-  ],
-  {
-    stdio: 'ignore',
-  },
-);
-await new Promise((r) => setTimeout(r, 300));
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+const redis = await startRedisServer({ args: ['--enable-debug-command', 'local'] });
+const server = startService({
   env: {
-    PATH: process.env.PATH ?? '',
     PORT: '0',
     LOG_LEVEL: 'warn',
-    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    REDIS_URL: redis.url,
     RATE_LIMIT_LOGIN_PER_IP: '0',
     RATE_LIMIT_REFRESH_PER_IP: '0',
     RATE_LIMIT_REFRESH_PER_USER: '0',
     RATE_LIMIT_WECHAT_PER_IP: '0',
     RATE_LIMIT_WECHAT_PER_USER: '0',
   },
-  stdio: ['ignore', 'pipe', 'inherit'],
+  keep: 16_000,
 });
+server.child.stderr!.pipe(process.stderr);
+// Also when this script dies of an error outside the try below.
+process.on('exit', () => server.child.kill('SIGKILL'));
 let reuseAlerts = 0;
-server.stdout?.on('data', (chunk: Buffer) => {
+server.child.stdout!.on('data', (chunk: Buffer) => {
   reuseAlerts += chunk.toString().split('"event":"refresh_token_reuse"').length - 1;
 });
-const stop = () => {
-  server.kill('SIGTERM');
-  redis.kill('SIGKILL');
-};
-process.on('exit', stop);
 
 try {
-  const [, service, emulator] = await waitForOutput(
-    server,
+  const [, service, emulator] = await server.match(
     /listening on (http:\/\/127\.0\.0\.1:\d+), with the built-in WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/,
   );
   const json = { 'content-type': 'application/json' };
@@ -171,7 +128,7 @@ try {
       ? setTimeout(
           () => {
             // Fire and forget: the answer comes when Redis wakes.
-            const socket = createConnection(redisPort, '127.0.0.1');
+            const socket = createConnection(redis.port, '127.0.0.1');
             socket.on('error', () => undefined);
             socket.end(`DEBUG SLEEP ${stallSeconds}\r\n`);
           },
@@ -210,5 +167,6 @@ try {
     process.exitCode = 1;
   }
 } finally {
-  stop();
+  await server.stop();
+  await redis.stop();
 }

@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, Server as NetServer, type Socket } from 'node:net';
 import { ConfigError, loadProcessConfig } from './config/index.js';
 import { buildDeps } from './deps.js';
-import { createApp } from './http/index.js';
-import type { Logger } from './lib/index.js';
+import { createAdminApp, createApp } from './http/index.js';
+import { flushLogs, type Logger } from './lib/index.js';
 import type { Metrics } from './metrics/index.js';
 import { walkthrough } from './walkthrough.js';
 
@@ -38,6 +38,13 @@ async function main(): Promise<void> {
     );
   }
 
+  let adminServer: Server | undefined;
+  if (config.admin !== undefined) {
+    adminServer = createServer(createAdminApp(config, deps).callback());
+    const at = await listen(adminServer, config.admin.port, config.admin.host);
+    logger.info({ host: at.address, port: at.port }, `admin API on http://${hostPort(at.address, at.port)}`);
+  }
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -51,11 +58,16 @@ async function main(): Promise<void> {
     // A scrape cut short at exit costs nothing.
     metricsServer?.close();
     metricsServer?.closeAllConnections();
+    // An admin action in flight finishes (it ends sessions in steps); idle connections go.
+    adminServer?.close();
+    adminServer?.closeIdleConnections();
     drain(async () => {
       await deps
         .close()
         .catch((error: unknown) => logger.warn({ err: error }, 'store did not close cleanly'));
       logger.info('stopped');
+      // Request lines are written asynchronously (lib/logger.ts): exit once every one is out.
+      await flushLogs(logger);
       process.exit(0);
     });
   };

@@ -8,7 +8,11 @@ export function walkthrough(serviceUrl: string, emulatorUrl: string): string {
   const bearer = ` -H "Authorization: Bearer $AT"`;
   return `
 wxauth is listening on ${serviceUrl}, with the built-in WeChat emulator on ${emulatorUrl}.
-Try the whole flow: paste these lines into a shell (they need curl and node).
+
+Open ${serviceUrl}/demo in a browser: a website's login page shows a mini-program code, and a phone
+beside it (the emulator's WeChat) scans it and confirms; the website is then logged in as that user.
+
+Or try the mini-program's flow: paste these lines into a shell (they need curl and node).
 
 json() { node -pe "JSON.parse(require('fs').readFileSync(0, 'utf8'))['$1']"; }
 

@@ -1,15 +1,15 @@
 import cluster, { type Worker } from 'node:cluster';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadProcessConfig } from './config/index.js';
 import { createEmulator, type Emulator } from './emulator/index.js';
-import { createLogger, systemClock } from './lib/index.js';
+import { createLogger, flushLogs, systemClock } from './lib/index.js';
 import { generatePrivateJwks } from './tokens/index.js';
 
 /**
- * Every core: `npm run start:workers` runs WORKERS copies of src/server.ts (default: one per core) behind
+ * Every core: `npm run start:workers` runs WORKERS copies of server.ts (default: one per core) behind
  * one port with node:cluster. The primary accepts connections and hands them to the workers in turn;
  * each worker is the ordinary server, so whatever one answers, any other would. That holds only for
  * state they share: Redis (required here), one signing key, one WeChat. In development the primary
@@ -19,7 +19,8 @@ import { generatePrivateJwks } from './tokens/index.js';
  * primary exits 0. A worker that dies is started again, unless it dies within 10 s of its start (then
  * the primary stops everything and exits 1 rather than loop).
  */
-const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
+/** The server beside this file: dist/server.js when compiled, src/server.ts through tsx. */
+const SERVER = fileURLToPath(new URL(`./server${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 /** A worker that exits sooner than this after its start is failing, not crashing now and then. */
 const MIN_LIFETIME_MS = 10_000;
 
@@ -74,6 +75,7 @@ async function primary(): Promise<void> {
     await emulator?.close();
     if (keysDir) rmSync(keysDir, { recursive: true, force: true });
     logger.info({ exitCode: code }, 'stopped');
+    await flushLogs(logger);
     process.exit(code);
   };
 

@@ -1,2 +1,11 @@
 export { createLogin, type Login, type LoginOptions } from './login.js';
 export { createOpenData, type OpenData, type OpenDataFields } from './open-data.js';
+export {
+  createWebLogin,
+  type StartedWebLogin,
+  type WebLogin,
+  type WebLoginOptions,
+  type WebLoginPoll,
+  type WebLoginPollStatus,
+  type WebLoginRequest,
+} from './web-login.js';

@@ -11,9 +11,9 @@ export interface Login {
    * Exchanges the code with WeChat (code2Session) once per code, then keeps the session_key and opens a
    * session. The same code sent again while its exchange runs (a double tap) or within the window after
    * it (a retry after a lost answer) gets that exchange's result instead of WeChat's 40163, on any
-   * instance, and so a session of its own.
+   * instance, and so a session of its own. `device`: what the client says it is, for its list of sessions.
    */
-  login(code: string): Promise<TokenResponse>;
+  login(code: string, device?: string): Promise<TokenResponse>;
 }
 
 export interface LoginOptions {
@@ -100,8 +100,9 @@ export function createLogin(options: LoginOptions): Login {
   }
 
   return {
-    async login(code) {
-      return sessions.login(await exchange(code));
+    async login(code, device) {
+      const user = await exchange(code);
+      return sessions.login(device ? { ...user, device } : user);
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   type WxRequest,
   type WxResponse,
   wxCheckSession,
+  wxDevice,
   wxLogin,
   wxRequest,
 } from './wx.js';
@@ -34,6 +35,11 @@ export interface AuthClientOptions {
   refreshBeforeExpirySeconds?: number;
   /** `wx.request` timeout of the client's own calls, milliseconds. Default: WeChat's (60 s or app.json's). */
   timeout?: number;
+  /**
+   * What the user's list of sessions says this login is (at most 64 printable characters). Default:
+   * the phone's brand, model, system and WeChat version (`wx.getDeviceInfo()`); false: send none.
+   */
+  device?: string | false;
 }
 
 /** Who is logged in (the tokens stay inside the client). */
@@ -45,6 +51,37 @@ export interface AuthSession {
 export interface LoginResult extends AuthSession {
   /** True on this user's first login ever. */
   isNewUser: boolean;
+}
+
+/** One session (login) of the user, as `sessions()` lists them. Times are epoch milliseconds. */
+export interface SessionEntry {
+  /** What `endSession()` takes. */
+  id: string;
+  /** null for a session older than the service's record of it. */
+  createdAt: number | null;
+  refreshedAt: number | null;
+  expiresAt: number;
+  /** What the login said about its phone, e.g. `iPhone 15 Pro; iOS 17.4; WeChat 8.0.47`. */
+  device: string | null;
+  /** The session of this client. */
+  current: boolean;
+}
+
+/**
+ * A website's request to log in as this user, as the confirm screen of `scanWebLogin()` shows it. Show
+ * when and from where: a code relayed from a phishing page shows a stranger's address and browser.
+ */
+export interface WebLoginRequest {
+  /** What `confirmWebLogin()` and `cancelWebLogin()` take. */
+  ticket: string;
+  /** When the website asked for the code, and when it stops working: epoch milliseconds. */
+  createdAt: number;
+  expiresAt: number;
+  /** The address and User-Agent of the browser that shows the code. */
+  address: string;
+  userAgent: string;
+  /** The browser in a few words, as the list of sessions will show it: `Web · Chrome 120 on Windows`. */
+  device: string;
 }
 
 export interface PhoneNumber {
@@ -99,6 +136,19 @@ export interface AuthClient {
    * was not told).
    */
   logout(options?: { all?: boolean }): Promise<void>;
+  /** The user's sessions at the service, newest first (none when logged out here: no login is made for it). */
+  sessions(): Promise<SessionEntry[]>;
+  /**
+   * Ends one session of the user (a phone in the list of sessions), immediately: its access token is
+   * refused from then on. Ending this client's own session forgets it here too.
+   */
+  endSession(id: string): Promise<void>;
+  /**
+   * Deletes the user's account at the service (注销): every session, the stored session_key, everything
+   * kept about the user; then forgets the session here. Rejects, keeping the session, when the service
+   * could not be told.
+   */
+  deleteAccount(): Promise<void>;
   /**
    * The phone number from a getPhoneNumber button's `e.detail` (its `code`, or the legacy
    * `encryptedData`/`iv`). Rejects with UserDeniedError when the user declined, and with
@@ -109,6 +159,18 @@ export interface AuthClient {
   userInfo<T = Record<string, unknown>>(detail: UserInfoDetail): Promise<T>;
   /** Any decrypted open data (WeRun, share info…), watermark removed. */
   decrypt<T = Record<string, unknown>>(detail: OpenDataDetail): Promise<T>;
+  /**
+   * The page a web login's mini-program code opens (the service's QR_LOGIN_PAGE), on load: takes its
+   * `options.scene` as WeChat hands it (URI-encoded) and tells the service this user scanned it; logs
+   * in first when needed. Resolves with what to show on the confirm screen. Rejects with `invalid_grant`
+   * when the code expired, was used or canceled, or another user scanned it (the website shows a new
+   * code on refresh), and with `invalid_request`, sending nothing, for a scene that is not a web login's.
+   */
+  scanWebLogin(scene: string): Promise<WebLoginRequest>;
+  /** The user confirmed: the website that shows the code is logged in as them. */
+  confirmWebLogin(ticket: string): Promise<void>;
+  /** The user declined: the website is told. */
+  cancelWebLogin(ticket: string): Promise<void>;
   /** The stored session, without any call; null when logged out. */
   session(): AuthSession | null;
 }
@@ -134,6 +196,23 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const clock = options.clock ?? { now: () => Date.now() };
   const leewayMs = Math.max(0, options.refreshBeforeExpirySeconds ?? 60) * 1000;
   const timeout = options.timeout;
+  let device: string | undefined;
+  let deviceKnown = false;
+  /** The id of this client's session, as the last list of sessions said. */
+  let currentSessionId: string | undefined;
+
+  /** Asked of wx once, on the first login. */
+  function deviceOf(): string | undefined {
+    if (!deviceKnown) {
+      device = options.device === false ? undefined : (options.device ?? wxDevice(api));
+      deviceKnown = true;
+    }
+    return device;
+  }
+
+  function call(method: 'GET' | 'DELETE', path: string): WxRequest {
+    return { url: base.href + path, method, ...(timeout === undefined ? {} : { timeout }) };
+  }
 
   function post(path: string, data: Record<string, unknown>): WxRequest {
     return {
@@ -178,7 +257,16 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const loginOnce = singleFlight(async (): Promise<{ session: StoredSession; isNewUser: boolean }> => {
     const code = await wxLogin(api);
     const sentAt = clock.now();
-    const response = await wxRequest(api, post('/auth/login', { code }));
+    const phone = deviceOf();
+    let response = await wxRequest(
+      api,
+      post('/auth/login', phone === undefined ? { code } : { code, device: phone }),
+    );
+    if (phone !== undefined && refusedDevice(response)) {
+      // A device the service will not take must not cost the login: the code was not used, send it alone.
+      device = undefined;
+      response = await wxRequest(api, post('/auth/login', { code }));
+    }
     if (response.statusCode !== 200) throw serviceError(response, 'POST /auth/login');
     const session = keep(response, sentAt, 'POST /auth/login');
     return { session, isNewUser: objectOf(response.data)?.is_new_user === true };
@@ -350,6 +438,35 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       }
     },
 
+    async sessions() {
+      const response = await authorized(() => call('GET', '/auth/sessions'), 'never-login');
+      if (response === null) return [];
+      if (response.statusCode !== 200) throw serviceError(response, 'GET /auth/sessions');
+      const listed = objectOf(response.data)?.sessions;
+      if (!Array.isArray(listed)) {
+        throw new AuthError('invalid_response', 'GET /auth/sessions answered 200 without sessions.');
+      }
+      const entries = listed.map(sessionEntry);
+      currentSessionId = entries.find((entry) => entry.current)?.id;
+      return entries;
+    },
+
+    async endSession(id) {
+      const path = `/auth/sessions/${encodeURIComponent(id)}`;
+      const response = await authorized(() => call('DELETE', path), 'never-login');
+      if (response === null) return;
+      if (response.statusCode !== 204) throw serviceError(response, `DELETE ${path}`);
+      if (id === currentSessionId) storage.clear();
+    },
+
+    async deleteAccount() {
+      const response = await authorized(() => call('DELETE', '/auth/account'), 'never-login');
+      if (response !== null && response.statusCode !== 204)
+        throw serviceError(response, 'DELETE /auth/account');
+      storage.clear();
+      currentSessionId = undefined;
+    },
+
     async getPhoneNumber(detail) {
       refuseDeclined(detail);
       let data: unknown;
@@ -394,11 +511,73 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       return (await openData('/wechat/decrypt', sealed(detail, 'the open data'))) as T;
     },
 
+    async scanWebLogin(scene) {
+      const ticket = ticketOf(scene);
+      const response = await authorized(() => post(`/auth/qr/${ticket}/scan`, {}), 'may-login');
+      if (response === null) throw new Error('unreachable: may-login renewals never give up quietly');
+      if (response.statusCode !== 200) throw serviceError(response, 'POST /auth/qr/{ticket}/scan');
+      const body = objectOf(response.data);
+      if (
+        typeof body?.created_at !== 'number' ||
+        typeof body.expires_at !== 'number' ||
+        typeof body.address !== 'string' ||
+        typeof body.user_agent !== 'string' ||
+        typeof body.device !== 'string'
+      ) {
+        throw new AuthError(
+          'invalid_response',
+          'POST /auth/qr/{ticket}/scan answered 200 without the request.',
+        );
+      }
+      return {
+        ticket,
+        createdAt: body.created_at * 1000,
+        expiresAt: body.expires_at * 1000,
+        address: body.address,
+        userAgent: body.user_agent,
+        device: body.device,
+      };
+    },
+
+    async confirmWebLogin(ticket) {
+      await webLoginStep(ticketOf(ticket), 'confirm');
+    },
+
+    async cancelWebLogin(ticket) {
+      await webLoginStep(ticketOf(ticket), 'cancel');
+    },
+
     session() {
       const current = storage.load();
       return current === null ? null : publicSession(current);
     },
   };
+
+  async function webLoginStep(ticket: string, step: 'confirm' | 'cancel'): Promise<void> {
+    const response = await authorized(() => post(`/auth/qr/${ticket}/${step}`, {}), 'may-login');
+    if (response === null) throw new Error('unreachable: may-login renewals never give up quietly');
+    if (response.statusCode !== 204) throw serviceError(response, `POST /auth/qr/{ticket}/${step}`);
+  }
+}
+
+/**
+ * The ticket in a web login's scene (the page's options.scene, URI-encoded by WeChat), checked before
+ * it goes into a URL path with the access token: only the characters the service's tickets use.
+ */
+function ticketOf(scene: string): string {
+  let decoded = typeof scene === 'string' ? scene : '';
+  try {
+    decoded = decodeURIComponent(decoded);
+  } catch {
+    // Not URI-encoded after all: taken as it is, and checked below.
+  }
+  if (!/^[A-Za-z0-9_-]{16,32}$/.test(decoded)) {
+    throw new AuthError(
+      'invalid_request',
+      "This scene is not a web login's code (a ticket of POST /auth/qr): was the page opened from another code?",
+    );
+  }
+  return decoded;
 }
 
 function noGlobalWx(): WxApi {
@@ -434,6 +613,36 @@ function objectOf(data: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : undefined;
+}
+
+function sessionEntry(item: unknown): SessionEntry {
+  const entry = objectOf(item);
+  if (entry === undefined || typeof entry.id !== 'string' || typeof entry.expires_at !== 'number') {
+    throw new AuthError(
+      'invalid_response',
+      'GET /auth/sessions answered a session without id or expires_at.',
+    );
+  }
+  const ms = (seconds: unknown) => (typeof seconds === 'number' ? seconds * 1000 : null);
+  return {
+    id: entry.id,
+    createdAt: ms(entry.created_at),
+    refreshedAt: ms(entry.refreshed_at),
+    expiresAt: entry.expires_at * 1000,
+    device: typeof entry.device === 'string' ? entry.device : null,
+    current: entry.current === true,
+  };
+}
+
+/** The service's 400 for the login body's `device` (and for nothing else). */
+function refusedDevice(response: WxResponse): boolean {
+  const description = objectOf(response.data)?.error_description;
+  return (
+    response.statusCode === 400 &&
+    errorCodeOf(response) === 'invalid_request' &&
+    typeof description === 'string' &&
+    description.startsWith('device:')
+  );
 }
 
 function errorCodeOf(response: WxResponse): string | undefined {

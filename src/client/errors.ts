@@ -8,6 +8,7 @@ export type ServiceErrorCode =
   | 'invalid_signature'
   | 'login_required'
   | 'access_denied'
+  | 'not_found'
   | 'rate_limited'
   | 'upstream_unavailable'
   | 'temporarily_unavailable'

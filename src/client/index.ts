@@ -15,7 +15,9 @@ export {
   type OpenDataDetail,
   type PhoneNumber,
   type PhoneNumberDetail,
+  type SessionEntry,
   type UserInfoDetail,
+  type WebLoginRequest,
 } from './client.js';
 export {
   AuthError,
@@ -28,4 +30,4 @@ export {
   UserDeniedError,
 } from './errors.js';
 export { singleFlight } from './single-flight.js';
-export type { HttpMethod, WxApi, WxRequest, WxResponse } from './wx.js';
+export { type HttpMethod, type WxApi, type WxRequest, type WxResponse, wxDevice } from './wx.js';

@@ -1,11 +1,15 @@
 /// <reference types="miniprogram-api-typings" preserve="true" />
 import { AuthError, NetworkError } from './errors.js';
 
-/** The part of the mini-program's `wx` the client uses; the real `wx` is one, a test can pass a shim. */
+/**
+ * The part of the mini-program's `wx` the client uses; the real `wx` is one, a test can pass a shim.
+ * The device APIs are optional: older base libraries lack getDeviceInfo and getAppBaseInfo.
+ */
 export type WxApi = Pick<
   WechatMiniprogram.Wx,
   'request' | 'login' | 'checkSession' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync'
->;
+> &
+  Partial<Pick<WechatMiniprogram.Wx, 'getDeviceInfo' | 'getAppBaseInfo' | 'getSystemInfoSync'>>;
 
 export type HttpMethod = NonNullable<WechatMiniprogram.RequestOption['method']>;
 
@@ -71,4 +75,49 @@ export function wxCheckSession(api: WxApi): Promise<boolean> {
       fail: () => resolve(false),
     });
   });
+}
+
+/** The service keeps at most this many characters of a device. */
+const DEVICE_MAX_CHARACTERS = 64;
+
+/**
+ * What the phone is, for the user's list of sessions: brand and model, system, WeChat version, e.g.
+ * `iPhone 15 Pro; iOS 17.4; WeChat 8.0.47`. From getDeviceInfo and getAppBaseInfo where the base library
+ * has them, else the deprecated getSystemInfoSync; undefined when none answers.
+ */
+export function wxDevice(api: WxApi): string | undefined {
+  const device: { brand?: string; model?: string; system?: string } | undefined =
+    attempt(() => api.getDeviceInfo?.()) ?? attempt(() => api.getSystemInfoSync?.());
+  const version =
+    attempt(() => api.getAppBaseInfo?.().version) ?? attempt(() => api.getSystemInfoSync?.().version);
+  const brand = text(device?.brand);
+  const model = text(device?.model);
+  const name =
+    brand && model && !model.toLowerCase().startsWith(brand.toLowerCase())
+      ? `${brand} ${model}`
+      : (model ?? brand);
+  const parts = [name, text(device?.system), version ? `WeChat ${text(version)}` : undefined];
+  const described = parts.filter((part) => part !== undefined && part !== '').join('; ');
+  // Whole characters, not UTF-16 units: an emoji in a model name stays whole.
+  return described === '' ? undefined : Array.from(described).slice(0, DEVICE_MAX_CHARACTERS).join('');
+}
+
+/** What `read` answers, or undefined when it throws (an API missing from this base library, or failing). */
+function attempt<T>(read: () => T | undefined): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Control and invisible formatting characters, which the service refuses in a device. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it matches
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+
+/** A field as the service accepts it: printable only (the service refuses control characters). */
+function text(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const cleaned = value.replace(UNPRINTABLE, '').trim();
+  return cleaned === '' ? undefined : cleaned;
 }

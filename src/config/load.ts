@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { SETTINGS, type SettingName } from './schema.js';
 
 export type Environment = 'development' | 'production' | 'test';
@@ -21,6 +22,8 @@ export interface RateLimitSettings {
   refreshPerUser: RateLimit;
   wechatPerIp: RateLimit;
   wechatPerUser: RateLimit;
+  qrPerIp: RateLimit;
+  adminPerIp: RateLimit;
 }
 
 interface RedisCommon {
@@ -37,6 +40,8 @@ export type RedisSettings =
 export interface Config {
   env: Environment;
   port: number;
+  /** PUBLIC_URL without a trailing slash: the prefix of the discovery documents' URLs. */
+  publicUrl: string;
   host: string | undefined;
   logLevel: string;
   wechat: WechatSettings;
@@ -58,8 +63,12 @@ export interface Config {
   http: { bodyLimitBytes: number; trustProxy: number; keepAliveTimeoutMs: number };
   /** port undefined: /metrics is served on the public port. */
   metrics: { port: number | undefined; host: string };
+  /** Undefined: no admin API. `keys`: as given (plain, or `sha256:<hex>`), digested where they are checked. */
+  admin: { keys: readonly string[]; port: number; host: string } | undefined;
   rateLimits: RateLimitSettings;
   loginRetryWindowS: number;
+  /** Web login by scanning a mini-program code: the page it opens, the ticket's life, the version. */
+  webLogin: { page: string; ttlS: number; envVersion: 'release' | 'trial' | 'develop' };
   /** The raw `kid:key,…` list (parsed where the cipher is made); undefined: session_keys in clear. */
   sessionKeyEncryptionKeys: string | undefined;
   shutdownTimeoutMs: number;
@@ -71,6 +80,11 @@ export interface Config {
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** What a setting's schema parses its text to. */
+type SettingValue<N extends SettingName> = z.output<
+  Extract<(typeof SETTINGS)[number], { name: N }>['schema']
+>;
 
 const DEFAULTS: Partial<Record<SettingName, string>> = Object.fromEntries(
   SETTINGS.filter((s) => !s.default.startsWith('none')).map((s) => [s.name, s.default]),
@@ -90,9 +104,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
 
-  const get = <T>(name: SettingName) => values.get(name) as T;
+  // Each value has the type its schema in the settings table parses to.
+  const get = <N extends SettingName>(name: N) => values.get(name) as SettingValue<N>;
   const has = (name: SettingName) => values.has(name) && env[name]?.trim();
-  const nodeEnv = get<Environment>('NODE_ENV');
+  const nodeEnv = get('NODE_ENV');
   const production = nodeEnv === 'production';
 
   const missing: string[] = [];
@@ -102,6 +117,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       'WECHAT_SECRET',
       'JWT_SIGNING_KEYS_FILE',
       'SESSION_KEY_ENCRYPTION_KEYS',
+      'PUBLIC_URL',
     ] as const) {
       if (!has(name)) missing.push(name);
     }
@@ -114,6 +130,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`,
     );
   }
+
+  // Tokens name it as their issuer and verifiers fetch keys under it: in production, only over TLS.
+  if (production && !get('PUBLIC_URL').startsWith('https://'))
+    throw new ConfigError('PUBLIC_URL must be an https:// URL when NODE_ENV=production');
+  const publicUrl = has('PUBLIC_URL') ? get('PUBLIC_URL') : `http://localhost:${get('PORT')}`;
 
   if (Boolean(has('WECHAT_APPID')) !== Boolean(has('WECHAT_SECRET'))) {
     throw new ConfigError(
@@ -135,9 +156,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
 
   const calls: WechatCallSettings = {
-    timeoutMs: get<number>('WECHAT_TIMEOUT_MS'),
-    breakerThreshold: get<number>('WECHAT_BREAKER_THRESHOLD'),
-    breakerCooldownMs: get<number>('WECHAT_BREAKER_COOLDOWN_MS'),
+    timeoutMs: get('WECHAT_TIMEOUT_MS'),
+    breakerThreshold: get('WECHAT_BREAKER_THRESHOLD'),
+    breakerCooldownMs: get('WECHAT_BREAKER_COOLDOWN_MS'),
   };
   const wechat: WechatSettings = has('WECHAT_APPID')
     ? {
@@ -161,10 +182,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ? { kind: 'sentinel', sentinels: get('REDIS_SENTINELS'), name: get('REDIS_SENTINEL_NAME'), ...common }
         : { kind: 'memory', ...common };
 
-  const maxLifetime = get<number>('REFRESH_TOKEN_MAX_LIFETIME');
+  const maxLifetime = get('REFRESH_TOKEN_MAX_LIFETIME');
   const config: Config = {
     env: nodeEnv,
     port: get('PORT'),
+    publicUrl,
     // Zero-config (the emulator) is a development mode: not reachable from the network unless asked.
     host: values.has('HOST') ? get('HOST') : wechat.mode === 'emulator' ? '127.0.0.1' : undefined,
     logLevel: get('LOG_LEVEL'),
@@ -176,7 +198,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       refreshMaxLifetimeS: maxLifetime > 0 ? maxLifetime : undefined,
       reuseGraceS: get('REFRESH_REUSE_GRACE'),
       maxSessionsPerUser: get('MAX_SESSIONS_PER_USER'),
-      issuer: get('JWT_ISSUER'),
+      issuer: has('JWT_ISSUER') ? get('JWT_ISSUER') : publicUrl,
       audience: get('JWT_AUDIENCE'),
       clockToleranceS: get('JWT_CLOCK_TOLERANCE'),
       signingKeysFile: values.has('JWT_SIGNING_KEYS_FILE') ? get('JWT_SIGNING_KEYS_FILE') : undefined,
@@ -190,14 +212,27 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       port: values.has('METRICS_PORT') ? get('METRICS_PORT') : undefined,
       host: get('METRICS_HOST'),
     },
+    admin: adminSettings(values.has('ADMIN_API_KEYS') ? get('ADMIN_API_KEYS') : undefined, {
+      port: values.has('ADMIN_PORT') ? get('ADMIN_PORT') : undefined,
+      host: get('ADMIN_HOST'),
+      publicPort: get('PORT'),
+      metricsPort: values.has('METRICS_PORT') ? get('METRICS_PORT') : undefined,
+    }),
     rateLimits: {
       loginPerIp: get('RATE_LIMIT_LOGIN_PER_IP'),
       refreshPerIp: get('RATE_LIMIT_REFRESH_PER_IP'),
       refreshPerUser: get('RATE_LIMIT_REFRESH_PER_USER'),
       wechatPerIp: get('RATE_LIMIT_WECHAT_PER_IP'),
       wechatPerUser: get('RATE_LIMIT_WECHAT_PER_USER'),
+      qrPerIp: get('RATE_LIMIT_QR_PER_IP'),
+      adminPerIp: get('RATE_LIMIT_ADMIN_PER_IP'),
     },
     loginRetryWindowS: get('LOGIN_RETRY_WINDOW'),
+    webLogin: {
+      page: get('QR_LOGIN_PAGE'),
+      ttlS: get('QR_LOGIN_TTL'),
+      envVersion: get('QR_LOGIN_ENV_VERSION'),
+    },
     sessionKeyEncryptionKeys: values.has('SESSION_KEY_ENCRYPTION_KEYS')
       ? get('SESSION_KEY_ENCRYPTION_KEYS')
       : undefined,
@@ -211,6 +246,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError('REFRESH_TOKEN_MAX_LIFETIME must be 0 or at least ACCESS_TOKEN_TTL');
   }
   return deepFreeze(config);
+}
+
+/** The admin listener exists only with keys, and never shares a port with the public or metrics one. */
+function adminSettings(
+  keys: string[] | undefined,
+  at: { port: number | undefined; host: string; publicPort: number; metricsPort: number | undefined },
+): Config['admin'] {
+  if (keys === undefined) return undefined;
+  if (at.port === undefined) throw new ConfigError('ADMIN_PORT is required when ADMIN_API_KEYS is set');
+  if (at.port !== 0 && (at.port === at.publicPort || at.port === at.metricsPort)) {
+    throw new ConfigError(
+      'ADMIN_PORT must differ from PORT and METRICS_PORT: the admin API has a listener of its own',
+    );
+  }
+  return { keys, port: at.port, host: at.host };
 }
 
 function deepFreeze<T>(value: T): T {

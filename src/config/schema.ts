@@ -70,6 +70,44 @@ export const SETTINGS = [
     schema: z.string().min(1),
   },
   {
+    name: 'ADMIN_API_KEYS',
+    default: 'none: no admin API',
+    doc: 'Comma-separated keys of the admin API (look a user up, log out everywhere, ban, delete), each at least 32 characters or `sha256:<hex>` of one; sent as `Authorization: Bearer <key>`. Unset, the admin listener does not exist.',
+    secret: true,
+    schema: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((part) => part.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .regex(
+                /^(sha256:[0-9a-fA-F]{64}|(?!sha256:)[\x21-\x7e]{32,512})$/,
+                'each key must be 32 to 512 printable characters without spaces, or sha256:<64 hex digits> of one',
+              ),
+          )
+          .min(1),
+      ),
+  },
+  {
+    name: 'ADMIN_PORT',
+    default: 'none',
+    doc: 'Port of the admin API (on ADMIN_HOST), never the public PORT; required with ADMIN_API_KEYS. `0`: any free port, printed at start.',
+    schema: port,
+  },
+  {
+    name: 'ADMIN_HOST',
+    default: '127.0.0.1',
+    doc: 'Address of the admin listener. Put it on a network only operators reach.',
+    schema: z.string().min(1),
+  },
+  {
     name: 'LOG_LEVEL',
     default: 'info',
     doc: 'pino level: fatal, error, warn, info, debug, trace or silent.',
@@ -186,6 +224,27 @@ export const SETTINGS = [
     schema: seconds(1).max(60),
   },
   {
+    name: 'QR_LOGIN_PAGE',
+    default: 'pages/qr-login/index',
+    doc: "The mini-program page a web login's code opens (without a leading slash); it reads the ticket from options.scene and asks the user to confirm. The built-in emulator has it.",
+    schema: z
+      .string()
+      .max(256)
+      .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'expected a page path such as pages/qr-login/index'),
+  },
+  {
+    name: 'QR_LOGIN_TTL',
+    default: '120',
+    doc: "Seconds a web login's ticket (its mini-program code) may be scanned and confirmed; it is used once.",
+    schema: seconds(30).max(1800),
+  },
+  {
+    name: 'QR_LOGIN_ENV_VERSION',
+    default: 'release',
+    doc: "The mini-program version a web login's code opens: `release`, or `trial` or `develop` while QR_LOGIN_PAGE is not released yet (WeChat then does not check that the page exists).",
+    schema: z.enum(['release', 'trial', 'develop']),
+  },
+  {
     name: 'SESSION_KEY_ENCRYPTION_KEYS',
     default: 'none: stored in clear (refused in production)',
     doc: 'Keys that encrypt session_keys and the cached WeChat access_token at rest (AES-256-GCM): `kid:base64-of-32-bytes`, comma-separated; the first encrypts, every one decrypts, so a new key can be put first without logging anyone out. `npm run keys -- --at-rest` prints one.',
@@ -206,9 +265,18 @@ export const SETTINGS = [
     schema: z.string().min(1),
   },
   {
+    name: 'PUBLIC_URL',
+    default: 'none: `http://localhost:<PORT>` (required in production, `https://`)',
+    doc: "The service's public base URL, as clients and other services reach it: the default `iss` of access tokens and the prefix of every absolute URL in the discovery documents (`/.well-known/openid-configuration`). Set it with PORT=0: the default would name port 0.",
+    schema: z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => !/[?#]/.test(u), 'a base URL has no query or fragment')
+      .transform((u) => u.replace(/\/+$/, '')),
+  },
+  {
     name: 'JWT_ISSUER',
-    default: 'wxauth',
-    doc: '`iss` of access tokens, checked on every verification.',
+    default: 'none: PUBLIC_URL',
+    doc: '`iss` of access tokens, checked on every verification; discovery documents name it as `issuer` and still take their URLs from PUBLIC_URL.',
     schema: z.string().min(1).max(256),
   },
   {
@@ -251,6 +319,18 @@ export const SETTINGS = [
     name: 'RATE_LIMIT_WECHAT_PER_USER',
     default: '30/60',
     doc: 'The /wechat/* routes per openid (`N/S`, `0`: off).',
+    schema: rateLimit,
+  },
+  {
+    name: 'RATE_LIMIT_QR_PER_IP',
+    default: '10/60',
+    doc: "POST /auth/qr (a web login's mini-program code, each one a call on WeChat's quota) per client address (`N/S`, `0`: off).",
+    schema: rateLimit,
+  },
+  {
+    name: 'RATE_LIMIT_ADMIN_PER_IP',
+    default: '600/60',
+    doc: 'Requests to the admin API per client address, wrong keys included (`N/S`, `0`: off).',
     schema: rateLimit,
   },
   {

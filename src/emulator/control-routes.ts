@@ -68,6 +68,10 @@ function calls(_body: Record<string, unknown>, control: EmulatorControl): Contro
   return { status: 200, body: Object.fromEntries(EMULATED_APIS.map((api) => [api, control.calls(api)])) };
 }
 
+function wxacodes(_body: Record<string, unknown>, control: EmulatorControl): ControlAnswer {
+  return { status: 200, body: { wxacodes: control.wxacodes() } };
+}
+
 /** The control surface, by path and method. Bodies are JSON objects whatever the Content-Type (curl -d). */
 export const CONTROL_ROUTES: ReadonlyMap<string, Partial<Record<ControlMethod, ControlHandler>>> = new Map([
   ['/__emulator/users', { POST: createUser }],
@@ -77,6 +81,7 @@ export const CONTROL_ROUTES: ReadonlyMap<string, Partial<Record<ControlMethod, C
   ['/__emulator/faults', { POST: armFault, DELETE: clearFaults }],
   ['/__emulator/access-token/invalidate', { POST: invalidateAccessTokens }],
   ['/__emulator/calls', { GET: calls }],
+  ['/__emulator/wxacodes', { GET: wxacodes }],
 ]);
 
 export const CONTROL_PREFIX = '/__emulator/';

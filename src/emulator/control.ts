@@ -56,6 +56,7 @@ export function createControl(
         throw new Error(`WeChat emulator faults armed but never hit: ${pending.join('; ')}`);
       }
     },
+    wxacodes: () => state.wxacodes(),
     calls: (api) => counter.get(api),
     reset() {
       state.reset();

@@ -41,7 +41,7 @@ export function send(
   res: ServerResponse,
   status: number,
   contentType: string,
-  body: string,
+  body: string | Buffer,
   headers: Record<string, string> = {},
 ): void {
   // A 'slow' answer may find its client gone.

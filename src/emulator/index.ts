@@ -8,6 +8,7 @@ import type { Emulator, EmulatorOptions } from './types.js';
 
 export type {
   CreateUserOptions,
+  DrawnWxacode,
   EmulatedApi,
   EmulatedUser,
   Emulator,
@@ -20,11 +21,12 @@ export type {
 } from './types.js';
 
 const CREDENTIAL = CODE_PATTERN;
+const DEFAULT_PAGES = ['pages/index/index', 'pages/qr-login/index'];
 
 /**
  * A WeChat server API on a local port (jscode2session, stable_token, token, getuserphonenumber,
- * checksession), answering as WeChat does, plus a control surface under /__emulator/ to play the
- * phone's part and to arm faults. Unknown paths answer HTTP 404 with `{"errcode":-1,…}`.
+ * checksession, getwxacodeunlimit), answering as WeChat does, plus a control surface under /__emulator/
+ * to play the phone's part (a scan finds the codes drawn) and to arm faults. Unknown paths answer HTTP 404 with `{"errcode":-1,…}`.
  */
 export function createEmulator(options: EmulatorOptions = {}): Emulator {
   const appid = options.appid ?? newAppid();
@@ -46,6 +48,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     secret,
     codeTtlMs,
     accessTokenTtlS,
+    pages: [...(options.pages ?? DEFAULT_PAGES)],
   });
   const faults = new FaultQueue();
   const counter = new CallCounter();

@@ -60,6 +60,7 @@ export function optionalInteger(value: unknown, name: string, min: number, max: 
 
 /** Identifiers tests may choose (readable ones like 'o-alice' included); WeChat's own are 'o' + 27. */
 export { OPENID_PATTERN as ID_PATTERN, OPENID_SHAPE as ID_SHAPE } from '../lib/index.js';
+
 import { OPENID_PATTERN as ID_PATTERN, OPENID_SHAPE as ID_SHAPE } from '../lib/index.js';
 
 export function requireOpenid(value: unknown): string {

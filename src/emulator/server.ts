@@ -9,7 +9,7 @@ import { ControlError, expectObject, invalid } from './input.js';
 import type { EmulatorState } from './state.js';
 import type { EmulatorControl } from './types.js';
 import { WECHAT_ERRORS, withRid } from './wechat-errors.js';
-import { WECHAT_ROUTES, type WechatRoute } from './wechat-routes.js';
+import { isPicture, WECHAT_ROUTES, type WechatRoute } from './wechat-routes.js';
 
 export interface EmulatorServerDeps {
   state: EmulatorState;
@@ -103,7 +103,9 @@ export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
       );
       return;
     }
-    sendWechat(res, 200, route.contentType, route.answer({ query: target.searchParams, body }, state));
+    const answer = await route.answer({ query: target.searchParams, body }, state);
+    if (isPicture(answer)) send(res, 200, route.contentType, answer.picture);
+    else sendWechat(res, 200, route.contentType, answer);
   }
 
   function answerFault(

@@ -1,7 +1,7 @@
 import type { Clock } from '../lib/index.js';
 import { newAccessToken, newCode, newOpenid, newPhoneNumber, newSessionKey, newUnionid } from './ids.js';
 import { ControlError, expectObject, ID_PATTERN, ID_SHAPE, onlyKeys, optionalString } from './input.js';
-import type { CreateUserOptions, EmulatedUser } from './types.js';
+import type { CreateUserOptions, DrawnWxacode, EmulatedUser } from './types.js';
 import { WECHAT_ERRORS, type WechatFailure } from './wechat-errors.js';
 
 export interface UserRecord {
@@ -18,6 +18,8 @@ export interface StateConfig {
   secret: string;
   codeTtlMs: number;
   accessTokenTtlS: number;
+  /** The published mini-program's pages (wxacode's check_path). */
+  pages: readonly string[];
 }
 
 interface CodeRecord {
@@ -44,6 +46,8 @@ export interface IssuedAccessToken {
 const TOKEN_OVERLAP_MS = 5 * 60_000;
 /** Expired tokens are kept this long so that they answer 42001 rather than 40014. */
 const EXPIRED_TOKEN_MEMORY_MS = 24 * 3_600_000;
+/** Mini-program codes remembered for the phone to scan. */
+const DRAWN_WXACODES = 50;
 
 /** Users, their codes and the app's access tokens: everything WeChat would remember. */
 export class EmulatorState {
@@ -54,6 +58,8 @@ export class EmulatorState {
   // stable_token and the legacy token are separate credentials at WeChat, each with its own latest.
   private latestStable: string | undefined;
   private latestLegacy: string | undefined;
+  /** Newest first. */
+  private drawn: DrawnWxacode[] = [];
 
   constructor(readonly config: StateConfig) {}
 
@@ -182,7 +188,18 @@ export class EmulatorState {
     for (const record of this.tokens.values()) retire(record, now);
   }
 
+  /** A code wxacode.getUnlimited drew, for the phone to find (wxacodes()). */
+  recordWxacode(code: DrawnWxacode): void {
+    this.drawn.unshift(code);
+    this.drawn.length = Math.min(this.drawn.length, DRAWN_WXACODES);
+  }
+
+  wxacodes(): DrawnWxacode[] {
+    return this.drawn.map((code) => ({ ...code }));
+  }
+
   reset(): void {
+    this.drawn = [];
     this.users.clear();
     this.loginCodes.clear();
     this.phoneCodes.clear();

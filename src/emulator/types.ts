@@ -1,7 +1,13 @@
 import type { Clock } from '../lib/index.js';
 
 /** The WeChat server APIs the emulator answers, named as `calls()` and faults name them. */
-export type EmulatedApi = 'jscode2session' | 'stable_token' | 'token' | 'getuserphonenumber' | 'checksession';
+export type EmulatedApi =
+  | 'jscode2session'
+  | 'stable_token'
+  | 'token'
+  | 'getuserphonenumber'
+  | 'checksession'
+  | 'getwxacodeunlimit';
 
 export const EMULATED_APIS: readonly EmulatedApi[] = [
   'jscode2session',
@@ -9,6 +15,7 @@ export const EMULATED_APIS: readonly EmulatedApi[] = [
   'token',
   'getuserphonenumber',
   'checksession',
+  'getwxacodeunlimit',
 ];
 
 export type FaultMode = 'busy' | 'http500' | 'garbage' | 'slow' | 'drop' | 'errcode';
@@ -38,6 +45,11 @@ export interface EmulatorOptions {
   codeTtlMs?: number;
   /** Lifetime of access tokens, seconds. Default 7200. */
   accessTokenTtlS?: number;
+  /**
+   * The pages of the published mini-program, which wxacode.getUnlimited checks `page` against unless
+   * `check_path` is false. Default: ['pages/index/index' (the home page), 'pages/qr-login/index'].
+   */
+  pages?: readonly string[];
 }
 
 export interface CreateUserOptions {
@@ -59,6 +71,15 @@ export interface EmulatedUser {
 }
 
 export type EncryptKind = 'phone' | 'userInfo' | 'raw';
+
+/** A mini-program code wxacode.getUnlimited drew: what a phone scanning it opens. */
+export interface DrawnWxacode {
+  scene: string;
+  page: string;
+  env_version: 'release' | 'trial' | 'develop';
+  /** Epoch ms, the emulator's clock. */
+  drawn_at: number;
+}
 
 /** What the phone hands the mini-program page (e.detail), encrypted with the user's current session_key. */
 export interface EncryptedPayload {
@@ -89,9 +110,14 @@ export interface EmulatorControl {
   clearFaults(): void;
   /** Throws, listing them, when armed faults were never hit. */
   assertNoPendingFaults(): void;
+  /**
+   * The mini-program codes drawn (wxacode.getUnlimited), newest first, the latest 50: what a phone's
+   * camera would find on a screen showing them.
+   */
+  wxacodes(): DrawnWxacode[];
   /** Requests the API received (all APIs when omitted), faulted ones included. */
   calls(api?: EmulatedApi): number;
-  /** Forgets users, codes, tokens, faults and counts; keeps appid, secret and the listening socket. */
+  /** Forgets users, codes, tokens, drawn codes, faults and counts; keeps appid, secret and the listening socket. */
   reset(): void;
 }
 

@@ -22,6 +22,9 @@ export const WECHAT_ERRORS = {
   requireGet: { errcode: 43001, errmsg: 'require GET method' },
   requirePost: { errcode: 43002, errmsg: 'require POST method' },
   dataFormat: { errcode: 47001, errmsg: 'data format error' },
+  invalidScene: { errcode: 40169, errmsg: 'invalid length for scene, or the data is not json string' },
+  invalidPage: { errcode: 41030, errmsg: 'invalid page hint' },
+  apiQuota: { errcode: 45009, errmsg: 'reach max api daily quota limit' },
   notFound: { errcode: -1, errmsg: 'no such api in the emulator' },
   invalidSignature: { errcode: 87009, errmsg: 'invalid signature' },
 } as const satisfies Record<string, WechatFailure>;

@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'invalid_signature',
   'login_required',
   'access_denied',
+  'not_found',
   'rate_limited',
   'upstream_unavailable',
   'temporarily_unavailable',
@@ -92,6 +93,9 @@ export class InvalidSignature extends contractError(400, 'invalid_signature') {}
 export class LoginRequired extends contractError(401, 'login_required') {}
 
 export class AccessDenied extends contractError(403, 'access_denied') {}
+
+/** An admin route naming a user this service does not know. */
+export class NotFound extends contractError(404, 'not_found') {}
 
 export class RateLimited extends contractError(429, 'rate_limited', { retryAfter: 1 }) {}
 

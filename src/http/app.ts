@@ -1,21 +1,39 @@
 import { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
-import { createLogin, createOpenData } from '../auth/index.js';
+import { type Accounts, createAccounts } from '../auth/accounts.js';
+import { createLogin, createOpenData, createWebLogin } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import type { EmulatorControl } from '../emulator/index.js';
 import type { Clock } from '../lib/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { SessionStore } from '../store/index.js';
-import { createAccessTokens, createSessions, type KeySet, parseRefreshToken } from '../tokens/index.js';
+import {
+  createAccessTokens,
+  createRevocations,
+  createSessions,
+  type KeySet,
+  parseRefreshToken,
+} from '../tokens/index.js';
 import type { WechatClient } from '../wechat/index.js';
 import { clientAddresses } from './client-address.js';
 import type { BearerState } from './middleware/bearer.js';
 import { bodyReader } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
-import { confirmedRateLimit, type RateLimitBackend, rateLimit } from './middleware/rate-limit.js';
+import {
+  confirmedRateLimit,
+  forgetUserCounters,
+  type RateLimitBackend,
+  rateLimit,
+} from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { authRoutes } from './routes/auth.js';
+import { demoRoutes } from './routes/demo.js';
+import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { healthRoutes } from './routes/health.js';
+import { oauthRoutes } from './routes/oauth.js';
+import { qrRoutes } from './routes/qr.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { wechatRoutes } from './routes/wechat.js';
 
 export interface AppDeps {
@@ -28,12 +46,22 @@ export interface AppDeps {
   rateLimitBackend?: RateLimitBackend;
   /** The WeChat client reports to the same registry (buildDeps wires both). */
   metrics: Metrics;
+  /** The embedded emulator buildDeps started, if any: then /demo plays the phone with it. */
+  emulator?: EmulatorControl | undefined;
 }
 
 /** The one composition root. Creates nothing global: every collaborator comes in through `deps`. */
 export function createApp(config: Config, deps: AppDeps): Koa {
   const { store, wechat, keys, clock, logger } = deps;
   const { metrics } = deps;
+  const revocations = createRevocations({
+    store,
+    clock,
+    logger,
+    // Until every token a revocation refuses has expired, here too if this host's clock lags the issuer's.
+    windowMs: (config.tokens.accessTtlS + config.tokens.clockToleranceS + CLOCK_SKEW_MARGIN_S) * 1000,
+    onBlind: (seconds) => metrics.observeRevocationBlind(seconds),
+  });
   const access = createAccessTokens({
     keys,
     clock,
@@ -41,6 +69,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     audience: config.tokens.audience,
     ttlS: config.tokens.accessTtlS,
     clockToleranceS: config.tokens.clockToleranceS,
+    revocations,
   });
   const sessions = createSessions({
     store,
@@ -48,6 +77,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     clock,
     logger,
     onTokenEvent: (event, count) => metrics.observeToken(event, count),
+    onRevoked: (cause, count) => metrics.observeRevocation(cause, count),
     policy: {
       refreshTtlS: config.tokens.refreshTtlS,
       refreshMaxLifetimeS: config.tokens.refreshMaxLifetimeS,
@@ -77,6 +107,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     backend,
     refreshTokenOwner,
   );
+  oauthRoutes(router, { publicUrl: config.publicUrl, issuer: config.tokens.issuer, keys });
   authRoutes(router, {
     login: createLogin({
       wechat,
@@ -103,15 +134,51 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       user: [rateLimit('wechat_user', limits.wechatPerUser, backend, (ctx) => ctx.state.subject?.sub)],
     },
   });
+  sessionRoutes(router, { accounts: accountsOf(deps), access });
+  qrRoutes(router, {
+    webLogin: createWebLogin({
+      wechat,
+      store: store.webLogins(),
+      sessions,
+      clock,
+      logger,
+      ...config.webLogin,
+      observe: (outcome) => metrics.observeWebLogin(outcome),
+    }),
+    access,
+    address: client.address,
+    limits: { create: [rateLimit('qr_ip', limits.qrPerIp, backend, client.bucket)] },
+  });
+  // A development page: the emulator is refused in production, and so is the demo, twice over.
+  if (deps.emulator !== undefined && config.env !== 'production') {
+    demoRoutes(router, { emulator: deps.emulator });
+  }
 
   app.use(requestContext(logger, metrics));
   const methods = [...new Set(router.stack.flatMap((layer) => layer.methods))];
   app.use(errorResponder(metrics, { methods }));
+  app.use(forwardAuthRoutes(access)); // reads no body: ahead of the body reader
   app.use(bodyReader(config.http.bodyLimitBytes));
   app.use(router.routes());
   // Not `throw`: the router's errors carry no Allow; errorResponder answers its bare 405 and 501.
   app.use(router.allowedMethods());
   return app;
+}
+
+/** How far instances' clocks may be apart, seconds, for how long a revocation is remembered. */
+const CLOCK_SKEW_MARGIN_S = 60;
+
+/** Users' sessions and accounts, for the public routes and the admin API alike. */
+export function accountsOf(
+  deps: Pick<AppDeps, 'store' | 'clock' | 'logger' | 'metrics' | 'rateLimitBackend'>,
+): Accounts {
+  return createAccounts({
+    store: deps.store,
+    clock: deps.clock,
+    logger: deps.logger,
+    forgetCounters: (openid) => forgetUserCounters(deps.rateLimitBackend, openid),
+    onRevoked: (cause, count) => deps.metrics.observeRevocation(cause, count),
+  });
 }
 
 /** The openid a presented refresh token claims, unverified: only peeked at before the store confirms it. */

@@ -1,9 +1,5 @@
 import { ERROR_CODES } from '../errors/index.js';
 
-/**
- * The OpenAPI 3.1 document of every route, served at GET /openapi.json: the contract, with the README. Tests validate
- * it with a real OpenAPI validator and check that every route the app serves is in it.
- */
 const errorCodes = [...ERROR_CODES];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -11,9 +7,17 @@ const json = (schema: object) => ({ 'application/json': { schema } });
 const error = (description: string) => ({ description, content: json(ref('Error')) });
 const bearerErrors = {
   '401': {
-    ...error('No token, or a malformed, forged or expired one (RFC 6750 challenge in WWW-Authenticate).'),
+    ...error(
+      'No token, or a malformed, forged or expired one, or one whose session has ended (RFC 6750 challenge in WWW-Authenticate).',
+    ),
     headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
   },
+};
+const deviceField = {
+  type: 'string',
+  maxLength: 64,
+  description:
+    "What the user's list of sessions shows for this login (the SDK sends the phone's model, system and WeChat version): printable, at most 64 characters.",
 };
 const storeErrors = { '503': error('The store (Redis) is unreachable; retry after Retry-After.') };
 const upstreamErrors = {
@@ -39,7 +43,7 @@ const openDataBody = {
   },
 };
 /** JSON, or the same fields form-encoded. */
-const openDataContent = (schema: object) => ({
+const jsonOrForm = (schema: object) => ({
   ...json(schema),
   'application/x-www-form-urlencoded': { schema },
 });
@@ -61,294 +65,612 @@ const openDataErrors = {
   ...storeErrors,
 };
 
-export const openApiDocument = {
-  openapi: '3.1.0',
-  info: {
-    title: 'wxauth',
-    version: '0.1.0',
-    description:
-      'Login and session service for WeChat mini-programs: code2Session, access JWTs, rotating refresh tokens, open-data decryption. Paths match exactly (case, no trailing slash); a method a path lacks gets 405, one no route has 501, both invalid_request with the methods to use in Allow.',
-  },
-  components: {
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (at+jwt, EdDSA)' } },
-    schemas: {
-      Error: {
-        type: 'object',
-        required: ['error', 'error_description'],
-        properties: {
-          error: { type: 'string', enum: errorCodes },
-          error_description: { type: 'string' },
-          wechat_errcode: { type: 'integer', description: "WeChat's errcode, when it caused the error." },
-        },
-      },
-      TokenResponse: {
-        type: 'object',
-        required: [
-          'access_token',
-          'token_type',
-          'expires_in',
-          'refresh_token',
-          'refresh_expires_in',
-          'openid',
-        ],
-        properties: {
-          access_token: { type: 'string' },
-          token_type: { const: 'Bearer' },
-          expires_in: { type: 'integer' },
-          refresh_token: { type: 'string', description: 'Opaque; single use (rotates).' },
-          refresh_expires_in: { type: 'integer' },
-          openid: { type: 'string' },
-          unionid: { type: 'string' },
-          is_new_user: { type: 'boolean', description: 'Login only.' },
-        },
-      },
-      PhoneNumber: {
-        type: 'object',
-        required: ['phoneNumber', 'purePhoneNumber', 'countryCode'],
-        properties: {
-          phoneNumber: { type: 'string' },
-          purePhoneNumber: { type: 'string' },
-          countryCode: { type: 'string' },
-        },
-      },
-      OpenData: {
-        type: 'object',
-        description: 'The decrypted object, watermark removed.',
-        additionalProperties: true,
+const discovery = {
+  get: {
+    summary:
+      'Discovery metadata (RFC 8414, OpenID Connect Discovery), for verifiers configured by the issuer alone',
+    responses: {
+      '200': {
+        description: 'The same document at both well-known paths',
+        content: json(ref('Discovery')),
       },
     },
   },
-  paths: {
-    '/auth/login': {
-      post: {
-        summary: 'Exchange a wx.login() code for tokens',
-        requestBody: {
-          required: true,
-          content: {
-            ...json({
-              type: 'object',
-              required: ['code'],
-              properties: { code: { type: 'string', minLength: 1, maxLength: 128 } },
-            }),
-            'application/x-www-form-urlencoded': {
-              schema: { type: 'object', required: ['code'], properties: { code: { type: 'string' } } },
-            },
+};
+
+const ticketParameter = {
+  name: 'ticket',
+  in: 'path',
+  required: true,
+  description:
+    "The ticket POST /auth/qr answered: the code's scene, which the mini-program page reads from options.scene.",
+  schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{22}$' },
+};
+const webLoginRefusals = {
+  '400': error(
+    'invalid_request (not a ticket), or invalid_grant: the ticket is unknown, expired, canceled, used, or scanned by another user.',
+  ),
+  ...bearerErrors,
+  ...storeErrors,
+};
+/** The mini-program's steps of a web login, with the scanning user's access token. */
+const webLoginStep = (summary: string, success: object) => ({
+  post: {
+    summary,
+    security: [{ bearer: [] }],
+    parameters: [ticketParameter],
+    responses: { ...success, ...webLoginRefusals },
+  },
+});
+
+/** Forward auth answers every method alike: a gateway sends the client's method (nginx auth_request does). */
+const forwardAuth = {
+  summary: 'Forward auth for gateways: the Bearer token verified, the body ignored',
+  description:
+    'Any method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS), any body (never read). Verified from the token alone, as /auth/me, touching no storage. Point nginx auth_request, Traefik ForwardAuth, Caddy forward_auth or Envoy ext_authz at it.',
+  security: [{ bearer: [] }],
+  responses: {
+    '200': {
+      description: 'Empty body; the subject in headers.',
+      headers: {
+        'X-Openid': { description: "The token's sub.", schema: { type: 'string' } },
+        'X-Session-Id': {
+          description: "The token's sid (the session that issued it), when it has one.",
+          schema: { type: 'string' },
+        },
+      },
+    },
+    ...bearerErrors,
+  },
+};
+
+/**
+ * The OpenAPI 3.1 document of every route, served at GET /openapi.json: the contract, with the README. Tests validate
+ * it with a real OpenAPI validator and check that every route the app serves is in it. `algorithms`: the key
+ * set's, which the access tokens may be signed with.
+ */
+export function openApiDocument(options: { algorithms: readonly string[] }) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'wxauth',
+      version: '0.1.0',
+      description:
+        'Login and session service for WeChat mini-programs: code2Session, access JWTs, rotating refresh tokens, open-data decryption. Paths match exactly (case, no trailing slash); a method a path lacks gets 405, one no route has 501, both invalid_request with the methods to use in Allow.',
+    },
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: `JWT (at+jwt, ${options.algorithms.join(' or ')})`,
+        },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error', 'error_description'],
+          properties: {
+            error: { type: 'string', enum: errorCodes },
+            error_description: { type: 'string' },
+            wechat_errcode: { type: 'integer', description: "WeChat's errcode, when it caused the error." },
           },
         },
-        responses: {
-          '200': { description: 'Token response', content: json(ref('TokenResponse')) },
-          ...badRequest,
-          '400': error('invalid_request, or invalid_grant: the code is unknown, expired or used.'),
-          '403': error("access_denied: WeChat's risk control refused the user."),
-          '429': error('rate_limited (ours or WeChat 45011); see Retry-After.'),
-          ...upstreamErrors,
-          ...storeErrors,
-        },
-      },
-    },
-    '/auth/refresh': {
-      post: {
-        summary: 'Rotate a refresh token',
-        requestBody: {
-          required: true,
-          content: json({
-            type: 'object',
-            required: ['refresh_token'],
-            properties: { refresh_token: { type: 'string' } },
-          }),
-        },
-        responses: {
-          '200': { description: 'A new pair', content: json(ref('TokenResponse')) },
-          ...badRequest,
-          '400': error('invalid_request, or invalid_grant: unknown, expired, revoked or reused token.'),
-          ...storeErrors,
-        },
-      },
-    },
-    '/auth/logout': {
-      post: {
-        summary: 'End one session, or every session of the user',
-        security: [{ bearer: [] }],
-        requestBody: {
-          required: true,
-          content: json({
-            oneOf: [
-              {
-                type: 'object',
-                required: ['refresh_token'],
-                properties: { refresh_token: { type: 'string' } },
-              },
-              { type: 'object', required: ['all'], properties: { all: { const: true } } },
-            ],
-          }),
-        },
-        responses: {
-          '204': { description: 'Ended (idempotent; reveals nothing)' },
-          ...badRequest,
-          ...bearerErrors,
-          ...storeErrors,
-        },
-      },
-    },
-    '/auth/me': {
-      get: {
-        summary: 'Who the access token is for (verified from the token alone)',
-        security: [{ bearer: [] }],
-        responses: {
-          '200': {
-            description: 'The subject',
-            content: json({
-              type: 'object',
-              required: ['openid', 'exp'],
-              properties: { openid: { type: 'string' }, exp: { type: 'integer' } },
-            }),
+        TokenResponse: {
+          type: 'object',
+          required: [
+            'access_token',
+            'token_type',
+            'expires_in',
+            'refresh_token',
+            'refresh_expires_in',
+            'openid',
+          ],
+          properties: {
+            access_token: { type: 'string' },
+            token_type: { const: 'Bearer' },
+            expires_in: { type: 'integer' },
+            refresh_token: { type: 'string', description: 'Opaque; single use (rotates).' },
+            refresh_expires_in: { type: 'integer' },
+            openid: { type: 'string' },
+            unionid: { type: 'string' },
+            is_new_user: { type: 'boolean', description: 'Login only.' },
           },
-          ...bearerErrors,
         },
-      },
-    },
-    '/wechat/phone-number': {
-      post: {
-        summary: "The user's phone number: current API (getPhoneNumber code) or legacy (encryptedData + iv)",
-        description:
-          'With a code, asks WeChat (phonenumber.getPhoneNumber); the session_key is not needed. Without one, decrypts encryptedData and iv with the stored session_key. A body with both (the e.detail of the button, forwarded as is) uses the code.',
-        security: [{ bearer: [] }],
-        requestBody: {
-          required: true,
-          content: openDataContent({
-            anyOf: [
-              {
+        PhoneNumber: {
+          type: 'object',
+          required: ['phoneNumber', 'purePhoneNumber', 'countryCode'],
+          properties: {
+            phoneNumber: { type: 'string' },
+            purePhoneNumber: { type: 'string' },
+            countryCode: { type: 'string' },
+          },
+        },
+        OpenData: {
+          type: 'object',
+          description: 'The decrypted object, watermark removed.',
+          additionalProperties: true,
+        },
+        Sessions: {
+          type: 'object',
+          required: ['sessions'],
+          properties: {
+            sessions: {
+              type: 'array',
+              description: 'Newest login first.',
+              items: {
                 type: 'object',
-                required: ['code'],
+                required: ['id', 'created_at', 'refreshed_at', 'expires_at', 'device', 'current'],
                 properties: {
-                  code: {
-                    type: 'string',
-                    minLength: 1,
-                    maxLength: 128,
-                    description: 'e.detail.code, single use',
+                  id: { type: 'string', description: "The session's id: the access tokens' sid." },
+                  created_at: {
+                    type: ['integer', 'null'],
+                    description: 'Epoch seconds of the login; null for a session older than this record.',
                   },
+                  refreshed_at: {
+                    type: ['integer', 'null'],
+                    description: 'Epoch seconds of the last refresh (the login when never refreshed).',
+                  },
+                  expires_at: { type: 'integer', description: 'Epoch seconds; each refresh slides it.' },
+                  device: { type: ['string', 'null'], description: "The login's device, as it gave it." },
+                  current: { type: 'boolean', description: 'The session of the presented access token.' },
                 },
               },
-              openDataBody,
-            ],
-          }),
+            },
+          },
         },
-        responses: {
-          '200': { description: 'The phone number, watermark removed', content: json(ref('PhoneNumber')) },
-          ...openDataErrors,
-          '400': error(
-            'invalid_request, invalid_grant (the code is unknown, expired or used: ask the user again), decrypt_failed, or invalid_open_data.',
-          ),
-          '403': error("access_denied: WeChat's risk control refused the user."),
-          '429': error('rate_limited (ours, or WeChat 45011); see Retry-After.'),
-          ...upstreamErrors,
+        WebLoginStarted: {
+          type: 'object',
+          required: ['ticket', 'poll_token', 'expires_in', 'image'],
+          properties: {
+            ticket: {
+              type: 'string',
+              pattern: '^[A-Za-z0-9_-]{22}$',
+              description: "128 random bits: the code's scene.",
+            },
+            poll_token: {
+              type: 'string',
+              description: 'A secret for this browser only (256 random bits; the service keeps its SHA-256).',
+            },
+            expires_in: {
+              type: 'integer',
+              description: 'Seconds the code may be scanned and confirmed (QR_LOGIN_TTL).',
+            },
+            image: {
+              type: 'string',
+              description:
+                'The mini-program code (wxacode.getUnlimited) as a data: URL, data:image/png;base64,…',
+            },
+          },
+        },
+        WebLoginRequest: {
+          type: 'object',
+          description:
+            "What the confirm screen shows about the website's request, so that a relayed code is noticed.",
+          required: ['ticket', 'created_at', 'expires_at', 'address', 'user_agent', 'device'],
+          properties: {
+            ticket: { type: 'string' },
+            created_at: { type: 'integer', description: 'Epoch seconds.' },
+            expires_at: { type: 'integer', description: 'Epoch seconds.' },
+            address: { type: 'string', description: 'The address of the browser that asked for the code.' },
+            user_agent: {
+              type: 'string',
+              description: 'Its User-Agent, printable ASCII, at most 256 characters.',
+            },
+            device: {
+              type: 'string',
+              description: "The web session's device, e.g. 'Web · Chrome 120 on Windows'.",
+            },
+          },
+        },
+        WebLoginPoll: {
+          type: 'object',
+          required: ['status'],
+          description:
+            'Once confirmed, and only to the first poll that sees it: the token response of a new session too.',
+          properties: {
+            status: { enum: ['pending', 'scanned', 'confirmed', 'canceled', 'expired'] },
+            access_token: { type: 'string' },
+            token_type: { const: 'Bearer' },
+            expires_in: { type: 'integer' },
+            refresh_token: { type: 'string' },
+            refresh_expires_in: { type: 'integer' },
+            openid: { type: 'string' },
+            unionid: { type: 'string' },
+          },
+        },
+        Discovery: {
+          type: 'object',
+          required: [
+            'issuer',
+            'jwks_uri',
+            'token_endpoint',
+            'grant_types_supported',
+            'token_endpoint_auth_methods_supported',
+            'id_token_signing_alg_values_supported',
+          ],
+          properties: {
+            issuer: { type: 'string', description: "The access tokens' iss." },
+            jwks_uri: { type: 'string', format: 'uri' },
+            token_endpoint: { type: 'string', format: 'uri', description: 'POST /auth/refresh' },
+            grant_types_supported: { type: 'array', items: { const: 'refresh_token' } },
+            response_types_supported: { type: 'array', items: { type: 'string' } },
+            token_endpoint_auth_methods_supported: { type: 'array', items: { const: 'none' } },
+            subject_types_supported: { type: 'array', items: { type: 'string' } },
+            id_token_signing_alg_values_supported: {
+              type: 'array',
+              items: { type: 'string' },
+              description: "The key set's algorithms: those the access tokens may be signed with.",
+            },
+            claims_supported: { type: 'array', items: { type: 'string' } },
+          },
         },
       },
     },
-    '/wechat/user-info': {
-      post: {
-        summary: 'Decrypt user info; checks signature = sha1(rawData + session_key) when given',
-        security: [{ bearer: [] }],
-        requestBody: {
-          required: true,
-          content: openDataContent({
-            ...openDataBody,
-            properties: {
-              ...openDataBody.properties,
-              rawData: { type: 'string', description: 'e.detail.rawData; sent together with signature' },
-              signature: {
-                type: 'string',
-                pattern: '^[0-9a-fA-F]{40}$',
-                description: 'e.detail.signature: sha1(rawData + session_key), hex',
+    paths: {
+      '/auth/login': {
+        post: {
+          summary: 'Exchange a wx.login() code for tokens',
+          requestBody: {
+            required: true,
+            content: {
+              ...json({
+                type: 'object',
+                required: ['code'],
+                properties: { code: { type: 'string', minLength: 1, maxLength: 128 }, device: deviceField },
+              }),
+              'application/x-www-form-urlencoded': {
+                schema: {
+                  type: 'object',
+                  required: ['code'],
+                  properties: { code: { type: 'string' }, device: deviceField },
+                },
               },
             },
-          }),
-        },
-        responses: {
-          '200': { description: 'The user info, watermark removed', content: json(ref('OpenData')) },
-          ...openDataErrors,
-        },
-      },
-    },
-    '/wechat/decrypt': {
-      post: {
-        summary: 'Decrypt any open data (share info, WeRun…)',
-        security: [{ bearer: [] }],
-        requestBody: { required: true, content: openDataContent(openDataBody) },
-        responses: {
-          '200': { description: 'The decrypted object, watermark removed', content: json(ref('OpenData')) },
-          ...openDataErrors,
+          },
+          responses: {
+            '200': { description: 'Token response', content: json(ref('TokenResponse')) },
+            ...badRequest,
+            '400': error(
+              'invalid_request (a device that is not printable or longer than 64 characters, too), or invalid_grant: the code is unknown, expired or used.',
+            ),
+            '403': error(
+              "access_denied: WeChat's risk control refused the user, or the user is banned here.",
+            ),
+            '429': error('rate_limited (ours or WeChat 45011); see Retry-After.'),
+            ...upstreamErrors,
+            ...storeErrors,
+          },
         },
       },
-    },
-    '/wechat/session': {
-      get: {
-        summary: 'Whether WeChat still holds the stored session_key (checkSessionKey)',
-        description:
-          'false: the phone called wx.login() since the last POST /auth/login, so open data it sends no longer decrypts here.',
-        security: [{ bearer: [] }],
-        responses: {
-          '200': {
-            description: 'Answer',
-            content: json({
+      '/auth/refresh': {
+        post: {
+          summary: 'Rotate a refresh token (also an RFC 6749 token endpoint: grant_type=refresh_token)',
+          requestBody: {
+            required: true,
+            content: jsonOrForm({
               type: 'object',
-              required: ['session_key_valid'],
-              properties: { session_key_valid: { type: 'boolean' } },
+              required: ['refresh_token'],
+              properties: {
+                refresh_token: { type: 'string' },
+                grant_type: {
+                  const: 'refresh_token',
+                  description: 'Optional; any other value is invalid_request (RFC 6749 §6 form).',
+                },
+              },
             }),
           },
-          ...bearerOrLoginRequired,
-          '429': error('rate_limited; see Retry-After.'),
-          ...upstreamErrors,
-          ...storeErrors,
+          responses: {
+            '200': { description: 'A new pair', content: json(ref('TokenResponse')) },
+            ...badRequest,
+            '400': error('invalid_request, or invalid_grant: unknown, expired, revoked or reused token.'),
+            ...storeErrors,
+          },
         },
       },
-    },
-    '/.well-known/jwks.json': {
-      get: {
-        summary: 'Public signing keys',
-        responses: {
-          '200': {
-            description: 'JWKS',
+      '/auth/logout': {
+        post: {
+          summary: 'End one session, or every session of the user',
+          security: [{ bearer: [] }],
+          requestBody: {
+            required: true,
             content: json({
-              type: 'object',
-              required: ['keys'],
-              properties: { keys: { type: 'array', items: { type: 'object' } } },
+              oneOf: [
+                {
+                  type: 'object',
+                  required: ['refresh_token'],
+                  properties: { refresh_token: { type: 'string' } },
+                },
+                { type: 'object', required: ['all'], properties: { all: { const: true } } },
+              ],
             }),
           },
-        },
-      },
-    },
-    '/healthz': {
-      get: {
-        summary: 'Liveness',
-        responses: {
-          '200': {
-            description: 'Serving',
-            content: json({ type: 'object', properties: { status: { const: 'ok' } } }),
+          responses: {
+            '204': { description: 'Ended (idempotent; reveals nothing)' },
+            ...badRequest,
+            ...bearerErrors,
+            ...storeErrors,
           },
         },
       },
-    },
-    '/readyz': {
-      get: {
-        summary: 'Readiness: the store answers',
-        responses: { '200': { description: 'Ready' }, '503': error('The store does not answer.') },
+      '/auth/me': {
+        get: {
+          summary: 'Who the access token is for (verified from the token alone)',
+          security: [{ bearer: [] }],
+          responses: {
+            '200': {
+              description: 'The subject',
+              content: json({
+                type: 'object',
+                required: ['openid', 'exp'],
+                properties: { openid: { type: 'string' }, exp: { type: 'integer' } },
+              }),
+            },
+            ...bearerErrors,
+          },
+        },
       },
-    },
-    '/metrics': {
-      get: {
-        summary: 'Prometheus metrics',
-        description: 'With METRICS_PORT set, served only on that listener; 404 here.',
-        responses: {
-          '200': { description: 'Text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+      '/auth/sessions': {
+        get: {
+          summary: "The caller's sessions (logins), newest first",
+          security: [{ bearer: [] }],
+          responses: {
+            '200': { description: 'The sessions', content: json(ref('Sessions')) },
+            ...bearerErrors,
+            ...storeErrors,
+          },
+        },
+      },
+      '/auth/sessions/{id}': {
+        delete: {
+          summary: 'End one session of the caller: its access tokens are refused at once, on every instance',
+          security: [{ bearer: [] }],
+          parameters: [
+            {
+              name: 'id',
+              in: 'path',
+              required: true,
+              description: "A session id from GET /auth/sessions (an access token's sid).",
+              schema: { type: 'string' },
+            },
+          ],
+          responses: {
+            '204': { description: "Ended; also for an id that is unknown, ended or another user's" },
+            ...bearerErrors,
+            ...storeErrors,
+          },
+        },
+      },
+      '/auth/account': {
+        delete: {
+          summary:
+            'Delete everything kept about the caller (注销): the user record and session_key, every session, per-user counters',
+          description:
+            'Every access token of the user is refused at once. A later login starts afresh; a ban stays.',
+          security: [{ bearer: [] }],
+          responses: {
+            '204': { description: 'Deleted' },
+            ...bearerErrors,
+            ...storeErrors,
+          },
+        },
+      },
+      '/wechat/phone-number': {
+        post: {
+          summary:
+            "The user's phone number: current API (getPhoneNumber code) or legacy (encryptedData + iv)",
+          description:
+            'With a code, asks WeChat (phonenumber.getPhoneNumber); the session_key is not needed. Without one, decrypts encryptedData and iv with the stored session_key. A body with both (the e.detail of the button, forwarded as is) uses the code.',
+          security: [{ bearer: [] }],
+          requestBody: {
+            required: true,
+            content: jsonOrForm({
+              anyOf: [
+                {
+                  type: 'object',
+                  required: ['code'],
+                  properties: {
+                    code: {
+                      type: 'string',
+                      minLength: 1,
+                      maxLength: 128,
+                      description: 'e.detail.code, single use',
+                    },
+                  },
+                },
+                openDataBody,
+              ],
+            }),
+          },
+          responses: {
+            '200': { description: 'The phone number, watermark removed', content: json(ref('PhoneNumber')) },
+            ...openDataErrors,
+            '400': error(
+              'invalid_request, invalid_grant (the code is unknown, expired or used: ask the user again), decrypt_failed, or invalid_open_data.',
+            ),
+            '403': error("access_denied: WeChat's risk control refused the user."),
+            '429': error('rate_limited (ours, or WeChat 45011); see Retry-After.'),
+            ...upstreamErrors,
+          },
+        },
+      },
+      '/wechat/user-info': {
+        post: {
+          summary: 'Decrypt user info; checks signature = sha1(rawData + session_key) when given',
+          security: [{ bearer: [] }],
+          requestBody: {
+            required: true,
+            content: jsonOrForm({
+              ...openDataBody,
+              properties: {
+                ...openDataBody.properties,
+                rawData: { type: 'string', description: 'e.detail.rawData; sent together with signature' },
+                signature: {
+                  type: 'string',
+                  pattern: '^[0-9a-fA-F]{40}$',
+                  description: 'e.detail.signature: sha1(rawData + session_key), hex',
+                },
+              },
+            }),
+          },
+          responses: {
+            '200': { description: 'The user info, watermark removed', content: json(ref('OpenData')) },
+            ...openDataErrors,
+          },
+        },
+      },
+      '/wechat/decrypt': {
+        post: {
+          summary: 'Decrypt any open data (share info, WeRun…)',
+          security: [{ bearer: [] }],
+          requestBody: { required: true, content: jsonOrForm(openDataBody) },
+          responses: {
+            '200': { description: 'The decrypted object, watermark removed', content: json(ref('OpenData')) },
+            ...openDataErrors,
+          },
+        },
+      },
+      '/wechat/session': {
+        get: {
+          summary: 'Whether WeChat still holds the stored session_key (checkSessionKey)',
+          description:
+            'false: the phone called wx.login() since the last POST /auth/login, so open data it sends no longer decrypts here.',
+          security: [{ bearer: [] }],
+          responses: {
+            '200': {
+              description: 'Answer',
+              content: json({
+                type: 'object',
+                required: ['session_key_valid'],
+                properties: { session_key_valid: { type: 'boolean' } },
+              }),
+            },
+            ...bearerOrLoginRequired,
+            '429': error('rate_limited; see Retry-After.'),
+            ...upstreamErrors,
+            ...storeErrors,
+          },
+        },
+      },
+      '/auth/verify': {
+        get: forwardAuth,
+        post: forwardAuth,
+        put: forwardAuth,
+        patch: forwardAuth,
+        delete: forwardAuth,
+        options: forwardAuth,
+      },
+      '/auth/qr': {
+        post: {
+          summary:
+            'Start a web login: a ticket, its poll token and the picture of a mini-program code opening QR_LOGIN_PAGE',
+          description:
+            "No body. Rate-limited per client address (RATE_LIMIT_QR_PER_IP): each code is a call on WeChat's quota.",
+          responses: {
+            '200': { description: 'A new ticket', content: json(ref('WebLoginStarted')) },
+            '429': error("rate_limited (ours, or WeChat's quota of codes, 45009); see Retry-After."),
+            ...upstreamErrors,
+            ...storeErrors,
+          },
+        },
+      },
+      '/auth/qr/{ticket}/scan': webLoginStep(
+        'The mini-program scanned the code: what its confirm screen shows',
+        {
+          '200': { description: "The website's request", content: json(ref('WebLoginRequest')) },
+        },
+      ),
+      '/auth/qr/{ticket}/confirm': webLoginStep('The user who scanned confirms: the website gets a session', {
+        '204': { description: 'Confirmed' },
+      }),
+      '/auth/qr/{ticket}/cancel': webLoginStep('The user who scanned declines', {
+        '204': { description: 'Canceled' },
+      }),
+      '/auth/qr/{ticket}/poll': {
+        post: {
+          summary:
+            "The website's long poll: the ticket's status, and once confirmed the tokens, exactly once",
+          parameters: [ticketParameter],
+          requestBody: {
+            required: true,
+            content: jsonOrForm({
+              type: 'object',
+              required: ['poll_token'],
+              properties: {
+                poll_token: { type: 'string' },
+                wait: {
+                  type: 'number',
+                  minimum: 0,
+                  description: 'Seconds to wait for a change (at most 25 are waited); default 0.',
+                },
+                status: {
+                  enum: ['pending', 'scanned', 'confirmed', 'canceled', 'expired'],
+                  description:
+                    'The status the last poll answered: the poll answers at once when it is no longer that (default: the status when the poll came).',
+                },
+              },
+            }),
+          },
+          responses: {
+            '200': { description: 'The status (and the tokens, once)', content: json(ref('WebLoginPoll')) },
+            ...badRequest,
+            '400': error(
+              'invalid_request, or invalid_grant: an unknown ticket, a wrong poll_token, or a ticket whose tokens were answered already.',
+            ),
+            '403': error('access_denied: the user is banned.'),
+            ...storeErrors,
+          },
+        },
+      },
+      '/.well-known/openid-configuration': discovery,
+      '/.well-known/oauth-authorization-server': discovery,
+      '/.well-known/jwks.json': {
+        get: {
+          summary: 'Public signing keys',
+          responses: {
+            '200': {
+              description: 'JWKS',
+              content: json({
+                type: 'object',
+                required: ['keys'],
+                properties: { keys: { type: 'array', items: { type: 'object' } } },
+              }),
+            },
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          summary: 'Liveness',
+          responses: {
+            '200': {
+              description: 'Serving',
+              content: json({ type: 'object', properties: { status: { const: 'ok' } } }),
+            },
+          },
+        },
+      },
+      '/readyz': {
+        get: {
+          summary: 'Readiness: the store answers',
+          responses: { '200': { description: 'Ready' }, '503': error('The store does not answer.') },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics',
+          description: 'With METRICS_PORT set, served only on that listener; 404 here.',
+          responses: {
+            '200': { description: 'Text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          summary: 'This document',
+          responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
         },
       },
     },
-    '/openapi.json': {
-      get: {
-        summary: 'This document',
-        responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
-      },
-    },
-  },
-} as const;
+  } as const;
+}

@@ -1,5 +1,5 @@
 export { type Clock, epochSeconds, ManualClock, systemClock } from './clock.js';
-export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
+export { createLogger, flushLogs, type Logger, REDACTED_PATHS } from './logger.js';
 export { randomId, sequentialIds } from './random.js';
 export {
   CODE_PATTERN,

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { requestMetrics } from './requests.js';
 
 /** What the service counts, on a registry of its own (no prom-client globals). */
 export interface Metrics {
@@ -11,27 +12,35 @@ export interface Metrics {
   observeToken(event: TokenEvent, count?: number): void;
   observeStoreError(): void;
   observeRateLimited(limit: string): void;
+  /** Sessions ended, by why; their access tokens are refused from then on. */
+  observeRevocation(cause: RevocationCause, count: number): void;
+  /** One request to the admin API; `route` is the router's pattern. */
+  observeAdminAction(route: string, status: number): void;
+  /** How long this instance could not hear of revocations, once it hears again. */
+  observeRevocationBlind(seconds: number): void;
+  /** A web login's ticket reached `outcome` (each ticket counts once per outcome). */
+  observeWebLogin(outcome: WebLoginOutcome): void;
 }
 
+export type WebLoginOutcome = 'created' | 'scanned' | 'confirmed' | 'canceled' | 'expired';
+
 export type TokenEvent = 'issued' | 'refreshed' | 'reuse_detected' | 'revoked';
+
+export type RevocationCause =
+  | 'logout'
+  | 'logout_all'
+  | 'session_ended'
+  | 'account_deleted'
+  | 'admin_logout'
+  | 'ban'
+  | 'session_cap'
+  | 'reuse';
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
 
-  const requests = new Counter({
-    name: 'wxauth_http_requests_total',
-    help: 'HTTP requests by route pattern, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'wxauth_http_request_duration_seconds',
-    help: 'HTTP request latency by route pattern and method.',
-    labelNames: ['route', 'method'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
+  const observeRequest = requestMetrics(registry);
   const wechat = new Counter({
     name: 'wxauth_wechat_calls_total',
     help: "Calls to WeChat's API by API and outcome (ok, errcode, timeout, network, http_status, not_json, circuit_open, deadline).",
@@ -56,13 +65,38 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registers: [registry],
   });
   for (const event of ['issued', 'refreshed', 'reuse_detected', 'revoked'] as const) tokens.inc({ event }, 0);
+  const revocations = new Counter({
+    name: 'wxauth_revocations_total',
+    help: 'Sessions ended, whose access tokens are refused at once, by cause (logout, logout_all, session_ended, account_deleted, admin_logout, ban, session_cap, reuse).',
+    labelNames: ['cause'] as const,
+    registers: [registry],
+  });
+  const adminActions = new Counter({
+    name: 'wxauth_admin_actions_total',
+    help: 'Requests to the admin API by route pattern and status.',
+    labelNames: ['route', 'status'] as const,
+    registers: [registry],
+  });
+  const revocationBlind = new Histogram({
+    name: 'wxauth_revocation_blind_seconds',
+    help: 'How long this instance could not hear of revocations (its feed disconnected) before it caught up again.',
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900],
+    registers: [registry],
+  });
+
+  const webLogins = new Counter({
+    name: 'wxauth_web_logins_total',
+    help: "Web logins' tickets by outcome: created, scanned, confirmed, canceled, expired (seen expired by a poll or a scan).",
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const outcome of ['created', 'scanned', 'confirmed', 'canceled', 'expired'] as const) {
+    webLogins.inc({ outcome }, 0);
+  }
 
   return {
     registry,
-    observeRequest(route, method, status, seconds) {
-      requests.inc({ route, method, status: String(status) });
-      latency.observe({ route, method }, seconds);
-    },
+    observeRequest,
     observeWechat(api, outcome) {
       wechat.inc({ api, outcome });
     },
@@ -74,6 +108,18 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     },
     observeRateLimited(limit) {
       rateLimited.inc({ limit });
+    },
+    observeRevocation(cause, count) {
+      revocations.inc({ cause }, count);
+    },
+    observeAdminAction(route, status) {
+      adminActions.inc({ route, status: String(status) });
+    },
+    observeRevocationBlind(seconds) {
+      revocationBlind.observe(seconds);
+    },
+    observeWebLogin(outcome) {
+      webLogins.inc({ outcome });
     },
   };
 }

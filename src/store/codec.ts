@@ -61,3 +61,16 @@ export function packSeed(seed: string): Buffer {
 export function unpackSeed(packed: Buffer): string {
   return packed[0] === 0 ? packed.subarray(1).toString('base64url') : packed.subarray(1).toString('utf8');
 }
+
+/** A family keeps its device's length in one byte (see FAMILY in scripts.ts). */
+const DEVICE_MAX_BYTES = 255;
+
+/** The device as a family keeps it: its UTF-8, cut at a character boundary within 255 bytes. */
+export function encodeDevice(device: string | undefined): Buffer {
+  const bytes = Buffer.from(device ?? '', 'utf8');
+  if (bytes.length <= DEVICE_MAX_BYTES) return bytes;
+  let end = DEVICE_MAX_BYTES;
+  // Back to the first byte of a character (continuation bytes are 10xxxxxx).
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end -= 1;
+  return bytes.subarray(0, end);
+}

@@ -1,13 +1,18 @@
 import type { AtRestCipher } from '../crypto/index.js';
 import type {
+  Ban,
   CachedAccessToken,
   LoginCodeClaim,
+  LoginOutcome,
   LoginWrite,
+  RevocationWatcher,
   RotateOutcome,
   RotateRequest,
+  SessionInfo,
   SessionStore,
   UserRecord,
 } from './types.js';
+import type { WebLoginStore } from './web-login.js';
 
 /** The AAD of the sealed WeChat access_token; an openid never contains a space, so none is this. */
 const WECHAT_ACCESS_TOKEN = 'wechat access_token';
@@ -26,7 +31,8 @@ export class EncryptingStore implements SessionStore {
     private readonly onUnreadable: (openid: string) => void = () => {},
   ) {}
 
-  recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }> {
+  recordLogin(login: LoginWrite): Promise<LoginOutcome> {
+    if (login.sessionKey === undefined) return this.inner.recordLogin(login);
     return this.inner.recordLogin({ ...login, sessionKey: this.cipher.seal(login.sessionKey, login.openid) });
   }
 
@@ -47,8 +53,29 @@ export class EncryptingStore implements SessionStore {
   endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
     return this.inner.endFamily(openid, familyId, tokenHash);
   }
+  endSession(openid: string, familyId: string, nowMs: number): Promise<boolean> {
+    return this.inner.endSession(openid, familyId, nowMs);
+  }
   endAllFamilies(openid: string): Promise<number> {
     return this.inner.endAllFamilies(openid);
+  }
+  listSessions(openid: string, nowMs: number): Promise<SessionInfo[]> {
+    return this.inner.listSessions(openid, nowMs);
+  }
+  deleteUser(openid: string): Promise<{ existed: boolean; sessionsEnded: number }> {
+    return this.inner.deleteUser(openid);
+  }
+  banUser(openid: string, ban: Ban, nowMs: number): Promise<number> {
+    return this.inner.banUser(openid, ban, nowMs);
+  }
+  getBan(openid: string, nowMs: number): Promise<Ban | null> {
+    return this.inner.getBan(openid, nowMs);
+  }
+  liftBan(openid: string): Promise<boolean> {
+    return this.inner.liftBan(openid);
+  }
+  watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void {
+    this.inner.watchRevocations(watcher, options);
   }
   async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
     const cached = await this.inner.getWechatAccessToken(nowMs);
@@ -83,6 +110,10 @@ export class EncryptingStore implements SessionStore {
   }
   releaseLoginCode(codeHash: string): Promise<void> {
     return this.inner.releaseLoginCode(codeHash);
+  }
+  /** Nothing secret: a poll token is kept only as its hash. */
+  webLogins(): WebLoginStore {
+    return this.inner.webLogins();
   }
   ping(): Promise<void> {
     return this.inner.ping();

@@ -4,11 +4,25 @@ export { MemoryStore } from './memory.js';
 export { connectRedis, RedisStore } from './redis.js';
 export { StallGuard } from './stall-guard.js';
 export type {
+  Ban,
   CachedAccessToken,
   LoginCodeClaim,
+  LoginOutcome,
   LoginWrite,
+  RevocationFeedState,
+  RevocationWatcher,
   RotateOutcome,
   RotateRequest,
+  SessionInfo,
   SessionStore,
   UserRecord,
 } from './types.js';
+export {
+  WEB_LOGIN_KEEP_MS,
+  type WebLoginAdvance,
+  type WebLoginStatus,
+  type WebLoginStep,
+  type WebLoginStore,
+  type WebLoginTicket,
+  type WebLoginWatch,
+} from './web-login.js';

@@ -13,10 +13,18 @@ export function userKeys(prefix: string, openid: string) {
      */
     sessions: `${tag}:s`,
     /**
-     * String, packed: exp, abs and rot (ms), cur and prev (raw SHA-256 token hashes), succ (successor
-     * seed); layout in scripts.ts (FAMILY). 121 bytes once rotated. TTL: the family's expiry.
+     * String, packed: exp, abs, rot and crt (ms), the device, cur and prev (raw SHA-256 token hashes),
+     * succ (successor seed); layout in scripts.ts (FAMILY). 123 bytes plus the device once rotated. TTL:
+     * the family's expiry.
      */
     family: (familyId: string) => `${tag}:f:${familyId}`,
+    /**
+     * Sorted set of the user's families ended within the revocation window, scored by when (ms), so
+     * that a retried ending logs them again (scripts.ts, REVOKED). TTL: the window.
+     */
+    revoked: `${tag}:r`,
+    /** Hash: r (reason), u (until, ms; absent: none), t (when it was set, ms). TTL: until `u`. */
+    ban: `${tag}:b`,
   };
 }
 
@@ -34,5 +42,19 @@ export function appKeys(prefix: string) {
     probe: `${prefix}ready`,
     /** String: '' while its exchange is pending, then the sealed result. TTL: the claim's (≤ 60 s). */
     loginCode: (codeHash: string) => `${prefix}code:${codeHash}`,
+    /**
+     * Sorted set: the revocation log, ids of families ended in the last revocation window scored by
+     * when they were logged (ms, Redis's clock), read by an instance catching up. TTL: the window.
+     */
+    revocationLog: `${prefix}rv`,
+    /** Pub/sub channel (not a key): every ending, to every instance at once. */
+    revocationChannel: `${prefix}rv`,
+    /**
+     * Hash: a web login's ticket (the scene of its mini-program code); fields in web-login.ts (TICKET).
+     * TTL: ten minutes past the ticket's expiry.
+     */
+    webLogin: (ticket: string) => `${prefix}qr:${ticket}`,
+    /** Pub/sub channel (not a key): the id of every ticket that changed, to every instance. */
+    webLoginChannel: `${prefix}qr`,
   };
 }

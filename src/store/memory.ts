@@ -1,13 +1,20 @@
 import type { Clock } from '../lib/index.js';
+import { newestFirst } from './redis.js';
+import { DEFAULT_REVOCATION_WINDOW_MS } from './revocation-feed.js';
 import type {
+  Ban,
   CachedAccessToken,
   LoginCodeClaim,
+  LoginOutcome,
   LoginWrite,
+  RevocationWatcher,
   RotateOutcome,
   RotateRequest,
+  SessionInfo,
   SessionStore,
   UserRecord,
 } from './types.js';
+import { MemoryWebLoginStore, type WebLoginStore } from './web-login.js';
 
 interface Family {
   cur: string;
@@ -16,6 +23,8 @@ interface Family {
   succ?: string;
   expAtMs: number;
   absAtMs?: number;
+  createdAtMs: number;
+  device?: string;
 }
 
 /** How often expired families are collected, ms. */
@@ -35,6 +44,12 @@ export class MemoryStore implements SessionStore {
   private readonly locks = new Map<string, { owner: string; untilMs: number }>();
   /** codeHash → '' (pending) or the sealed result; `untilMs` is real time, as for locks. */
   private readonly loginCodes = new Map<string, { value: string; untilMs: number }>();
+  private readonly tickets = new MemoryWebLoginStore();
+  private readonly bans = new Map<string, Ban>();
+  private readonly watchers: RevocationWatcher[] = [];
+  private windowMs = 0;
+  /** Family ids ended lately → when (real time), for a watcher registered later. */
+  private readonly revoked = new Map<string, number>();
   private readonly clock: Clock | undefined;
   /** The latest nowMs callers gave: the sweep's notion of now when no clock was given. */
   private latestNowMs = Number.NEGATIVE_INFINITY;
@@ -51,25 +66,33 @@ export class MemoryStore implements SessionStore {
     this.sweeper.unref();
   }
 
-  async recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }> {
+  async recordLogin(login: LoginWrite): Promise<LoginOutcome> {
     const now = this.enter(login.nowMs);
+    const ban = this.banOf(login.openid, now);
+    if (ban !== null) return { banned: ban };
     const existing = this.users.get(login.openid);
-    const user: UserRecord = {
-      sessionKey: login.sessionKey,
-      firstLoginAtMs: existing?.firstLoginAtMs ?? now,
-      lastLoginAtMs: now,
-    };
-    const unionid = login.unionid ?? existing?.unionid;
-    if (unionid !== undefined) user.unionid = unionid;
-    this.users.set(login.openid, user);
+    // A session opened without a code exchange (a web login) keeps the session_key.
+    const sessionKey = login.sessionKey ?? existing?.sessionKey;
+    if (sessionKey !== undefined) {
+      const user: UserRecord = {
+        sessionKey,
+        firstLoginAtMs: existing?.firstLoginAtMs ?? now,
+        lastLoginAtMs: now,
+      };
+      const unionid = login.unionid ?? existing?.unionid;
+      if (unionid !== undefined) user.unionid = unionid;
+      this.users.set(login.openid, user);
+    }
 
     const absAtMs =
       login.absoluteTtlS === undefined ? undefined : now + Math.round(login.absoluteTtlS * 1000);
     const family: Family = {
       cur: login.tokenHash,
       expAtMs: Math.min(now + Math.round(login.refreshTtlS * 1000), absAtMs ?? Number.POSITIVE_INFINITY),
+      createdAtMs: now,
     };
     if (absAtMs !== undefined) family.absAtMs = absAtMs;
+    if (login.device) family.device = login.device;
     const families = this.families.get(login.openid) ?? new Map<string, Family>();
     this.families.set(login.openid, families);
     for (const [id, other] of families) if (other.expAtMs <= now) families.delete(id);
@@ -77,7 +100,9 @@ export class MemoryStore implements SessionStore {
     const over = families.size - login.maxSessions + 1;
     if (over > 0) {
       const byExpiry = [...families].sort(([, a], [, b]) => a.expAtMs - b.expAtMs);
-      for (const [id] of byExpiry.slice(0, over)) families.delete(id);
+      const ended = byExpiry.slice(0, over).map(([id]) => id);
+      for (const id of ended) families.delete(id);
+      this.notify(ended);
     }
     families.set(login.familyId, family);
     return { isNewUser: existing === undefined, sessionsEnded: Math.max(over, 0) };
@@ -121,6 +146,7 @@ export class MemoryStore implements SessionStore {
       };
     }
     this.removeFamily(rotation.openid, families, rotation.familyId);
+    this.notify([rotation.familyId]);
     return { kind: 'reused' };
   }
 
@@ -131,14 +157,71 @@ export class MemoryStore implements SessionStore {
     if (families === undefined || family === undefined) return false;
     if (tokenHash !== family.cur && tokenHash !== family.prev) return false;
     this.removeFamily(openid, families, familyId);
+    this.notify([familyId]);
+    return true;
+  }
+
+  async endSession(openid: string, familyId: string, nowMs: number): Promise<boolean> {
+    const now = this.enter(nowMs);
+    const families = this.families.get(openid);
+    const family = families?.get(familyId);
+    if (families === undefined || family === undefined) return false;
+    this.removeFamily(openid, families, familyId);
+    if (family.expAtMs <= now) return false;
+    this.notify([familyId]);
     return true;
   }
 
   async endAllFamilies(openid: string): Promise<number> {
     this.enter();
-    const count = this.families.get(openid)?.size ?? 0;
-    this.families.delete(openid);
-    return count;
+    return this.endAll(openid);
+  }
+
+  async listSessions(openid: string, nowMs: number): Promise<SessionInfo[]> {
+    const now = this.enter(nowMs);
+    const live = [...(this.families.get(openid) ?? [])].filter(([, family]) => family.expAtMs > now);
+    return live
+      .map(([id, family]) => ({
+        id,
+        createdAtMs: family.createdAtMs,
+        refreshedAtMs: family.rotAtMs,
+        expiresAtMs: family.expAtMs,
+        device: family.device,
+      }))
+      .sort(newestFirst);
+  }
+
+  async deleteUser(openid: string): Promise<{ existed: boolean; sessionsEnded: number }> {
+    this.enter();
+    const existed = this.users.has(openid) || this.families.has(openid);
+    const sessionsEnded = this.endAll(openid);
+    this.users.delete(openid);
+    return { existed, sessionsEnded };
+  }
+
+  async banUser(openid: string, ban: Ban, nowMs: number): Promise<number> {
+    this.enter(nowMs);
+    this.bans.set(openid, { ...ban });
+    return this.endAll(openid);
+  }
+
+  async getBan(openid: string, nowMs: number): Promise<Ban | null> {
+    return this.banOf(openid, this.enter(nowMs));
+  }
+
+  async liftBan(openid: string): Promise<boolean> {
+    this.enter();
+    return this.bans.delete(openid);
+  }
+
+  /** In this process only: the embedded mode has no other instance to tell. */
+  watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void {
+    this.enter();
+    this.watchers.push(watcher);
+    this.windowMs = Math.max(this.windowMs, options.windowMs);
+    watcher.state('live');
+    this.forgetRevocations();
+    if (this.revoked.size > 0) watcher.revoked([...this.revoked.keys()]);
   }
 
   async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
@@ -198,6 +281,10 @@ export class MemoryStore implements SessionStore {
     if (this.loginCodes.get(codeHash)?.value === '') this.loginCodes.delete(codeHash);
   }
 
+  webLogins(): WebLoginStore {
+    return this.tickets;
+  }
+
   async ping(): Promise<void> {
     this.enter();
   }
@@ -209,6 +296,10 @@ export class MemoryStore implements SessionStore {
     this.families.clear();
     this.locks.clear();
     this.loginCodes.clear();
+    this.tickets.close();
+    this.bans.clear();
+    this.revoked.clear();
+    this.watchers.length = 0;
     this.wechatAccessToken = undefined;
   }
 
@@ -221,6 +312,9 @@ export class MemoryStore implements SessionStore {
     }
     const realNow = Date.now();
     for (const [hash, claim] of this.loginCodes) if (claim.untilMs <= realNow) this.loginCodes.delete(hash);
+    for (const [openid, ban] of this.bans)
+      if (ban.untilMs !== undefined && ban.untilMs <= now) this.bans.delete(openid);
+    this.forgetRevocations();
   }
 
   private enter(nowMs?: number): number {
@@ -234,6 +328,37 @@ export class MemoryStore implements SessionStore {
   private removeFamily(openid: string, families: Map<string, Family>, familyId: string): void {
     families.delete(familyId);
     if (families.size === 0) this.families.delete(openid);
+  }
+
+  /** Ends every family of the user; answers how many there were. */
+  private endAll(openid: string): number {
+    const ids = [...(this.families.get(openid)?.keys() ?? [])];
+    this.families.delete(openid);
+    this.notify(ids);
+    return ids.length;
+  }
+
+  private banOf(openid: string, now: number): Ban | null {
+    const ban = this.bans.get(openid);
+    return ban === undefined || (ban.untilMs !== undefined && ban.untilMs <= now) ? null : { ...ban };
+  }
+
+  private notify(ids: string[]): void {
+    if (ids.length === 0) return;
+    const at = Date.now();
+    for (const id of ids) {
+      // Moved to the end, so that the map stays in the order forgetRevocations relies on.
+      this.revoked.delete(id);
+      this.revoked.set(id, at);
+    }
+    for (const watcher of this.watchers) watcher.revoked(ids);
+  }
+
+  private forgetRevocations(): void {
+    const before = Date.now() - (this.windowMs > 0 ? this.windowMs : DEFAULT_REVOCATION_WINDOW_MS);
+    for (const [id, at] of this.revoked)
+      if (at < before) this.revoked.delete(id);
+      else break;
   }
 }
 

@@ -1,13 +1,19 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { TemporarilyUnavailable } from '../errors/index.js';
-import { decodeSessionKey, digest, encodeSessionKey, packSeed, unpackSeed } from './codec.js';
+import { decodeSessionKey, digest, encodeDevice, encodeSessionKey, packSeed, unpackSeed } from './codec.js';
 import { appKeys, userKeys } from './keys.js';
+import { RevocationFeed } from './revocation-feed.js';
 import {
   ACQUIRE_LOCK,
+  BAN_USER,
   CLAIM_LOGIN_CODE,
+  DELETE_USER,
   END_ALL_FAMILIES,
   END_FAMILY,
+  END_SESSION,
   INVALIDATE_ACCESS_TOKEN,
+  LIST_SESSIONS,
+  LOG_REVOCATIONS,
   RECORD_LOGIN,
   RELEASE_LOCK,
   RELEASE_LOGIN_CODE,
@@ -15,14 +21,19 @@ import {
 } from './scripts.js';
 import { StallGuard } from './stall-guard.js';
 import type {
+  Ban,
   CachedAccessToken,
   LoginCodeClaim,
+  LoginOutcome,
   LoginWrite,
+  RevocationWatcher,
   RotateOutcome,
   RotateRequest,
+  SessionInfo,
   SessionStore,
   UserRecord,
 } from './types.js';
+import { RedisWebLoginStore, type WebLoginStore } from './web-login.js';
 
 export interface RedisConnectOptions {
   /** `redis://…` or `rediss://…` of a single Redis. */
@@ -110,12 +121,23 @@ function hostPort(node: string): { host: string; port: number } {
 }
 
 /** The scripts, as defineCommand makes them: EVALSHA, falling back to EVAL when Redis lacks the script. */
+/** What an ending script answers: its count (or flag), and the family ids to log (see REVOKED). */
+type Ended = [number, string[]];
+
 interface ScriptCommands {
-  wxauthRecordLogin(...keysAndArgs: (string | Buffer)[]): Promise<[number, number]>;
+  wxauthRecordLogin(
+    ...keysAndArgs: (string | Buffer)[]
+  ): Promise<[number, number, string[]] | ['banned', string | null, string | null]>;
   /** The Buffer variant defineCommand adds: the successor seed comes back as stored bytes. */
-  wxauthRotateRefreshBuffer(...keysAndArgs: (string | Buffer)[]): Promise<(Buffer | null)[]>;
-  wxauthEndFamily(...keysAndArgs: (string | Buffer)[]): Promise<number>;
-  wxauthEndAllFamilies(...keysAndArgs: string[]): Promise<number>;
+  wxauthRotateRefreshBuffer(...keysAndArgs: (string | Buffer)[]): Promise<(Buffer | Buffer[] | null)[]>;
+  wxauthEndFamily(...keysAndArgs: (string | Buffer)[]): Promise<Ended>;
+  wxauthEndSession(...keysAndArgs: string[]): Promise<Ended>;
+  wxauthEndAllFamilies(...keysAndArgs: string[]): Promise<Ended>;
+  wxauthDeleteUser(...keysAndArgs: string[]): Promise<[number, number, string[]]>;
+  wxauthBanUser(...keysAndArgs: string[]): Promise<Ended>;
+  /** Buffer variant: the device is UTF-8 bytes, returned as stored. */
+  wxauthListSessionsBuffer(...keysAndArgs: string[]): Promise<Buffer[][]>;
+  wxauthLogRevocations(...keysAndArgs: string[]): Promise<string>;
   wxauthInvalidateAccessToken(key: string, token: string): Promise<number>;
   wxauthReleaseLock(key: string, owner: string): Promise<number>;
   wxauthAcquireLock(key: string, deadline: string, owner: string, ttlMs: string): Promise<number>;
@@ -130,12 +152,22 @@ interface ScriptCommands {
  * scripts before they write), or a script that ran after its caller gave up (LATE, see scripts.ts).
  */
 const TRANSIENT_REPLY =
-  /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|BUSY|OOM|MISCONF|WRONGTYPE|LATE)\b/;
+  /(^|-)(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|BUSY|OOM|MISCONF|WRONGTYPE|LATE)\b/;
+// `(^|-)`: Redis before 7 wraps an error raised inside a script as "ERR Error running script … -OOM …".
 
 /** How often the offset between this host's clock and Redis's is measured again, ms. */
 const CLOCK_SYNC_INTERVAL_MS = 60_000;
 /** A TIME sample that took longer than this says little about the offset, ms. */
 const CLOCK_SAMPLE_MAX_RTT_MS = 50;
+/**
+ * Added to a script's deadline for clock error: the TIME sample's, and the skew between Cluster masters
+ * (the offset is measured on one of them). Harmless to the point of the deadline: a rotation that runs
+ * this much after its caller's 503 is still found within REFRESH_REUSE_GRACE by the client's retry.
+ */
+const DEADLINE_SLACK_MS = 1000;
+
+/** This host's time, ms, from a monotonic clock: a step of the wall clock does not move deadlines. */
+const localNow = () => performance.timeOrigin + performance.now();
 
 export interface RedisStoreOptions {
   /** Prefix of every key. Default `wxauth:`. */
@@ -161,6 +193,8 @@ export class RedisStore implements SessionStore {
   private readonly clockSync: NodeJS.Timeout;
   /** Whether the connection is stalled; the rate limits on the same connection ask it too. */
   readonly guard: StallGuard;
+  private readonly feed: RevocationFeed;
+  private webLoginStore: RedisWebLoginStore | undefined;
 
   /** Takes ownership of `redis`: close() closes it. */
   constructor(redis: Redis | Cluster, options: RedisStoreOptions = {}) {
@@ -173,31 +207,47 @@ export class RedisStore implements SessionStore {
     if (redis.status === 'ready') void this.syncClock();
     this.clockSync = setInterval(() => void this.syncClock(), CLOCK_SYNC_INTERVAL_MS);
     this.clockSync.unref();
-    redis.defineCommand('wxauthRecordLogin', { numberOfKeys: 3, lua: RECORD_LOGIN });
-    redis.defineCommand('wxauthRotateRefresh', { numberOfKeys: 3, lua: ROTATE_REFRESH });
-    redis.defineCommand('wxauthEndFamily', { numberOfKeys: 2, lua: END_FAMILY });
-    redis.defineCommand('wxauthEndAllFamilies', { numberOfKeys: 1, lua: END_ALL_FAMILIES });
+    redis.defineCommand('wxauthRecordLogin', { numberOfKeys: 5, lua: RECORD_LOGIN });
+    redis.defineCommand('wxauthRotateRefresh', { numberOfKeys: 4, lua: ROTATE_REFRESH });
+    redis.defineCommand('wxauthEndFamily', { numberOfKeys: 3, lua: END_FAMILY });
+    redis.defineCommand('wxauthEndSession', { numberOfKeys: 3, lua: END_SESSION });
+    redis.defineCommand('wxauthEndAllFamilies', { numberOfKeys: 2, lua: END_ALL_FAMILIES });
+    redis.defineCommand('wxauthDeleteUser', { numberOfKeys: 3, lua: DELETE_USER });
+    redis.defineCommand('wxauthBanUser', { numberOfKeys: 3, lua: BAN_USER });
+    redis.defineCommand('wxauthListSessions', { numberOfKeys: 1, lua: LIST_SESSIONS });
+    redis.defineCommand('wxauthLogRevocations', { numberOfKeys: 1, lua: LOG_REVOCATIONS });
     redis.defineCommand('wxauthInvalidateAccessToken', { numberOfKeys: 1, lua: INVALIDATE_ACCESS_TOKEN });
     redis.defineCommand('wxauthReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
     redis.defineCommand('wxauthAcquireLock', { numberOfKeys: 1, lua: ACQUIRE_LOCK });
     redis.defineCommand('wxauthClaimLoginCode', { numberOfKeys: 1, lua: CLAIM_LOGIN_CODE });
     redis.defineCommand('wxauthReleaseLoginCode', { numberOfKeys: 1, lua: RELEASE_LOGIN_CODE });
     this.scripts = redis as unknown as ScriptCommands;
+    const log = appKeys(this.prefix).revocationLog;
+    this.feed = new RevocationFeed(redis, appKeys(this.prefix).revocationChannel, async (sinceMs) => {
+      const flat = await this.call(() =>
+        this.redis.zrangebyscore(log, sinceMs === undefined ? '-inf' : String(sinceMs), '+inf', 'WITHSCORES'),
+      );
+      const rows: Array<{ id: string; atMs: number }> = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) rows.push({ id: flat[i]!, atMs: Number(flat[i + 1]) });
+      return rows;
+    });
   }
 
-  async recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }> {
+  async recordLogin(login: LoginWrite): Promise<LoginOutcome> {
     const keys = userKeys(this.prefix, login.openid);
     const now = Math.floor(login.nowMs);
     const abs = login.absoluteTtlS === undefined ? undefined : now + Math.round(login.absoluteTtlS * 1000);
     const exp = Math.min(now + Math.round(login.refreshTtlS * 1000), abs ?? Number.POSITIVE_INFINITY);
-    const [isNew, ended] = await this.call(() =>
+    const reply = await this.call(() =>
       this.scripts.wxauthRecordLogin(
         keys.user,
         keys.sessions,
         keys.family(login.familyId),
+        keys.revoked,
+        keys.ban,
         this.deadline(),
         String(now),
-        encodeSessionKey(login.sessionKey),
+        login.sessionKey === undefined ? '' : encodeSessionKey(login.sessionKey),
         login.unionid ?? '',
         login.familyId,
         digest(login.tokenHash),
@@ -205,8 +255,14 @@ export class RedisStore implements SessionStore {
         abs === undefined ? '' : String(abs),
         keys.family(''),
         String(login.maxSessions),
+        encodeDevice(login.device),
+        ...this.revocationArgs(),
       ),
     );
+    if (reply[0] === 'banned') return { banned: banOf(reply[1], reply[2]) };
+    const [isNew, ended, logged] = reply;
+    // The login stands: a session the cap ended was told to every instance already.
+    await this.logEnded(logged).catch(() => undefined);
     return { isNewUser: isNew === 1, sessionsEnded: ended };
   }
 
@@ -231,6 +287,7 @@ export class RedisStore implements SessionStore {
         keys.family(rotation.familyId),
         keys.sessions,
         keys.user,
+        keys.revoked,
         this.deadline(),
         String(Math.floor(rotation.nowMs)),
         digest(rotation.presentedHash),
@@ -239,6 +296,7 @@ export class RedisStore implements SessionStore {
         String(Math.round(rotation.refreshTtlS * 1000)),
         String(Math.round(rotation.graceS * 1000)),
         rotation.familyId,
+        ...this.revocationArgs(),
       ),
     );
     switch (reply[0]?.toString()) {
@@ -247,11 +305,12 @@ export class RedisStore implements SessionStore {
       case 'grace':
         return {
           kind: 'grace',
-          successorSeed: unpackSeed(reply[1]!),
+          successorSeed: unpackSeed(reply[1] as Buffer),
           expiresAtMs: Number(reply[2]),
           ...optionalUnionid(reply[3]?.toString()),
         };
       case 'reused':
+        await this.logEnded(((reply[1] ?? []) as Buffer[]).map(String)).catch(() => undefined);
         return { kind: 'reused' };
       case 'invalid':
         return { kind: 'invalid' };
@@ -262,23 +321,122 @@ export class RedisStore implements SessionStore {
 
   async endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
     const keys = userKeys(this.prefix, openid);
-    const ended = await this.call(() =>
+    const [ended, logged] = await this.call(() =>
       this.scripts.wxauthEndFamily(
         keys.family(familyId),
         keys.sessions,
+        keys.revoked,
         this.deadline(),
         digest(tokenHash),
         familyId,
+        ...this.revocationArgs(),
       ),
     );
+    await this.logEnded(logged);
+    return ended === 1;
+  }
+
+  async endSession(openid: string, familyId: string, nowMs: number): Promise<boolean> {
+    const keys = userKeys(this.prefix, openid);
+    const [ended, logged] = await this.call(() =>
+      this.scripts.wxauthEndSession(
+        keys.family(familyId),
+        keys.sessions,
+        keys.revoked,
+        this.deadline(),
+        familyId,
+        String(Math.floor(nowMs)),
+        ...this.revocationArgs(),
+      ),
+    );
+    await this.logEnded(logged);
     return ended === 1;
   }
 
   async endAllFamilies(openid: string): Promise<number> {
     const keys = userKeys(this.prefix, openid);
-    return this.call(() =>
-      this.scripts.wxauthEndAllFamilies(keys.sessions, this.deadline(), keys.family('')),
+    const [ended, logged] = await this.call(() =>
+      this.scripts.wxauthEndAllFamilies(
+        keys.sessions,
+        keys.revoked,
+        this.deadline(),
+        keys.family(''),
+        ...this.revocationArgs(),
+      ),
     );
+    await this.logEnded(logged);
+    return ended;
+  }
+
+  async listSessions(openid: string, nowMs: number): Promise<SessionInfo[]> {
+    const keys = userKeys(this.prefix, openid);
+    const rows = await this.call(() =>
+      this.scripts.wxauthListSessionsBuffer(keys.sessions, keys.family(''), String(Math.floor(nowMs))),
+    );
+    const sessions = rows.map(([id, exp, rot, crt, device]): SessionInfo => {
+      const known = (ms: Buffer | undefined) => (ms === undefined || Number(ms) < 0 ? undefined : Number(ms));
+      return {
+        id: String(id),
+        createdAtMs: known(crt),
+        refreshedAtMs: known(rot),
+        expiresAtMs: Number(exp),
+        device: device === undefined || device.length === 0 ? undefined : device.toString('utf8'),
+      };
+    });
+    return sessions.sort(newestFirst);
+  }
+
+  async deleteUser(openid: string): Promise<{ existed: boolean; sessionsEnded: number }> {
+    const keys = userKeys(this.prefix, openid);
+    const [existed, ended, logged] = await this.call(() =>
+      this.scripts.wxauthDeleteUser(
+        keys.user,
+        keys.sessions,
+        keys.revoked,
+        this.deadline(),
+        keys.family(''),
+        ...this.revocationArgs(),
+      ),
+    );
+    await this.logEnded(logged);
+    // Logged: the user's last key but the ban can go. Until it does, a retry finds it and logs again.
+    await this.call(() => this.redis.del(keys.revoked));
+    return { existed: existed === 1, sessionsEnded: ended };
+  }
+
+  async banUser(openid: string, ban: Ban, nowMs: number): Promise<number> {
+    const keys = userKeys(this.prefix, openid);
+    const [ended, logged] = await this.call(() =>
+      this.scripts.wxauthBanUser(
+        keys.ban,
+        keys.sessions,
+        keys.revoked,
+        this.deadline(),
+        String(Math.floor(nowMs)),
+        ban.reason ?? '',
+        ban.untilMs === undefined ? '' : String(Math.floor(ban.untilMs)),
+        keys.family(''),
+        ...this.revocationArgs(),
+      ),
+    );
+    await this.logEnded(logged);
+    return ended;
+  }
+
+  async getBan(openid: string, nowMs: number): Promise<Ban | null> {
+    const key = userKeys(this.prefix, openid).ban;
+    const [setAt, reason, until] = await this.call(() => this.redis.hmget(key, 't', 'r', 'u'));
+    if (setAt == null) return null;
+    const ban = banOf(reason, until);
+    return ban.untilMs !== undefined && ban.untilMs <= nowMs ? null : ban;
+  }
+
+  async liftBan(openid: string): Promise<boolean> {
+    return (await this.call(() => this.redis.del(userKeys(this.prefix, openid).ban))) === 1;
+  }
+
+  watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void {
+    this.feed.watch(watcher, options.windowMs);
   }
 
   async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
@@ -341,7 +499,19 @@ export class RedisStore implements SessionStore {
     await this.call(() => this.redis.set(appKeys(this.prefix).probe, '1', 'PX', 10_000));
   }
 
+  /** Web login tickets, on this store's connection, guards and deadlines (web-login.ts). */
+  webLogins(): WebLoginStore {
+    this.webLoginStore ??= new RedisWebLoginStore(this.redis, {
+      prefix: this.prefix,
+      call: (command) => this.call(command),
+      deadline: () => this.deadline(),
+    });
+    return this.webLoginStore;
+  }
+
   async close(): Promise<void> {
+    this.feed.close();
+    this.webLoginStore?.close();
     clearInterval(this.clockSync);
     this.guard.close();
     try {
@@ -376,18 +546,45 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /**
+   * An ending script's last arguments: now by this host's clock (what the user's recently ended families
+   * are timed by: real time, whatever clock the caller's domain time comes from), how long they are kept,
+   * and the channel.
+   */
+  private revocationArgs(): [string, string, string] {
+    return [String(Date.now()), String(this.feed.retentionMs), appKeys(this.prefix).revocationChannel];
+  }
+
+  /**
+   * What an ending script answered it ended (or ended before, see REVOKED): to this process's watchers
+   * at once, then to the revocation log for instances that missed the ending script's message.
+   */
+  private async logEnded(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.feed.notify(ids);
+    const log = appKeys(this.prefix).revocationLog;
+    await this.call(() =>
+      this.scripts.wxauthLogRevocations(
+        log,
+        String(this.feed.retentionMs),
+        appKeys(this.prefix).revocationChannel,
+        ...ids,
+      ),
+    );
+  }
+
   /** The deadline a script carries, by Redis's clock: '0' (none) until the offset is known. */
   private deadline(): string {
     if (this.clockOffsetMs === undefined) return '0';
-    return String(Math.ceil(Date.now() + this.clockOffsetMs + this.commandTimeoutMs));
+    return String(Math.ceil(localNow() + this.clockOffsetMs + this.commandTimeoutMs + DEADLINE_SLACK_MS));
   }
 
   /** Measures Redis's clock against this host's from a quick TIME; a slow sample is dropped. */
   private async syncClock(): Promise<void> {
     try {
-      const sent = Date.now();
+      const sent = localNow();
       const [seconds, micros] = await this.redis.time();
-      const received = Date.now();
+      const received = localNow();
       if (received - sent > CLOCK_SAMPLE_MAX_RTT_MS) return;
       const redisMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
       this.clockOffsetMs = redisMs - (sent + received) / 2;
@@ -419,4 +616,19 @@ function isOutage(error: unknown): boolean {
 
 function optionalUnionid(unionid: string | null | undefined): { unionid?: string } {
   return unionid == null ? {} : { unionid };
+}
+
+function banOf(reason: string | null | undefined, until: string | null | undefined): Ban {
+  return {
+    ...(reason == null || reason === '' ? {} : { reason }),
+    ...(until == null ? {} : { untilMs: Number(until) }),
+  };
+}
+
+/** Newest login first; families older than their creation time (layout 0) last. */
+export function newestFirst(a: SessionInfo, b: SessionInfo): number {
+  return (
+    (b.createdAtMs ?? Number.NEGATIVE_INFINITY) - (a.createdAtMs ?? Number.NEGATIVE_INFINITY) ||
+    b.expiresAtMs - a.expiresAtMs
+  );
 }

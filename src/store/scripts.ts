@@ -11,13 +11,14 @@
  *   would find its token already rotated and be taken for a thief;
  * - the types of the keys it will write (a foreign value under our prefix is WRONGTYPE before anything
  *   is written, not after).
+ * (LOG_REVOCATIONS alone carries no deadline: logging a revocation late does no harm.)
  */
 
 /**
  * Refuses the script when Redis's clock is past `deadline` (epoch ms by Redis's clock; 0: none). The
  * reply starts with LATE, which RedisStore counts as "the store cannot serve".
  */
-const GUARDS = `
+export const GUARDS = `
 local function check_deadline(deadline)
   deadline = tonumber(deadline)
   if deadline and deadline > 0 then
@@ -39,7 +40,7 @@ local function check_types(...)
 end`;
 
 /** Integer milliseconds as a string: tostring() would switch to exponent notation past 14 digits. */
-const INT = `local function int(n) return string.format('%d', n) end`;
+export const INT = `local function int(n) return string.format('%d', n) end`;
 
 /**
  * The user's sessions: a sorted set of family ids scored by each family's expiry (ms), so the ended ones
@@ -67,40 +68,98 @@ local function user_unionid(key)
 end`;
 
 /**
- * A family is one string, packed (big-endian), 121 bytes once rotated instead of a hash of six fields
- * (2.3 times that in Redis):
- *   exp ms (8) | abs ms (8, -1: none) | rot ms (8, -1: never rotated) | cur (32) | prev (32) | succ (rest)
- * `cur` and `prev` are raw SHA-256 digests; `succ` is the successor seed as RedisStore encodes it.
- * A login writes only the first 56 bytes.
+ * A family is one string, packed (big-endian), 123 bytes plus the device once rotated, instead of a hash
+ * of eight fields (more than twice that in Redis):
+ *   1 (layout) | exp | abs (-1: none) | rot (-1: never rotated) | crt (-1: unknown) | dlen (1) | device
+ *   | cur (32) | prev (32) | succ (rest)
+ * The four times are 6-byte ms (enough until the year 6400), which keeps a rotated family without a
+ * device within Redis's 128-byte allocation. `device` is dlen bytes of UTF-8 (RedisStore cuts it at 255);
+ * `cur` and `prev` are raw SHA-256 digests; `succ` is the successor seed as RedisStore encodes it. A
+ * login writes no prev or succ.
+ * Layout 0, of families opened before logins recorded crt and the device, begins with an 8-byte exp (so
+ * with a 0 byte): exp | abs | rot (8 bytes each) | cur | prev | succ. It is read as it is, and written
+ * in layout 1 at its next rotation.
  */
 const FAMILY = `
 local function read_family(key)
   local f = redis.pcall('GET', key)
-  if type(f) ~= 'string' or #f < 56 then return nil end
+  if type(f) ~= 'string' then return nil end
+  if string.byte(f, 1) == 1 then
+    if #f < 58 then return nil end
+    local _, exp, abs, rot, crt, dlen = struct.unpack('>Bi6i6i6i6B', f)
+    local c = 27 + dlen
+    if #f < c + 31 then return nil end
+    return { exp = exp, abs = abs, rot = rot, crt = crt, dev = string.sub(f, 27, c - 1),
+      cur = string.sub(f, c, c + 31), prev = string.sub(f, c + 32, c + 63), succ = string.sub(f, c + 64) }
+  end
+  if #f < 56 then return nil end
   local exp, abs, rot = struct.unpack('>i8i8i8', f)
-  return { exp = exp, abs = abs, rot = rot, cur = string.sub(f, 25, 56), prev = string.sub(f, 57, 88), succ = string.sub(f, 89) }
+  return { exp = exp, abs = abs, rot = rot, crt = -1, dev = '',
+    cur = string.sub(f, 25, 56), prev = string.sub(f, 57, 88), succ = string.sub(f, 89) }
 end
-local function family_header(exp, abs, rot) return struct.pack('>i8i8i8', exp, abs, rot) end`;
+local function family_header(exp, abs, rot, crt, dev)
+  return struct.pack('>Bi6i6i6i6B', 1, exp, abs, rot, crt, #dev) .. dev
+end`;
 
 /**
- * KEYS: user, sessions, family.
- * ARGV: deadline, now, sessionKey, unionid ('' for none), familyId, tokenHash (32 bytes), exp, abs ('' for
- * none), family key prefix, session cap.
- * Ends the user's expired sessions, then as many of the others as keep the user within the cap (the one
- * closest to its end first), then opens the new one. Answers {isNew (1/0), sessions ended to keep the cap}.
+ * The user's recently ended families (`…:r`): a sorted set of family ids scored by when they ended (ms,
+ * by the real clock of the instance that ended them, not the caller's domain clock), trimmed to the revocation window (how long an access token they issued may live) and
+ * to the newest REVOKED_MAX. `revoke` records what an ending script ended, tells every instance at
+ * once (PUBLISH; in a Cluster it reaches every node) and answers the whole set, which RedisStore then
+ * adds to the app-wide revocation log (another slot, so another round trip): when that second step
+ * fails, a retried ending finds nothing left to end but still answers the set, and so logs it.
+ * An ending script's last three ARGV (the revocation arguments) are: now by the real clock (ms), the
+ * revocation window (ms), the channel.
  */
-export const RECORD_LOGIN = `${INT}${GUARDS}${SESSIONS}${FAMILY}
-local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'string')
+const REVOKED = `
+local REVOKED_MAX = 256
+local function revoke(key, ids, now, keep, channel)
+  if #ids > 0 then
+    for _, id in ipairs(ids) do redis.call('ZADD', key, int(now), id) end
+    redis.call('PUBLISH', channel, '- ' .. table.concat(ids, ' '))
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. int(now - keep))
+  local over = redis.call('ZCARD', key) - math.max(REVOKED_MAX, #ids)
+  if over > 0 then redis.call('ZREMRANGEBYRANK', key, 0, over - 1) end
+  if #ids > 0 then redis.call('PEXPIRE', key, int(math.max(keep, 1))) end
+  return redis.call('ZRANGE', key, 0, -1)
+end
+local function end_all(sessions, prefix)
+  local ids = redis.call('ZRANGE', sessions, 0, -1)
+  local ended = 0
+  for _, id in ipairs(ids) do ended = ended + redis.call('DEL', prefix .. id) end
+  redis.call('DEL', sessions)
+  return ids, ended
+end`;
+
+/**
+ * KEYS: user, sessions, family, revoked, ban.
+ * ARGV: deadline, now, sessionKey, unionid ('' for none), familyId, tokenHash (32 bytes), exp, abs ('' for
+ * none), family key prefix, session cap, device, then the revocation arguments (REVOKED).
+ * Refuses a banned user before writing anything. Ends the user's expired sessions, then as many of the
+ * others as keep the user within the cap (the one closest to its end first), then opens the new one.
+ * Answers {isNew (1/0), sessions ended to keep the cap, ids to log (none when none ended)}, or
+ * {'banned', reason|false, until|false}.
+ */
+export const RECORD_LOGIN = `${INT}${GUARDS}${SESSIONS}${FAMILY}${REVOKED}
+local refused = check_deadline(ARGV[1])
+  or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'string', KEYS[4], 'zset', KEYS[5], 'hash')
 if refused then return refused end
 local now = tonumber(ARGV[2])
 local exp = tonumber(ARGV[7])
 local cap = tonumber(ARGV[10])
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  local ban = redis.call('HMGET', KEYS[5], 'r', 'u')
+  if not ban[2] or tonumber(ban[2]) > now then return {'banned', ban[1], ban[2]} end
+end
 local isNew = redis.call('HSETNX', KEYS[1], 'f', ARGV[2])
-redis.call('HSET', KEYS[1], 'k', ARGV[3], 'l', ARGV[2])
+redis.call('HSET', KEYS[1], 'l', ARGV[2])
+-- '': a session opened without a code exchange (a web login), which keeps the session_key.
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'u', ARGV[4]) end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local evicted = 0
+local evicted = {}
 if redis.call('ZCARD', KEYS[2]) >= cap then
   -- At the cap, first forget families whose key is gone already (evicted by a maxmemory policy).
   for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -108,30 +167,33 @@ if redis.call('ZCARD', KEYS[2]) >= cap then
   end
   local over = redis.call('ZCARD', KEYS[2]) - cap + 1
   if over > 0 then
-    for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
-      redis.call('DEL', ARGV[9] .. member)
-    end
+    evicted = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+    for _, member in ipairs(evicted) do redis.call('DEL', ARGV[9] .. member) end
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
-    evicted = over
   end
 end
+local logged = {}
+if #evicted > 0 then logged = revoke(KEYS[4], evicted, tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14]) end
 
 local abs = -1
 if ARGV[8] ~= '' then abs = tonumber(ARGV[8]) end
 local ttl = math.max(exp - now, 1)
-redis.call('SET', KEYS[3], family_header(exp, abs, -1) .. ARGV[6], 'PX', int(ttl))
+redis.call('SET', KEYS[3], family_header(exp, abs, -1, now, ARGV[11]) .. ARGV[6], 'PX', int(ttl))
 redis.call('ZADD', KEYS[2], int(exp), ARGV[5])
 extend_sessions(KEYS[2], ttl)
-return {isNew, evicted}
+return {isNew, #evicted, logged}
 `;
 
 /**
- * KEYS: family, sessions, user.
- * ARGV: deadline, now, presentedHash, nextHash (32 bytes), successorSeed, refreshTtl ms, grace ms, familyId.
- * Answers {'rotated', exp, uid|false}, {'grace', succ, exp, uid|false}, {'reused'} or {'invalid'}.
+ * KEYS: family, sessions, user, revoked.
+ * ARGV: deadline, now, presentedHash, nextHash (32 bytes), successorSeed, refreshTtl ms, grace ms, familyId,
+ * then the revocation arguments (REVOKED).
+ * Answers {'rotated', exp, uid|false}, {'grace', succ, exp, uid|false}, {'reused', ids to log} or
+ * {'invalid'}.
  */
-export const ROTATE_REFRESH = `${INT}${GUARDS}${SESSIONS}${USER}${FAMILY}
-local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'string', KEYS[2], 'zset', KEYS[3], 'hash')
+export const ROTATE_REFRESH = `${INT}${GUARDS}${SESSIONS}${USER}${FAMILY}${REVOKED}
+local refused = check_deadline(ARGV[1])
+  or check_types(KEYS[1], 'string', KEYS[2], 'zset', KEYS[3], 'hash', KEYS[4], 'zset')
 if refused then return refused end
 local now = tonumber(ARGV[2])
 local f = read_family(KEYS[1])
@@ -140,7 +202,8 @@ if ARGV[3] == f.cur then
   local nextExp = now + tonumber(ARGV[6])
   if f.abs >= 0 and f.abs < nextExp then nextExp = f.abs end
   local ttl = math.max(nextExp - now, 1)
-  redis.call('SET', KEYS[1], family_header(nextExp, f.abs, now) .. ARGV[4] .. f.cur .. ARGV[5], 'PX', int(ttl))
+  local header = family_header(nextExp, f.abs, now, f.crt, f.dev)
+  redis.call('SET', KEYS[1], header .. ARGV[4] .. f.cur .. ARGV[5], 'PX', int(ttl))
   redis.call('ZADD', KEYS[2], int(nextExp), ARGV[8])
   extend_sessions(KEYS[2], ttl)
   return {'rotated', int(nextExp), user_unionid(KEYS[3])}
@@ -152,38 +215,129 @@ end
 
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[8])
-return {'reused'}
+return {'reused', revoke(KEYS[4], {ARGV[8]}, tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11])}
 `;
 
 /**
- * KEYS: family, sessions. ARGV: deadline, tokenHash (32 bytes), familyId.
- * Answers 1 when the family was ended, else 0.
+ * KEYS: family, sessions, revoked. ARGV: deadline, tokenHash (32 bytes), familyId, then the revocation
+ * arguments (REVOKED).
+ * Answers {1 when the family was ended else 0, ids to log}.
  */
-export const END_FAMILY = `${GUARDS}${FAMILY}
-local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'string', KEYS[2], 'zset')
+export const END_FAMILY = `${INT}${GUARDS}${FAMILY}${REVOKED}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'string', KEYS[2], 'zset', KEYS[3], 'zset')
 if refused then return refused end
+local ended = {}
 local f = read_family(KEYS[1])
 if f and (ARGV[2] == f.cur or (f.prev ~= '' and ARGV[2] == f.prev)) then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[3])
-  return 1
+  ended = {ARGV[3]}
 end
-return 0
+return {#ended, revoke(KEYS[3], ended, tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])}
 `;
 
 /**
- * KEYS: sessions. ARGV: deadline, family key prefix.
- * Answers how many family keys existed. Bounded: the set holds at most the session cap.
+ * KEYS: family, sessions, revoked. ARGV: deadline, familyId, now, then the revocation arguments (REVOKED).
+ * Ends the family whatever its tokens. Answers {1 when a live family was ended else 0, ids to log}.
  */
-export const END_ALL_FAMILIES = `${GUARDS}
-local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'zset')
+export const END_SESSION = `${INT}${GUARDS}${FAMILY}${REVOKED}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'string', KEYS[2], 'zset', KEYS[3], 'zset')
 if refused then return refused end
-local ended = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  ended = ended + redis.call('DEL', ARGV[2] .. member)
+local now = tonumber(ARGV[3])
+local ended = {}
+local f = read_family(KEYS[1])
+if f then
+  redis.call('DEL', KEYS[1])
+  if f.exp > now then ended = {ARGV[2]} end
 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return {#ended, revoke(KEYS[3], ended, tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])}
+`;
+
+/**
+ * KEYS: sessions, revoked. ARGV: deadline, family key prefix, then the revocation arguments (REVOKED).
+ * Answers {how many family keys existed, ids to log}. Bounded: the set holds at most the session cap.
+ * Every id in the set is revoked, its key there or not: revoking one more costs nothing.
+ */
+export const END_ALL_FAMILIES = `${INT}${GUARDS}${REVOKED}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'zset', KEYS[2], 'zset')
+if refused then return refused end
+local ids, ended = end_all(KEYS[1], ARGV[2])
+return {ended, revoke(KEYS[2], ids, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])}
+`;
+
+/**
+ * KEYS: user, sessions, revoked. ARGV: deadline, family key prefix, then the revocation arguments (REVOKED).
+ * Deletes the user record and every family (revoked as by END_ALL_FAMILIES); the ban key is not touched.
+ * Answers {1 when anything existed else 0, families ended, ids to log}. RedisStore deletes the revoked set
+ * once logged.
+ */
+export const DELETE_USER = `${INT}${GUARDS}${REVOKED}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'zset')
+if refused then return refused end
+local existed = 0
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) > 0 then existed = 1 end
+local ids, ended = end_all(KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
-return ended
+return {existed, ended, revoke(KEYS[3], ids, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])}
+`;
+
+/**
+ * KEYS: ban, sessions, revoked. ARGV: deadline, now, reason ('' for none), until ms ('' for none), family
+ * key prefix, then the revocation arguments (REVOKED).
+ * Replaces the ban (expiring at `until`) and ends every family. Answers {families ended, ids to log}.
+ */
+export const BAN_USER = `${INT}${GUARDS}${REVOKED}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'zset')
+if refused then return refused end
+local now = tonumber(ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 't', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[3]) end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'u', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], int(math.max(tonumber(ARGV[4]) - now, 1)))
+end
+local ids, ended = end_all(KEYS[2], ARGV[5])
+return {ended, revoke(KEYS[3], ids, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])}
+`;
+
+/**
+ * KEYS: sessions. ARGV: family key prefix, now.
+ * Reads only. Answers {id, exp, rot, crt, device} of each live family (expiry after now).
+ */
+export const LIST_SESSIONS = `${INT}${FAMILY}
+local now = tonumber(ARGV[2])
+local live = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local f = read_family(ARGV[1] .. id)
+  if f and f.exp > now then live[#live + 1] = {id, int(f.exp), int(f.rot), int(f.crt), f.dev} end
+end
+return live
+`;
+
+/**
+ * KEYS: the revocation log. ARGV: revocation window ms, channel, family ids.
+ * Logs the ids at Redis's time, trims what is older than the window, and tells every instance (again:
+ * the ending script told them already, but this message carries the log's time, from which an instance
+ * that reconnects catches up). Answers that time. No deadline: logging late refuses only tokens of
+ * sessions that did end.
+ */
+export const LOG_REVOCATIONS = `${INT}${GUARDS}
+local refused = check_types(KEYS[1], 'zset')
+if refused then return refused end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local keep = math.max(tonumber(ARGV[1]), 1)
+local ids = {}
+for i = 3, #ARGV do
+  redis.call('ZADD', KEYS[1], int(now), ARGV[i])
+  ids[#ids + 1] = ARGV[i]
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now - keep))
+redis.call('PEXPIRE', KEYS[1], int(keep))
+redis.call('PUBLISH', ARGV[2], int(now) .. ' ' .. table.concat(ids, ' '))
+return int(now)
 `;
 
 /**

@@ -1,3 +1,5 @@
+import type { WebLoginStore } from './web-login.js';
+
 /**
  * Everything the service keeps between requests, in domain terms. Two adapters implement it: RedisStore
  * (production; ioredis, single/Sentinel/Cluster) and MemoryStore (the zero-config default). Both pass
@@ -10,6 +12,14 @@
  * Atomicity: each method is one atomic step (one round trip in Redis: a Lua script). All keys of one
  * user share the hash tag `{openid}`, so every method stays inside one Redis Cluster slot. The app-wide
  * keys (the WeChat access_token, locks) are one key per method, so they need no hash tag.
+ *
+ * Endings (endFamily, endSession, endAllFamilies, deleteUser, banUser, and recordLogin or rotateRefresh
+ * when the cap or a reuse ends a family) are that one atomic step on the user's keys, which also tells
+ * every instance watching (watchRevocations). RedisStore then adds them to the app-wide revocation log,
+ * for instances that were disconnected: a second round trip, since the log lives in another Cluster
+ * slot. When that one fails, the method rejects with TemporarilyUnavailable and the families stay ended;
+ * calling it again logs them (the user's recently ended families are kept for that). recordLogin and
+ * rotateRefresh do not reject for it: their answer stands, and the user's next ending logs them.
  *
  * Failure: when the store cannot serve (connection refused or lost, no answer within the command timeout,
  * a failover in progress, memory full, writes refused), a method rejects with TemporarilyUnavailable
@@ -29,9 +39,10 @@ export interface SessionStore {
    * capped by nowMs + absoluteTtlS. The user keeps at most `maxSessions` live families: the expired ones
    * and then, when still at the cap, those closest to their expiry (the least recently used) end first;
    * `sessionsEnded` counts the live ones ended so. One round trip, whose work is bounded by the cap.
-   * `isNewUser` is true when no user record existed before.
+   * `isNewUser` is true when no user record existed before. A banned user (getBan) gets `banned` and
+   * nothing is written.
    */
-  recordLogin(login: LoginWrite): Promise<{ isNewUser: boolean; sessionsEnded: number }>;
+  recordLogin(login: LoginWrite): Promise<LoginOutcome>;
 
   /** The user record, or null when the user never logged in (or it was removed). */
   getUser(openid: string): Promise<UserRecord | null>;
@@ -53,10 +64,54 @@ export interface SessionStore {
   endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean>;
 
   /**
+   * Ends family `familyId` of the user, whatever its tokens: a session ended from the list of sessions.
+   * Answers whether a live one was ended; an unknown, ended or expired family (or another user's) ends
+   * nothing visible.
+   */
+  endSession(openid: string, familyId: string, nowMs: number): Promise<boolean>;
+
+  /**
    * Logout everywhere: ends every family of the user; the user record stays. Answers how many families
    * it ended (one expired by the caller's clock but not yet collected counts too). Bounded by the cap.
    */
   endAllFamilies(openid: string): Promise<number>;
+
+  /** The user's live sessions (expiry after nowMs), newest login first. Bounded by the cap. */
+  listSessions(openid: string, nowMs: number): Promise<SessionInfo[]>;
+
+  /**
+   * Deletes everything kept about the user: the record (session_key, unionid, login times) and every
+   * family, each ended as by endAllFamilies; a ban stays. Answers whether there was anything to delete
+   * and how many families it ended. Per-user rate-limit counters are not the store's (the rate limits
+   * delete theirs). The shared results of login codes are keyed by code, not by user, and expire within
+   * a minute by themselves.
+   */
+  deleteUser(openid: string): Promise<{ existed: boolean; sessionsEnded: number }>;
+
+  /**
+   * Bans the user (replacing a ban in force) and ends every family, atomically: a login racing it is
+   * either ended or refused. The ban lifts itself at `untilMs` (caller's clock); without it, it lasts
+   * until liftBan. Answers how many families it ended.
+   */
+  banUser(openid: string, ban: Ban, nowMs: number): Promise<number>;
+
+  /** The ban in force (its `untilMs` after nowMs), or null. */
+  getBan(openid: string, nowMs: number): Promise<Ban | null>;
+
+  /** Lifts the user's ban; answers whether there was one. */
+  liftBan(openid: string): Promise<boolean>;
+
+  /**
+   * Revocations, for the access tokens of ended sessions (their `sid` is the family id): `watcher` hears
+   * of every family ended from now on, by this process or any other instance on the same store, and of
+   * those ended in the last `windowMs` before it was registered (how long an access token lives, plus
+   * clock tolerance: a revocation is forgotten after that, since every token it refuses has expired).
+   * A family ended through this store object is passed on before the ending method resolves. Across
+   * instances a revocation arrives within about a network round trip; while the store is unreachable
+   * the watcher is told `blind`, and once reconnected `catching_up`, then `live` after it has been given
+   * what it missed. Watchers stay registered until close().
+   */
+  watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void;
 
   /**
    * The app's WeChat access_token, shared by every instance (it is the app's, not a user's). Answers the
@@ -110,12 +165,57 @@ export interface SessionStore {
   /** Forgets a claim whose exchange failed (while still pending), so a retry asks WeChat again. */
   releaseLoginCode(codeHash: string): Promise<void>;
 
+  /**
+   * The tickets of web login by scanning a mini-program code, on the same connection (web-login.ts):
+   * app keys, and a feed of their changes across instances. The same object on every call.
+   */
+  webLogins(): WebLoginStore;
+
   /** Resolves when the store answers and takes writes; rejects otherwise. */
   ping(): Promise<void>;
 
   /** Releases connections. The store is unusable afterwards. */
   close(): Promise<void>;
 }
+
+export type LoginOutcome =
+  | { isNewUser: boolean; sessionsEnded: number }
+  /** The user is banned: nothing was written (no session_key kept, no family opened). */
+  | { banned: Ban };
+
+export interface Ban {
+  /** Why, as the admin gave it; none when not given. */
+  reason?: string;
+  /** When it lifts itself (epoch ms, caller's clock); none: until lifted. */
+  untilMs?: number;
+}
+
+/** One live session (refresh-token family) of a user, as the list of sessions shows it. */
+export interface SessionInfo {
+  /** The family id, which access tokens carry as `sid`. */
+  id: string;
+  /** Undefined for a family opened before logins recorded it. */
+  createdAtMs: number | undefined;
+  /** The last rotation; undefined when it never rotated. */
+  refreshedAtMs: number | undefined;
+  expiresAtMs: number;
+  /** What the login said about the device; undefined when it said nothing. */
+  device: string | undefined;
+}
+
+/** Told by the store of ended sessions; see SessionStore.watchRevocations. */
+export interface RevocationWatcher {
+  /** Families that ended: every access token naming one of them as `sid` is to be refused. Repeats are harmless. */
+  revoked(sids: readonly string[]): void;
+  /**
+   * `blind`: disconnected, revocations elsewhere go unheard; `catching_up`: reconnected, reading what
+   * was missed (at most a command timeout); `live`: every revocation so far has been passed on.
+   * `caughtUp` counts what the catch-up passed on.
+   */
+  state(state: RevocationFeedState, details?: { caughtUp?: number }): void;
+}
+
+export type RevocationFeedState = 'blind' | 'catching_up' | 'live';
 
 /** The shared WeChat access_token and when the cache stops answering it (epoch ms, caller's clock). */
 export type LoginCodeClaim =
@@ -137,7 +237,11 @@ export interface UserRecord {
 
 export interface LoginWrite {
   openid: string;
-  sessionKey: string;
+  /**
+   * The session_key of the code exchange; absent for a session opened without one (a web login by
+   * scanning), which keeps the user record's session_key as it was.
+   */
+  sessionKey?: string;
   unionid?: string;
   familyId: string;
   tokenHash: string;
@@ -147,6 +251,8 @@ export interface LoginWrite {
   absoluteTtlS?: number;
   /** Live families the user may have, this one included (at least 1). */
   maxSessions: number;
+  /** What the client said about its device (RedisStore keeps up to 255 bytes of its UTF-8). */
+  device?: string;
 }
 
 export interface RotateRequest {

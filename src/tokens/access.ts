@@ -2,6 +2,7 @@ import { type JWTPayload, type JWTVerifyResult, errors as joseErrors, jwtVerify,
 import { InvalidToken } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
 import type { KeySet } from './keys.js';
+import type { Revocations } from './revocations.js';
 
 export interface AccessTokenOptions {
   keys: KeySet;
@@ -15,6 +16,11 @@ export interface AccessTokenOptions {
    * token again costs a map lookup instead of a signature check. 0: none. Default 10,000 (a few MB).
    */
   cacheSize?: number;
+  /**
+   * Ended sessions: a token whose `sid` is among them is refused, by verify and recall alike, so the
+   * cache never keeps a revoked token alive. None: no token is ever refused for its session.
+   */
+  revocations?: Revocations;
 }
 
 export interface IssuedAccessToken {
@@ -26,22 +32,25 @@ export interface IssuedAccessToken {
 /** Frozen: one object may answer every presentation of the same token. */
 export interface VerifiedAccessToken {
   readonly sub: string;
+  /** The session (refresh-token family) that issued the token; absent in tokens issued before sid existed. */
+  readonly sid: string | undefined;
   readonly exp: number;
   readonly iat: number;
   readonly jti: string;
 }
 
 export interface AccessTokens {
-  issue(openid: string): Promise<IssuedAccessToken>;
+  /** `sid`: the id of the session (refresh-token family) the token is issued for; never the refresh token. */
+  issue(openid: string, sid: string): Promise<IssuedAccessToken>;
   /**
    * Verifies signature, typ, alg, iss, aud and lifetime from the token and the key set alone. A token
    * that verified before is found in a bounded cache of this instance and only its `exp` is checked again.
    */
   verify(token: string): Promise<VerifiedAccessToken>;
   /**
-   * The claims of a token that verified before and has not expired, at the cost of a map lookup; else
-   * undefined (then call verify). Only an exact copy of a verified token is found, so what it was
-   * given needs no other check.
+   * The claims of a token that verified before, has not expired and whose session has not ended, at the
+   * cost of two map lookups; else undefined (then call verify). Only an exact copy of a verified token is
+   * found, so what it was given needs no other check.
    */
   recall(token: string): VerifiedAccessToken | undefined;
 }
@@ -52,6 +61,8 @@ const MAX_TOKEN_LENGTH = 4096;
 const TYP = 'at+jwt';
 const DEFAULT_CACHE_SIZE = 10_000;
 const EXPIRED = 'The access token has expired: refresh it.';
+const REVOKED =
+  'The session of this access token has ended (logged out, ended elsewhere, or the account deleted).';
 
 /**
  * Tokens that verified, with their claims. Only an exact copy of a token that passed every check is
@@ -92,13 +103,13 @@ class VerifiedTokens {
 const KEY_LENGTH = 64;
 
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
-  const { keys, clock, issuer, audience, ttlS, clockToleranceS } = options;
+  const { keys, clock, issuer, audience, ttlS, clockToleranceS, revocations } = options;
   const verified = new VerifiedTokens(options.cacheSize ?? DEFAULT_CACHE_SIZE);
 
-  async function issue(openid: string): Promise<IssuedAccessToken> {
+  async function issue(openid: string, sid: string): Promise<IssuedAccessToken> {
     const iat = epochSeconds(clock.now());
     const exp = iat + ttlS;
-    const token = await new SignJWT({})
+    const token = await new SignJWT({ sid })
       .setProtectedHeader({ alg: keys.signing.alg, typ: TYP, kid: keys.signing.kid })
       .setIssuer(issuer)
       .setAudience(audience)
@@ -112,7 +123,20 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
 
   function recall(token: string): VerifiedAccessToken | undefined {
     const cached = verified.get(token);
-    return cached !== undefined && !expired(cached) ? cached : undefined;
+    if (cached === undefined || expired(cached)) return undefined;
+    // Revoked, or not sure yet: verify() says which.
+    if (revocations !== undefined && (!revocations.current || revocations.revoked(cached.sid)))
+      return undefined;
+    return cached;
+  }
+
+  /** After the signature: refuses a token of an ended session, once the memory of them is current. */
+  async function admit(claims: VerifiedAccessToken): Promise<VerifiedAccessToken> {
+    if (revocations === undefined) return claims;
+    const catchingUp = revocations.settling();
+    if (catchingUp !== undefined) await catchingUp;
+    if (revocations.revoked(claims.sid)) throw new InvalidToken(REVOKED);
+    return claims;
   }
 
   /** As jose decides: refused from the `exp` second on, give or take the tolerance. */
@@ -129,7 +153,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         verified.delete(token);
         throw new InvalidToken(EXPIRED);
       }
-      return cached;
+      return admit(cached);
     }
     let result: JWTVerifyResult<JWTPayload>;
     try {
@@ -162,7 +186,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     } catch (error) {
       throw toInvalidToken(error);
     }
-    const { sub, exp, iat, jti, nbf } = result.payload;
+    const { sub, exp, iat, jti, nbf, sid } = result.payload;
     if (
       typeof sub !== 'string' ||
       typeof jti !== 'string' ||
@@ -171,10 +195,13 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     ) {
       throw new InvalidToken('The access token lacks sub, jti, exp or iat.');
     }
-    const claims = Object.freeze({ sub, exp, iat, jti });
+    // Not required: during the rolling restart that brings sid, instances not yet restarted issue none.
+    if (sid !== undefined && typeof sid !== 'string')
+      throw new InvalidToken('The access token\'s "sid" claim is not a string.');
+    const claims: VerifiedAccessToken = Object.freeze({ sub, sid, exp, iat, jti });
     // A hit checks only `exp`; we never issue `nbf`, so a token carrying one is checked in full each time.
     if (nbf === undefined) verified.set(token, claims);
-    return claims;
+    return admit(claims);
   }
 
   return { issue, verify, recall };

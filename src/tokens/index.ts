@@ -6,14 +6,19 @@ export {
   type VerifiedAccessToken,
 } from './access.js';
 export {
+  addNextKey,
   generateEphemeralKeySet,
   generatePrivateJwks,
   type KeySet,
   KeySetError,
   keySetFromJwks,
   loadKeySet,
+  NEXT_MEMBER,
+  promoteNextKey,
+  retireKey,
   type SigningAlgorithm,
   SUPPORTED_ALGORITHMS,
 } from './keys.js';
 export { hashRefreshToken, mintRefreshToken, parseRefreshToken } from './refresh-token.js';
+export { createRevocations, type RevocationOptions, type Revocations } from './revocations.js';
 export { createSessions, type SessionPolicy, type Sessions, type TokenResponse } from './sessions.js';

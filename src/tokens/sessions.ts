@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { InvalidGrant } from '../errors/index.js';
+import { AccessDenied, InvalidGrant } from '../errors/index.js';
 import type { Clock } from '../lib/index.js';
-import type { TokenEvent } from '../metrics/index.js';
+import type { RevocationCause, TokenEvent } from '../metrics/index.js';
 import type { SessionStore } from '../store/index.js';
 import type { AccessTokens } from './access.js';
 import { mintRefreshToken, newSuccessorSeed, parseRefreshToken, successorOf } from './refresh-token.js';
@@ -27,8 +27,22 @@ export interface SessionPolicy {
 }
 
 export interface Sessions {
-  /** After a successful code exchange: keeps the session_key, opens a refresh family, answers tokens. */
-  login(user: { openid: string; sessionKey: string; unionid?: string }): Promise<TokenResponse>;
+  /**
+   * After a successful code exchange: keeps the session_key, opens a refresh family (remembering what
+   * the client said its `device` is), answers tokens. A banned user gets AccessDenied and nothing is kept.
+   */
+  login(user: {
+    openid: string;
+    sessionKey: string;
+    unionid?: string;
+    device?: string;
+  }): Promise<TokenResponse>;
+  /**
+   * A session for a user already known, opened without a code exchange (the web login by scanning a
+   * mini-program code): the user's session_key stays as the last login left it. The answer carries the
+   * stored unionid and no is_new_user. A banned user gets AccessDenied.
+   */
+  openSession(user: { openid: string; device: string }): Promise<TokenResponse>;
   /** Rotation with reuse detection; every refusal is `invalid_grant`. */
   refresh(presented: string): Promise<TokenResponse>;
   /** Ends the family of `refreshToken` when it is the caller's; silently does nothing otherwise. */
@@ -45,17 +59,25 @@ export function createSessions(deps: {
   logger: Logger;
   policy: SessionPolicy;
   onTokenEvent?: (event: TokenEvent, count?: number) => void;
+  /** Sessions ended, by why: their access tokens are refused from now on (see watchRevocations). */
+  onRevoked?: (cause: RevocationCause, count: number) => void;
 }): Sessions {
   const { store, access, clock, logger, policy } = deps;
   const observe = deps.onTokenEvent ?? (() => {});
+  const revoked = (cause: RevocationCause, count: number) => {
+    observe('revoked', count);
+    deps.onRevoked?.(cause, count);
+  };
 
   async function answer(
     openid: string,
+    familyId: string,
     refreshToken: string,
     expiresAtMs: number,
     extra: { unionid?: string; is_new_user?: boolean },
   ): Promise<TokenResponse> {
-    const issued = await access.issue(openid);
+    // The session's id is its family's: the access token names it, never the refresh token.
+    const issued = await access.issue(openid, familyId);
     return {
       access_token: issued.token,
       token_type: 'Bearer',
@@ -68,34 +90,65 @@ export function createSessions(deps: {
     };
   }
 
+  /** A new family for the user; without a session_key (a web login) the stored one is kept. */
+  async function openFamily(user: {
+    openid: string;
+    sessionKey?: string;
+    unionid?: string;
+    device?: string;
+  }): Promise<TokenResponse> {
+    const { openid, sessionKey, unionid, device } = user;
+    const minted = mintRefreshToken(openid);
+    const nowMs = clock.now();
+    const recorded = await store.recordLogin({
+      openid,
+      ...(sessionKey === undefined ? {} : { sessionKey }),
+      ...(unionid ? { unionid } : {}),
+      familyId: minted.familyId,
+      tokenHash: minted.hash,
+      nowMs,
+      refreshTtlS: policy.refreshTtlS,
+      ...(policy.refreshMaxLifetimeS ? { absoluteTtlS: policy.refreshMaxLifetimeS } : {}),
+      maxSessions: policy.maxSessions,
+      ...(device ? { device } : {}),
+    });
+    if ('banned' in recorded) {
+      const until = recorded.banned.untilMs;
+      logger.info({ event: 'login_banned', openid }, 'login refused: the user is banned');
+      throw new AccessDenied(
+        until === undefined
+          ? 'This account may not log in: it is banned.'
+          : `This account may not log in: it is banned until ${new Date(until).toISOString()}.`,
+      );
+    }
+    const { isNewUser, sessionsEnded } = recorded;
+    observe('issued');
+    if (sessionsEnded > 0) {
+      revoked('session_cap', sessionsEnded);
+      logger.info(
+        { event: 'session_cap', openid, ended: sessionsEnded, cap: policy.maxSessions },
+        'login past the session cap: the least recently used session ended',
+      );
+    }
+    const ttlS = Math.min(policy.refreshTtlS, policy.refreshMaxLifetimeS ?? Number.POSITIVE_INFINITY);
+    return answer(openid, minted.familyId, minted.token, nowMs + ttlS * 1000, {
+      ...(unionid ? { unionid } : {}),
+      is_new_user: isNewUser,
+    });
+  }
+
   return {
-    async login({ openid, sessionKey, unionid }) {
-      const minted = mintRefreshToken(openid);
-      const nowMs = clock.now();
-      const { isNewUser, sessionsEnded } = await store.recordLogin({
+    login: openFamily,
+
+    async openSession({ openid, device }) {
+      // The unionid the mini-program's login stored, which a website often links accounts by.
+      const unionid = (await store.getUser(openid))?.unionid;
+      const { is_new_user: _, ...tokens } = await openFamily({
         openid,
-        sessionKey,
+        device,
         ...(unionid ? { unionid } : {}),
-        familyId: minted.familyId,
-        tokenHash: minted.hash,
-        nowMs,
-        refreshTtlS: policy.refreshTtlS,
-        ...(policy.refreshMaxLifetimeS ? { absoluteTtlS: policy.refreshMaxLifetimeS } : {}),
-        maxSessions: policy.maxSessions,
       });
-      observe('issued');
-      if (sessionsEnded > 0) {
-        observe('revoked', sessionsEnded);
-        logger.info(
-          { event: 'session_cap', openid, ended: sessionsEnded, cap: policy.maxSessions },
-          'login past the session cap: the least recently used session ended',
-        );
-      }
-      const ttlS = Math.min(policy.refreshTtlS, policy.refreshMaxLifetimeS ?? Number.POSITIVE_INFINITY);
-      return answer(openid, minted.token, nowMs + ttlS * 1000, {
-        ...(unionid ? { unionid } : {}),
-        is_new_user: isNewUser,
-      });
+      return tokens;
     },
 
     async refresh(presented) {
@@ -116,14 +169,15 @@ export function createSessions(deps: {
       switch (outcome.kind) {
         case 'rotated':
           observe('refreshed');
-          return answer(parsed.openid, next.token, outcome.expiresAtMs, outcome);
+          return answer(parsed.openid, parsed.familyId, next.token, outcome.expiresAtMs, outcome);
         case 'grace': {
           observe('refreshed');
           const successor = successorOf({ ...parsed, token: presented }, outcome.successorSeed);
-          return answer(parsed.openid, successor.token, outcome.expiresAtMs, outcome);
+          return answer(parsed.openid, parsed.familyId, successor.token, outcome.expiresAtMs, outcome);
         }
         case 'reused':
           observe('reuse_detected');
+          revoked('reuse', 1);
           logger.warn(
             { event: 'refresh_token_reuse', openid: parsed.openid, family: parsed.familyId },
             'refresh token presented again after the grace window: family revoked',
@@ -139,12 +193,12 @@ export function createSessions(deps: {
     async logout(openid, refreshToken) {
       const parsed = parseRefreshToken(refreshToken);
       if (!parsed || parsed.openid !== openid) return;
-      if (await store.endFamily(openid, parsed.familyId, parsed.hash)) observe('revoked');
+      if (await store.endFamily(openid, parsed.familyId, parsed.hash)) revoked('logout', 1);
     },
 
     async logoutAll(openid) {
       const ended = await store.endAllFamilies(openid);
-      if (ended > 0) observe('revoked', ended);
+      if (ended > 0) revoked('logout_all', ended);
       return ended;
     },
   };

@@ -44,10 +44,30 @@ export interface WechatClient {
    * throws: 'unknown' when WeChat could not say, 'not_checked' when this user's minute was spent.
    */
   diagnoseSessionKey(openid: string, sessionKey: string): Promise<SessionKeyDiagnosis>;
+  /**
+   * wxacode.getUnlimited (wxa/getwxacodeunlimit): the picture of a mini-program code that opens `page`
+   * with `scene`. The page is checked against the published mini-program for `release` only (WeChat's
+   * check_path), so a page of a trial or develop version can be drawn before it is released. WeChat's
+   * quota of codes spent (45009) is `rate_limited`; a page it refuses is logged as a configuration fault.
+   */
+  getUnlimitedWxacode(code: WxacodeRequest): Promise<WxacodePicture>;
 }
 
 export type SessionKeyDiagnosis = boolean | 'unknown' | 'not_checked';
 
+export interface WxacodeRequest {
+  /** At most 32 characters of [0-9A-Za-z!#$&'()*+,/:;=?@-._~]: what the page receives as options.scene. */
+  scene: string;
+  /** A page of the mini-program, without a leading slash, e.g. pages/qr-login/index. */
+  page: string;
+  envVersion: 'release' | 'trial' | 'develop';
+}
+
+/** WeChat labels every picture image/jpeg; `type` is what the bytes are. */
+export interface WxacodePicture {
+  type: 'image/png' | 'image/jpeg';
+  bytes: Buffer;
+}
 
 export interface WechatClientOptions extends WechatTransportOptions {
   appid: string;
@@ -60,6 +80,13 @@ const SESSION_KEY = /^[A-Za-z0-9+/]{22}==$/;
 /** WeChat rejected our AppID or AppSecret: the operator must fix the settings. */
 const CONFIG_FAULTS = new Set([40013, 40125, 41002, 41004]);
 const ACCESS_TOKEN = /^[\x21-\x7e]{1,2048}$/;
+/** getwxacodeunlimit: the page is not one of the published mini-program (or not a page path). */
+const PAGE_REFUSED = 41030;
+/** getwxacodeunlimit: the app's minute quota of codes is spent. */
+const WXACODE_QUOTA = 45009;
+const WXACODE_QUOTA_RETRY_S = 60;
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const JPEG_MAGIC = Buffer.from([0xff, 0xd8, 0xff]);
 /** checksession: the signature does not match the user's current session_key. */
 const SESSION_KEY_MISMATCH = 87009;
 const DIAGNOSIS_WINDOW_MS = 60_000;
@@ -207,7 +234,40 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     return { openid, sessionKey, ...(typeof unionid === 'string' && unionid ? { unionid } : {}) };
   }
 
-  return { appid, code2Session, getPhoneNumber, checkSessionKey, diagnoseSessionKey };
+  async function getUnlimitedWxacode(code: WxacodeRequest): Promise<WxacodePicture> {
+    const until = deadline();
+    let bytes: Buffer;
+    try {
+      bytes = await accessTokens.withAccessToken(
+        (token) =>
+          transport.callForBytes({
+            api: 'getwxacodeunlimit',
+            method: 'POST',
+            path: 'wxa/getwxacodeunlimit',
+            searchParams: { access_token: token },
+            json: {
+              scene: code.scene,
+              page: code.page,
+              check_path: code.envVersion === 'release',
+              env_version: code.envVersion,
+            },
+            deadline: until,
+          }),
+        until,
+      );
+    } catch (error) {
+      throw wxacodeError(error, logger);
+    }
+    const type = startsWith(bytes, PNG_MAGIC)
+      ? 'image/png'
+      : startsWith(bytes, JPEG_MAGIC)
+        ? 'image/jpeg'
+        : undefined;
+    if (type === undefined) throw badShape('getwxacodeunlimit', 'a PNG or JPEG picture');
+    return { type, bytes };
+  }
+
+  return { appid, code2Session, getPhoneNumber, checkSessionKey, diagnoseSessionKey, getUnlimitedWxacode };
 }
 
 /** getuserphonenumber's own meanings of errcodes that mean something else for a login code. */
@@ -228,6 +288,38 @@ function phoneNumberError(error: unknown, logger: Logger): unknown {
     }
   }
   return toAppError(error, logger);
+}
+
+/** getwxacodeunlimit's errcodes that say something to the operator, or to the caller about waiting. */
+function wxacodeError(error: unknown, logger: Logger): unknown {
+  if (error instanceof WechatError && error.api === 'getwxacodeunlimit') {
+    const options = { wechatErrcode: error.errcode };
+    if (error.errcode === WXACODE_QUOTA) {
+      // The app's quota, not this client's doing, but a wait is what helps: 429, not a WeChat outage.
+      return new RateLimited(
+        "WeChat's quota of mini-program codes for this minute is spent: retry in a minute.",
+        {
+          ...options,
+          retryAfter: WXACODE_QUOTA_RETRY_S,
+        },
+      );
+    }
+    if (error.errcode === PAGE_REFUSED) {
+      logger.error(
+        { event: 'wechat_config_fault', api: error.api, errcode: error.errcode, rid: error.rid },
+        'WeChat refused the page of the mini-program code: QR_LOGIN_PAGE must be a page of the published mini-program (or set QR_LOGIN_ENV_VERSION to trial or develop)',
+      );
+      return new UpstreamUnavailable(
+        "The service is misconfigured for WeChat's mini-program codes; its operators have been told.",
+        options,
+      );
+    }
+  }
+  return toAppError(error, logger);
+}
+
+function startsWith(bytes: Buffer, magic: Buffer): boolean {
+  return bytes.length > magic.length && bytes.subarray(0, magic.length).equals(magic);
 }
 
 /** WeChat's errcodes as the contract's errors. Transport failures are already AppErrors. */

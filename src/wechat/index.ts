@@ -12,6 +12,8 @@ export {
   toAppError,
   type WechatClient,
   type WechatClientOptions,
+  type WxacodePicture,
+  type WxacodeRequest,
 } from './client.js';
 export { type PhoneNumber, parsePhoneNumber } from './phone-number.js';
 export { createWechatTransport, WechatError, type WechatRequest, type WechatTransport } from './transport.js';

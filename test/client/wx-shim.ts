@@ -23,6 +23,11 @@ export interface WxShim extends WxApi {
   offline: boolean | ((method: string, url: string) => boolean);
   /** Runs before each request goes out (a test may await something there to order requests). */
   beforeRequest?: (method: string, url: string) => Promise<void> | void;
+  /**
+   * What wx.getDeviceInfo() answers (brand, model, system) and wx.getAppBaseInfo() the WeChat version;
+   * `legacy`: the base library has only wx.getSystemInfoSync(), which answers both; undefined: none.
+   */
+  device: { brand: string; model: string; system: string; version: string; legacy?: boolean } | undefined;
   logins(): number;
   /** Requests sent, optionally only those to `path` (e.g. 'POST /auth/refresh'). */
   requests(methodAndPath?: string): Array<Extract<WxCall, { api: 'request' }>>;
@@ -133,6 +138,23 @@ export function createWxShim(options: ShimOptions): WxShim {
     openid: options.openid,
     sessionLive: true,
     offline: false,
+    device: { brand: 'iPhone', model: 'iPhone 15 Pro', system: 'iOS 17.4.1', version: '8.0.47' },
+    getDeviceInfo: (() => {
+      if (shim.device === undefined || shim.device.legacy)
+        throw new TypeError('wx.getDeviceInfo is not a function');
+      const { brand, model, system } = shim.device;
+      return { brand, model, system };
+    }) as WxApi['getDeviceInfo'],
+    getAppBaseInfo: (() => {
+      if (shim.device === undefined || shim.device.legacy)
+        throw new TypeError('wx.getAppBaseInfo is not a function');
+      return { version: shim.device.version };
+    }) as WxApi['getAppBaseInfo'],
+    getSystemInfoSync: (() => {
+      if (shim.device === undefined) throw new TypeError('wx.getSystemInfoSync is not a function');
+      const { brand, model, system, version } = shim.device;
+      return { brand, model, system, version };
+    }) as WxApi['getSystemInfoSync'],
     request: request as WxApi['request'],
     login: login as WxApi['login'],
     checkSession: checkSession as WxApi['checkSession'],

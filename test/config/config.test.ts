@@ -51,6 +51,7 @@ describe('configuration', () => {
       SESSION_KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
       REDIS_SENTINELS: 'a:26379, b:26379',
       REDIS_SENTINEL_NAME: 'mymaster',
+      PUBLIC_URL: 'https://auth.example.com',
     });
     expect(config.wechat).to.include({ mode: 'remote', apiBase: 'https://api.weixin.qq.com' });
     expect(config.redis).to.deep.equal({

@@ -844,6 +844,7 @@ describe('WeChat API emulator', () => {
         token: 0,
         getuserphonenumber: 0,
         checksession: 0,
+        getwxacodeunlimit: 0,
       });
     });
 

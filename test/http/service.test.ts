@@ -21,9 +21,9 @@ describe('service routes', () => {
     expect(res.headers['content-type']).to.match(/^application\/json/);
     expect(res.body.keys).to.have.length(1);
     const [jwk] = res.body.keys;
-    expect(jwk).to.include({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: h.keys.signing.kid });
+    expect(jwk).to.include({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig', kid: h.keys.signing.kid });
     expect(jwk).not.to.have.property('d');
-    expect(createPublicKey({ key: jwk, format: 'jwk' }).asymmetricKeyType).to.equal('ed25519');
+    expect(createPublicKey({ key: jwk, format: 'jwk' }).asymmetricKeyType).to.equal('ec');
   });
 
   it('answers an unknown route with 404 and a JSON error', async () => {

@@ -87,12 +87,12 @@ describe('Bearer routes', () => {
 
     it('refuses a token signed by a key that is not ours', async () => {
       const { generateKeyPair } = await import('jose');
-      const { privateKey } = await generateKeyPair('EdDSA');
+      const { privateKey } = await generateKeyPair(h.keys.signing.alg);
       const now = Math.floor(h.clock.now() / 1000);
       const forged = await new SignJWT({ jti: 'x' })
-        .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: h.keys.signing.kid })
-        .setIssuer('wxauth')
-        .setAudience('wxauth')
+        .setProtectedHeader({ alg: h.keys.signing.alg, typ: 'at+jwt', kid: h.keys.signing.kid })
+        .setIssuer(h.config.tokens.issuer)
+        .setAudience(h.config.tokens.audience)
         .setSubject('oVictim')
         .setIssuedAt(now)
         .setExpirationTime(now + 60)
@@ -134,9 +134,11 @@ describe('Bearer routes', () => {
 
     it('answers 204 to an unknown or already ended refresh token', async () => {
       const login = await h.login();
+      // Another session of the same user: ending `login` revokes its own access token at once.
+      const other = await h.login(login.openid);
       await logout(login.access_token, { refresh_token: 'not-a-token' }).expect(204);
       await logout(login.access_token, { refresh_token: login.refresh_token }).expect(204);
-      await logout(login.access_token, { refresh_token: login.refresh_token }).expect(204);
+      await logout(other.access_token, { refresh_token: login.refresh_token }).expect(204);
     });
 
     it('requires a Bearer token', async () => {

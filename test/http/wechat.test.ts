@@ -18,7 +18,7 @@ async function tokenFor(h: Harness, openid: string): Promise<string> {
     ttlS: h.config.tokens.accessTtlS,
     clockToleranceS: 0,
   });
-  return (await access.issue(openid)).token;
+  return (await access.issue(openid, 'no-session')).token;
 }
 
 /** Flips the first bit of a base64 iv: the plaintext's leading '{' becomes 'z', so it is no longer JSON. */

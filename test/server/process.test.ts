@@ -1,47 +1,17 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { expect } from 'chai';
+import { type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** Starts `src/server.ts` as `npm start` does, with only the given environment. */
-function startServer(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let text = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  return { child, output: () => text };
-}
-
-async function waitFor(started: Started, pattern: RegExp, ms = 15000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const match = started.output().match(pattern);
-    if (match) return match;
-    if (started.child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no ${pattern} in output:\n${started.output()}`);
-}
+/** Runs src/server.ts through tsx (as `npm run dev`), with only the given environment. */
+const startServer = (env: Record<string, string>) => startService({ env });
+const waitFor = (started: ServiceProcess, pattern: RegExp, ms = 15000) => started.match(pattern, ms);
 
 /** The JSON log line saying where the service listens. */
-async function listeningLine(started: Started): Promise<{ host?: string; port: number }> {
+async function listeningLine(started: ServiceProcess): Promise<{ host?: string; port: number }> {
   const [line] = await waitFor(started, /^\{.*"msg":"wxauth listening on.*$/m);
   return JSON.parse(line) as { host?: string; port: number };
 }
@@ -111,7 +81,7 @@ function bash(script: string): Promise<string> {
 
 describe('the process (npm start)', function () {
   this.timeout(40000);
-  let started: Started | undefined;
+  let started: ServiceProcess | undefined;
   afterEach(() => {
     if (started && started.child.exitCode === null) started.child.kill('SIGKILL');
     started = undefined;
@@ -203,6 +173,38 @@ describe('the process (npm start)', function () {
     expect(refused).to.equal(16);
     expect(exitCode).to.equal(0);
     expect(tookMs).to.be.below(3000);
+  });
+
+  it('keeps answering while nothing reads its log, and writes every request line before it exits on SIGTERM', async () => {
+    started = startServer({ PORT: '0', LOG_LEVEL: 'info' });
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    // Lines of some 330 bytes (the path is logged up to 200 characters): 3,000 of them are more than the
+    // pipe and what this process reads ahead hold, so that writing them synchronously would block.
+    const path = `/${'x'.repeat(199)}`;
+    const count = 3000;
+    started.child.stdout!.pause();
+    const agent = new Agent({ keepAlive: true });
+    let sent = 0;
+    const loop = async () => {
+      while (sent < count) {
+        sent += 1;
+        expect((await get(agent, `${service}${path}`)).status).to.equal(404);
+      }
+    };
+    await within(
+      20000,
+      `${count} answers while the log is not read`,
+      Promise.all(Array.from({ length: 8 }, loop)),
+    );
+    agent.destroy();
+    started.child.stdout!.resume();
+    started.child.kill('SIGTERM');
+    // 'close': the process has exited and its output is all read.
+    const [exitCode] = await within(10000, 'exit after SIGTERM', once(started.child, 'close'));
+    expect(exitCode).to.equal(0);
+    const lines = started.output().split('\n');
+    expect(lines.filter((line) => line.includes(`"path":"${path}"`))).to.have.length(count);
+    expect(lines.some((line) => line.includes('"msg":"stopped"'))).to.equal(true);
   });
 
   it('closes an idle keep-alive connection after HTTP_KEEP_ALIVE_TIMEOUT_MS', async () => {

@@ -1,16 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
 import { systemClock } from '../../src/lib/index.js';
 import { createAccessTokens, generatePrivateJwks, keySetFromJwks } from '../../src/tokens/index.js';
 import { startRedisServer, testRedis } from '../setup/hooks.js';
 import { freePort, until } from '../setup/redis.js';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** GET on a new connection each time, so that node:cluster hands each to the next worker. */
 function getOnce(url: string, token: string): Promise<{ status: number; body: string }> {
@@ -33,36 +32,20 @@ function getOnce(url: string, token: string): Promise<{ status: number; body: st
 
 describe('every core (npm run start:workers)', function () {
   this.timeout(40_000);
+  let service: ServiceProcess | undefined;
   let child: ChildProcess | undefined;
-  let output = '';
+  const output = () => service?.output() ?? '';
 
   afterEach(() => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
     child = undefined;
   });
 
-  async function waitFor(pattern: RegExp, count = 1, ms = 20_000): Promise<RegExpMatchArray[]> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const matches = [...output.matchAll(new RegExp(pattern, 'g'))];
-      if (matches.length >= count) return matches;
-      if (Date.now() > deadline || child?.exitCode !== null) throw new Error(`no ${pattern} in:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const waitFor = (pattern: RegExp, count = 1, ms = 20_000) => service!.matches(pattern, count, ms);
 
   function start(env: Record<string, string>): void {
-    output = '';
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/workers.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    for (const stream of [child.stdout!, child.stderr!]) {
-      stream.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-    }
+    service = startService({ entry: 'src/workers.ts', env });
+    child = service.child;
   }
 
   it('runs WORKERS servers behind one port that share one key and one emulator, and stops them all on SIGTERM', async () => {
@@ -78,7 +61,7 @@ describe('every core (npm run start:workers)', function () {
     const ports = new Set(listening.map((match) => match[1]));
     expect(ports.size, 'one port for every worker').to.equal(1);
     // The embedded emulator: loopback only, as npm start, although the workers see its credentials.
-    expect(output.match(/"host":"127\.0\.0\.1"[^\n]*"msg":"wxauth listening/g)).to.have.length(2);
+    expect(output().match(/"host":"127\.0\.0\.1"[^\n]*"msg":"wxauth listening/g)).to.have.length(2);
     const base = `http://127.0.0.1:${[...ports][0]}`;
     const [[, emulator]] = (await waitFor(/emulator at (http:\/\/127\.0\.0\.1:\d+)/)) as [RegExpMatchArray];
 
@@ -98,7 +81,7 @@ describe('every core (npm run start:workers)', function () {
     child!.kill('SIGTERM');
     const [status] = (await once(child!, 'exit')) as [number | null];
     expect(status).to.equal(0);
-    expect(output.match(/"msg":"stopped"/g)).to.have.length(3);
+    expect(output().match(/"msg":"stopped"/g)).to.have.length(3);
   });
 
   it('starts and serves while Redis is not up yet: Bearer routes 200, store routes and /readyz 503, then ready once it is', async () => {
@@ -115,11 +98,12 @@ describe('every core (npm run start:workers)', function () {
       ttlS: 900,
       clockToleranceS: 0,
     });
-    const { token } = await access.issue('oRedisDownAtStart000000000001');
+    const { token } = await access.issue('oRedisDownAtStart000000000001', 'family1');
     try {
       start({
         REDIS_URL: `redis://127.0.0.1:${redisPort}`,
         JWT_SIGNING_KEYS_FILE: file,
+        JWT_ISSUER: 'wxauth',
         WORKERS: '2',
         PORT: '0',
         LOG_LEVEL: 'info',
@@ -153,7 +137,7 @@ describe('every core (npm run start:workers)', function () {
         await once(child!, 'exit');
         await redis.stop();
       }
-      expect(output).not.to.contain('worker died');
+      expect(output()).not.to.contain('worker died');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -163,6 +147,6 @@ describe('every core (npm run start:workers)', function () {
     start({ WORKERS: '2', PORT: '0' });
     const [status] = (await once(child!, 'exit')) as [number | null];
     expect(status).to.equal(1);
-    expect(output).to.contain('workers share sessions through Redis');
+    expect(output()).to.contain('workers share sessions through Redis');
   });
 });

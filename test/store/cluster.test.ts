@@ -12,7 +12,16 @@ import {
 import { type RedisCluster, startRedisCluster } from '../setup/cluster.js';
 import { freshPrefix } from '../setup/hooks.js';
 import { rawCommand } from '../setup/redis.js';
-import { describeStoreContract, familyId, login, openid, refreshToken, rotation, T0 } from './contract.js';
+import {
+  describeStoreContract,
+  familyId,
+  login,
+  openid,
+  refreshToken,
+  rotation,
+  T0,
+  watch,
+} from './contract.js';
 
 /** A Cluster client as the service makes it, once it is ready (commands before that fail fast). */
 async function connect(nodes: string[]): Promise<Cluster> {
@@ -37,8 +46,13 @@ describe('on a Redis Cluster of three masters with one replica each', function (
   });
 
   describeStoreContract('RedisStore on a Redis Cluster', async () => {
-    const store = new RedisStore(await connect(cluster.nodes), { prefix: freshPrefix() });
-    return { store, cleanup: () => store.close() };
+    const prefix = freshPrefix();
+    const store = new RedisStore(await connect(cluster.nodes), { prefix });
+    return {
+      store,
+      cleanup: () => store.close(),
+      peer: async () => new RedisStore(await connect(cluster.nodes), { prefix }),
+    };
   });
 
   describe('RedisStore on a Redis Cluster', () => {
@@ -196,6 +210,22 @@ describe('on a Redis Cluster of three masters with one replica each', function (
       return retried;
     }
 
+    it('tells a watcher subscribed on any one node of endings on every master within a second', async () => {
+      const other = new RedisStore(await connect(cluster.nodes), { prefix });
+      try {
+        const watcher = watch(other);
+        await watcher.told([], 3000);
+        for (const [, [id]] of await usersOnEveryMaster()) {
+          const opened = login({ openid: id! });
+          await store.recordLogin(opened);
+          await store.endAllFamilies(id!);
+          await watcher.told([opened.familyId], 1000);
+        }
+      } finally {
+        await other.close();
+      }
+    });
+
     it('loses no session when the master owning a user fails over during logins and refreshes', async () => {
       // A manual failover pauses the master's clients until its replica has every write, then redirects
       // them (MOVED): the client follows without a single failed call.
@@ -232,8 +262,32 @@ describe('on a Redis Cluster of three masters with one replica each', function (
     it('loses no session when that master hangs and dies, and fails calls meanwhile as TemporarilyUnavailable only', async () => {
       // Hung for longer than the command timeout (1 s): calls sent to it fail, and are retried. The last
       // test of the file: that shard has no replica afterwards.
-      const retried = await loadThrough((key) => cluster.crash(key, { hangMs: 1500 }));
-      expect(retried).to.be.above(0);
+      const other = new RedisStore(await connect(cluster.nodes), { prefix });
+      try {
+        const watcher = watch(other);
+        await watcher.told([], 3000);
+        const retried = await loadThrough((key) => cluster.crash(key, { hangMs: 1500 }));
+        expect(retried).to.be.above(0);
+        // Its subscription may have been on the node that died: it moves to another and catches up.
+        for (const [, [id]] of await usersOnEveryMaster()) {
+          const opened = login({ openid: id! });
+          const deadline = Date.now() + 10_000;
+          for (;;) {
+            try {
+              await store.recordLogin(opened);
+              await store.endAllFamilies(id!);
+              break;
+            } catch (error) {
+              expect(error).to.be.instanceOf(TemporarilyUnavailable);
+              if (Date.now() > deadline) throw error;
+              await sleep(50);
+            }
+          }
+          await watcher.told([opened.familyId], 5000);
+        }
+      } finally {
+        await other.close();
+      }
     });
   });
 });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import type { LoginWrite, RotateRequest, SessionStore } from '../../src/store/index.js';
+import type { LoginWrite, RevocationFeedState, RotateRequest, SessionStore } from '../../src/store/index.js';
 
 /**
  * A fixed clock far in the past: expiry must come from the nowMs arguments, and Redis TTLs must be set
@@ -61,16 +61,52 @@ export function rotation(
   };
 }
 
+/** What a watcher of revocations was told, and a way to wait for it. */
+export interface Watched {
+  revoked: Set<string>;
+  states: RevocationFeedState[];
+  /** Resolves once every id was passed on (and the feed is live), or rejects after `ms`. */
+  told(ids: readonly string[], ms?: number): Promise<void>;
+}
+
+export function watch(store: SessionStore, windowMs = 60_000): Watched {
+  const watched: Watched = {
+    revoked: new Set(),
+    states: [],
+    async told(ids, ms = 1000) {
+      const deadline = Date.now() + ms;
+      while (!ids.every((id) => watched.revoked.has(id)) || watched.states.at(-1) !== 'live') {
+        if (Date.now() > deadline) {
+          throw new Error(`not told of ${ids.filter((id) => !watched.revoked.has(id))} within ${ms} ms`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+  };
+  store.watchRevocations(
+    {
+      revoked: (ids) => {
+        for (const id of ids) watched.revoked.add(id);
+      },
+      state: (state) => void watched.states.push(state),
+    },
+    { windowMs },
+  );
+  return watched;
+}
+
 export function describeStoreContract(
   name: string,
-  makeStore: () => Promise<{ store: SessionStore; cleanup(): Promise<void> }>,
+  /** `peer`: another instance on the same data (for MemoryStore, the same object: it is one process). */
+  makeStore: () => Promise<{ store: SessionStore; cleanup(): Promise<void>; peer?(): Promise<SessionStore> }>,
 ): void {
   describe(`${name} (SessionStore contract)`, () => {
     let store: SessionStore;
     let cleanup: () => Promise<void>;
+    let peer: (() => Promise<SessionStore>) | undefined;
 
     beforeEach(async () => {
-      ({ store, cleanup } = await makeStore());
+      ({ store, cleanup, peer } = await makeStore());
     });
 
     afterEach(async () => {
@@ -160,8 +196,10 @@ export function describeStoreContract(
         await store.recordLogin(first);
         let ended = 0;
         for (let i = 1; i < 40; i += 1) {
-          ended += (await store.recordLogin(login({ openid: first.openid, nowMs: T0 + i, maxSessions: 5 })))
-            .sessionsEnded;
+          const recorded = await store.recordLogin(
+            login({ openid: first.openid, nowMs: T0 + i, maxSessions: 5 }),
+          );
+          if ('sessionsEnded' in recorded) ended += recorded.sessionsEnded;
         }
         expect(ended).to.equal(35);
         expect(await store.endAllFamilies(first.openid)).to.equal(5);
@@ -626,6 +664,279 @@ export function describeStoreContract(
         await store.completeLoginCode(hash, 'sealed');
         await new Promise((resolve) => setTimeout(resolve, 80));
         expect(await store.claimLoginCode(hash, 60_000)).to.deep.equal({ state: 'claimed' });
+      });
+    });
+
+    describe('sessions: devices, the list, ending one by id', () => {
+      it('lists the live sessions newest login first, with device, login, last refresh and expiry', async () => {
+        const first = login({ device: 'iPhone 15 Pro; iOS 17.4; WeChat 8.0.47' });
+        const second = login({ openid: first.openid, nowMs: T0 + 5000 });
+        await store.recordLogin(first);
+        await store.recordLogin(second);
+        await store.rotateRefresh(rotation(first, first.tokenHash, { nowMs: T0 + 7000 }));
+        expect(await store.listSessions(first.openid, T0 + 8000)).to.deep.equal([
+          {
+            id: second.familyId,
+            createdAtMs: T0 + 5000,
+            refreshedAtMs: undefined,
+            expiresAtMs: T0 + 5000 + REFRESH_TTL_S * 1000,
+            device: undefined,
+          },
+          {
+            id: first.familyId,
+            createdAtMs: T0,
+            refreshedAtMs: T0 + 7000,
+            expiresAtMs: T0 + 7000 + REFRESH_TTL_S * 1000,
+            device: 'iPhone 15 Pro; iOS 17.4; WeChat 8.0.47',
+          },
+        ]);
+      });
+
+      it('keeps a device of any printable characters through rotations', async () => {
+        const device = '华为 Mate 60 Pro；HarmonyOS 4.0 ✓ 微信 8.0.49';
+        const opened = login({ device });
+        await store.recordLogin(opened);
+        const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+        await store.rotateRefresh(first);
+        await store.rotateRefresh(rotation(opened, first.nextHash, { nowMs: T0 + 2000 }));
+        expect((await store.listSessions(opened.openid, T0 + 3000))[0]?.device).to.equal(device);
+      });
+
+      it('leaves expired and ended sessions out of the list, and answers none for a stranger', async () => {
+        const short = login({ refreshTtlS: 60 });
+        const ended = login({ openid: short.openid });
+        const live = login({ openid: short.openid });
+        for (const each of [short, ended, live]) await store.recordLogin(each);
+        await store.endFamily(ended.openid, ended.familyId, ended.tokenHash);
+        const ids = (await store.listSessions(short.openid, T0 + 60_000)).map((session) => session.id);
+        expect(ids).to.deep.equal([live.familyId]);
+        expect(await store.listSessions(openid(), T0)).to.deep.equal([]);
+      });
+
+      it('ends one session by its id whatever its tokens, and leaves the others', async () => {
+        const first = login();
+        const second = login({ openid: first.openid });
+        await store.recordLogin(first);
+        await store.recordLogin(second);
+        expect(await store.endSession(first.openid, first.familyId, T0 + 1000)).to.equal(true);
+        expect((await store.rotateRefresh(rotation(first, first.tokenHash))).kind).to.equal('invalid');
+        expect((await store.rotateRefresh(rotation(second, second.tokenHash))).kind).to.equal('rotated');
+      });
+
+      it("ends nothing for an unknown id, another user's or one already ended", async () => {
+        const mine = login();
+        const theirs = login();
+        await store.recordLogin(mine);
+        await store.recordLogin(theirs);
+        expect(await store.endSession(mine.openid, familyId(), T0)).to.equal(false);
+        expect(await store.endSession(mine.openid, theirs.familyId, T0)).to.equal(false);
+        expect(await store.endSession(mine.openid, mine.familyId, T0)).to.equal(true);
+        expect(await store.endSession(mine.openid, mine.familyId, T0)).to.equal(false);
+        expect((await store.rotateRefresh(rotation(theirs, theirs.tokenHash))).kind).to.equal('rotated');
+      });
+    });
+
+    describe('deleteUser', () => {
+      it('deletes the user record and every session; a later login is a new user', async () => {
+        const first = login({ unionid: 'oUnion-del' });
+        const second = login({ openid: first.openid });
+        await store.recordLogin(first);
+        await store.recordLogin(second);
+        expect(await store.deleteUser(first.openid)).to.deep.equal({ existed: true, sessionsEnded: 2 });
+        expect(await store.getUser(first.openid)).to.equal(null);
+        expect(await store.listSessions(first.openid, T0)).to.deep.equal([]);
+        for (const each of [first, second]) {
+          expect((await store.rotateRefresh(rotation(each, each.tokenHash))).kind).to.equal('invalid');
+        }
+        const again = login({ openid: first.openid, nowMs: T0 + 5000 });
+        expect(await store.recordLogin(again)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
+        expect(await store.getUser(first.openid)).not.to.have.property('unionid');
+      });
+
+      it('answers that nothing existed for a user it never knew, and leaves others alone', async () => {
+        const other = login();
+        await store.recordLogin(other);
+        expect(await store.deleteUser(openid())).to.deep.equal({ existed: false, sessionsEnded: 0 });
+        expect(await store.getUser(other.openid)).to.include({ sessionKey: other.sessionKey });
+      });
+
+      it('keeps a ban through a deletion', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        await store.banUser(opened.openid, { reason: 'spam' }, T0);
+        await store.deleteUser(opened.openid);
+        expect(await store.getBan(opened.openid, T0)).to.deep.equal({ reason: 'spam' });
+        expect(await store.recordLogin(login({ openid: opened.openid }))).to.deep.equal({
+          banned: { reason: 'spam' },
+        });
+      });
+    });
+
+    describe('bans', () => {
+      it('refuses the login of a banned user and writes nothing', async () => {
+        const id = openid();
+        expect(await store.banUser(id, { reason: 'fraud', untilMs: T0 + 60_000 }, T0)).to.equal(0);
+        expect(await store.getBan(id, T0)).to.deep.equal({ reason: 'fraud', untilMs: T0 + 60_000 });
+        const refused = login({ openid: id, nowMs: T0 + 1000 });
+        expect(await store.recordLogin(refused)).to.deep.equal({
+          banned: { reason: 'fraud', untilMs: T0 + 60_000 },
+        });
+        expect(await store.getUser(id)).to.equal(null);
+        expect(await store.listSessions(id, T0 + 1000)).to.deep.equal([]);
+      });
+
+      it('ends every session when it is set, and answers how many', async () => {
+        const first = login();
+        const second = login({ openid: first.openid });
+        await store.recordLogin(first);
+        await store.recordLogin(second);
+        expect(await store.banUser(first.openid, {}, T0 + 1000)).to.equal(2);
+        expect(await store.listSessions(first.openid, T0 + 1000)).to.deep.equal([]);
+        expect(await store.getBan(first.openid, T0 + 1000)).to.deep.equal({});
+        expect(await store.getUser(first.openid)).to.include({ sessionKey: second.sessionKey });
+      });
+
+      it('lifts itself at until, by the caller clock', async () => {
+        const id = openid();
+        await store.banUser(id, { untilMs: T0 + 60_000 }, T0);
+        expect(await store.getBan(id, T0 + 59_999)).to.deep.equal({ untilMs: T0 + 60_000 });
+        expect(await store.getBan(id, T0 + 60_000)).to.equal(null);
+        const after = login({ openid: id, nowMs: T0 + 60_000 });
+        expect(await store.recordLogin(after)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
+      });
+
+      it('is lifted by liftBan, which answers whether there was one, and replaced by a new one', async () => {
+        const id = openid();
+        await store.banUser(id, { reason: 'first', untilMs: T0 + 60_000 }, T0);
+        await store.banUser(id, { reason: 'second' }, T0 + 1000);
+        expect(await store.getBan(id, T0 + 120_000)).to.deep.equal({ reason: 'second' });
+        expect(await store.liftBan(id)).to.equal(true);
+        expect(await store.liftBan(id)).to.equal(false);
+        expect(await store.getBan(id, T0)).to.equal(null);
+        expect('isNewUser' in (await store.recordLogin(login({ openid: id })))).to.equal(true);
+      });
+
+      it('leaves no live session when logins race a ban', async () => {
+        const id = openid();
+        const logins = Array.from({ length: 8 }, () => login({ openid: id }));
+        const outcomes = await Promise.all([
+          ...logins.slice(0, 4).map((each) => store.recordLogin(each)),
+          store.banUser(id, { reason: 'race' }, T0),
+          ...logins.slice(4).map((each) => store.recordLogin(each)),
+        ]);
+        expect(outcomes.some((outcome) => typeof outcome === 'object' && 'banned' in outcome)).to.equal(true);
+        expect(await store.listSessions(id, T0)).to.deep.equal([]);
+      });
+    });
+
+    describe('revocations', () => {
+      it('tells a watcher of every family an ending ends, before the ending resolves', async () => {
+        const watched = watch(store);
+        await watched.told([]);
+        const ids: string[] = [];
+        const user = () => login({ maxSessions: 2 });
+
+        const byToken = user();
+        await store.recordLogin(byToken);
+        await store.endFamily(byToken.openid, byToken.familyId, byToken.tokenHash);
+        ids.push(byToken.familyId);
+        expect(watched.revoked, 'endFamily').to.include(byToken.familyId);
+
+        const byId = user();
+        await store.recordLogin(byId);
+        await store.endSession(byId.openid, byId.familyId, T0);
+        expect(watched.revoked, 'endSession').to.include(byId.familyId);
+
+        const all = [user()];
+        all.push(login({ openid: all[0]!.openid }));
+        for (const each of all) await store.recordLogin(each);
+        await store.endAllFamilies(all[0]!.openid);
+        for (const each of all) expect(watched.revoked, 'endAllFamilies').to.include(each.familyId);
+
+        const deleted = user();
+        await store.recordLogin(deleted);
+        await store.deleteUser(deleted.openid);
+        expect(watched.revoked, 'deleteUser').to.include(deleted.familyId);
+
+        const banned = user();
+        await store.recordLogin(banned);
+        await store.banUser(banned.openid, {}, T0);
+        expect(watched.revoked, 'banUser').to.include(banned.familyId);
+
+        const reused = user();
+        await store.recordLogin(reused);
+        expect((await store.rotateRefresh(rotation(reused, refreshToken().hash))).kind).to.equal('reused');
+        expect(watched.revoked, 'reuse').to.include(reused.familyId);
+
+        const capped = user();
+        await store.recordLogin(capped);
+        await store.recordLogin(login({ openid: capped.openid, maxSessions: 2, nowMs: T0 + 1 }));
+        await store.recordLogin(login({ openid: capped.openid, maxSessions: 2, nowMs: T0 + 2 }));
+        expect(watched.revoked, 'the session cap').to.include(capped.familyId);
+      });
+
+      it('tells nothing of families that did not end', async () => {
+        const watched = watch(store);
+        await watched.told([]);
+        const opened = login();
+        await store.recordLogin(opened);
+        await store.endFamily(opened.openid, opened.familyId, refreshToken().hash);
+        await store.endSession(opened.openid, familyId(), T0);
+        await store.rotateRefresh(rotation(opened, opened.tokenHash));
+        expect(watched.revoked.has(opened.familyId)).to.equal(false);
+      });
+
+      it('tells another instance within a second, and one that starts later of what ended before', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const other = (await peer?.()) ?? store;
+        try {
+          const watched = watch(other);
+          await watched.told([]);
+          await store.endSession(opened.openid, opened.familyId, T0);
+          await watched.told([opened.familyId], 1000);
+          const later = (await peer?.()) ?? store;
+          try {
+            await watch(later).told([opened.familyId], 1000);
+          } finally {
+            if (later !== store) await later.close();
+          }
+        } finally {
+          if (other !== store) await other.close();
+        }
+      });
+
+      it('leaves every family a logout-all ended told, and only those a later login opened alive, when logins race it', async () => {
+        const watched = watch(store);
+        await watched.told([]);
+        const id = openid();
+        const logins = Array.from({ length: 8 }, () => login({ openid: id }));
+        await Promise.all([
+          ...logins.slice(0, 4).map((each) => store.recordLogin(each)),
+          store.endAllFamilies(id),
+          ...logins.slice(4).map((each) => store.recordLogin(each)),
+        ]);
+        const alive = new Set((await store.listSessions(id, T0)).map((session) => session.id));
+        for (const each of logins) {
+          // Exactly one of the two: ended (and so its tokens refused) or alive.
+          expect(alive.has(each.familyId), each.familyId).to.equal(!watched.revoked.has(each.familyId));
+        }
+      });
+
+      it('leaves no live family when endings race refreshes, and tells of every family a refresh kept alive', async () => {
+        const watched = watch(store);
+        await watched.told([]);
+        const opened = login();
+        await store.recordLogin(opened);
+        await Promise.all([
+          store.rotateRefresh(rotation(opened, opened.tokenHash)),
+          store.endAllFamilies(opened.openid),
+          store.endSession(opened.openid, opened.familyId, T0 + 1000),
+          store.rotateRefresh(rotation(opened, opened.tokenHash)),
+        ]);
+        expect(await store.listSessions(opened.openid, T0 + 1000)).to.deep.equal([]);
+        // Whatever a refresh issued before the endings carries the family as sid, which is revoked.
+        expect(watched.revoked).to.include(opened.familyId);
       });
     });
   });

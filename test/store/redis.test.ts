@@ -6,7 +6,8 @@ import { createAtRestCipher, parseAtRestKeys } from '../../src/crypto/index.js';
 import { TemporarilyUnavailable } from '../../src/errors/index.js';
 import { appKeys, connectRedis, RedisStore, userKeys } from '../../src/store/index.js';
 import { freshPrefix, type RedisServer, startRedisServer, testRedis } from '../setup/hooks.js';
-import { describeStoreContract, familyId, login, refreshToken, rotation, T0 } from './contract.js';
+import { rawCommand } from '../setup/redis.js';
+import { describeStoreContract, familyId, login, refreshToken, rotation, T0, watch } from './contract.js';
 
 /** A client as the service makes it, once it is ready (commands before that fail fast by design). */
 async function connect(url: string): Promise<Redis> {
@@ -51,8 +52,13 @@ async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
 
 describeStoreContract('RedisStore', async () => {
   const server = await testRedis();
-  const store = new RedisStore(await connect(server.url), { prefix: freshPrefix() });
-  return { store, cleanup: () => store.close() };
+  const prefix = freshPrefix();
+  const store = new RedisStore(await connect(server.url), { prefix });
+  return {
+    store,
+    cleanup: () => store.close(),
+    peer: async () => new RedisStore(await connect(server.url), { prefix }),
+  };
 });
 
 describe('RedisStore', () => {
@@ -112,13 +118,14 @@ describe('RedisStore', () => {
     await store.recordLogin({ ...opened, tokenHash: tokens[0]!.hash });
     const keys = userKeys(prefix, opened.openid);
     const digest = (hash: string) => Buffer.from(hash, 'base64url');
-    // exp | abs | rot (-1: never) | cur
+    const times = (family: Buffer) => [1, 7, 13, 19].map((at) => family.readIntBE(at, 6));
+    // 1 (layout) | exp | abs | rot (-1: never) | crt (6 bytes each) | dlen 0 | cur
     const fresh = (await admin.getBuffer(keys.family(opened.familyId)))!;
-    expect(fresh).to.have.length(56);
-    expect([0, 8, 16].map((at) => fresh.readBigInt64BE(at))).to.deep.equal(
-      [T0 + 3_600_000, T0 + 7_200_000, -1].map(BigInt),
-    );
-    expect(fresh.subarray(24)).to.deep.equal(digest(tokens[0]!.hash));
+    expect(fresh).to.have.length(58);
+    expect(fresh[0]).to.equal(1);
+    expect(times(fresh)).to.deep.equal([T0 + 3_600_000, T0 + 7_200_000, -1, T0]);
+    expect(fresh[25]).to.equal(0);
+    expect(fresh.subarray(26)).to.deep.equal(digest(tokens[0]!.hash));
 
     const successorSeed = randomBytes(60).toString('base64url');
     await store.rotateRefresh({
@@ -127,14 +134,12 @@ describe('RedisStore', () => {
       successorSeed,
       nowMs: T0 + 1000,
     });
-    // exp | abs | rot | cur | prev | succ (0, then its bytes: it is base64url)
+    // 1 | exp | abs | rot | crt | dlen | cur | prev | succ (0, then its bytes: it is base64url)
     const rotated = (await admin.getBuffer(keys.family(opened.familyId)))!;
-    expect([0, 8, 16].map((at) => rotated.readBigInt64BE(at))).to.deep.equal(
-      [T0 + 1000 + 3_600_000, T0 + 7_200_000, T0 + 1000].map(BigInt),
-    );
-    expect(rotated.subarray(24, 56)).to.deep.equal(digest(tokens[1]!.hash));
-    expect(rotated.subarray(56, 88)).to.deep.equal(digest(tokens[0]!.hash));
-    expect(rotated.subarray(88)).to.deep.equal(Buffer.concat([Buffer.of(0), digest(successorSeed)]));
+    expect(times(rotated)).to.deep.equal([T0 + 1000 + 3_600_000, T0 + 7_200_000, T0 + 1000, T0]);
+    expect(rotated.subarray(26, 58)).to.deep.equal(digest(tokens[1]!.hash));
+    expect(rotated.subarray(58, 90)).to.deep.equal(digest(tokens[0]!.hash));
+    expect(rotated.subarray(90)).to.deep.equal(Buffer.concat([Buffer.of(0), digest(successorSeed)]));
 
     expect(await admin.hgetall(keys.user)).to.deep.equal({
       f: String(T0),
@@ -151,7 +156,7 @@ describe('RedisStore', () => {
   it('keeps any other token hash as its SHA-256, so that equal hashes still match', async () => {
     const opened = login({ tokenHash: 'not-a-digest' });
     await store.recordLogin(opened);
-    expect(await admin.strlen(userKeys(prefix, opened.openid).family(opened.familyId))).to.equal(56);
+    expect(await admin.strlen(userKeys(prefix, opened.openid).family(opened.familyId))).to.equal(58);
     expect((await store.rotateRefresh(rotation(opened, 'not-a-digest'))).kind).to.equal('rotated');
   });
 
@@ -164,9 +169,60 @@ describe('RedisStore', () => {
     );
     const keys = userKeys(prefix, opened.openid);
     const family = keys.family(opened.familyId);
-    expect(await admin.strlen(family)).to.equal(121);
+    expect(await admin.strlen(family)).to.equal(123);
     expect(await admin.object('ENCODING', keys.sessions)).to.equal('listpack');
     expect(await admin.memory('USAGE', family)).to.be.at.most(250);
+  });
+
+  it('keeps the device as its UTF-8 after the header, up to 255 bytes, and a family with a phone-sized one within 300 bytes', async () => {
+    const device = 'iPhone 15 Pro; iOS 17.4.1; WeChat 8.0.47';
+    const opened = login({ device });
+    await store.recordLogin(opened);
+    await store.rotateRefresh(
+      rotation(opened, opened.tokenHash, { successorSeed: randomBytes(32).toString('base64url') }),
+    );
+    const family = userKeys(prefix, opened.openid).family(opened.familyId);
+    const stored = (await admin.getBuffer(family))!;
+    expect(stored[25]).to.equal(device.length);
+    expect(stored.subarray(26, 26 + device.length).toString()).to.equal(device);
+    expect(stored).to.have.length(123 + device.length);
+    expect(await admin.memory('USAGE', family)).to.be.at.most(300);
+
+    // 64 four-byte characters: 256 bytes, cut at the last whole character.
+    const long = login({ device: '😀'.repeat(64) });
+    await store.recordLogin(long);
+    expect((await store.listSessions(long.openid, T0))[0]?.device).to.equal('😀'.repeat(63));
+  });
+
+  it('reads a family written before families had a login time and a device, and rewrites it at its next rotation', async () => {
+    const opened = login();
+    await store.recordLogin(opened);
+    const keys = userKeys(prefix, opened.openid);
+    // Layout 0: exp | abs | rot (8 bytes each) | cur
+    const old = Buffer.alloc(24);
+    old.writeBigInt64BE(BigInt(T0 + 3_600_000), 0);
+    old.writeBigInt64BE(-1n, 8);
+    old.writeBigInt64BE(-1n, 16);
+    await admin.set(
+      keys.family(opened.familyId),
+      Buffer.concat([old, Buffer.from(opened.tokenHash, 'base64url')]),
+    );
+    expect(await store.listSessions(opened.openid, T0)).to.deep.equal([
+      {
+        id: opened.familyId,
+        createdAtMs: undefined,
+        refreshedAtMs: undefined,
+        expiresAtMs: T0 + 3_600_000,
+        device: undefined,
+      },
+    ]);
+    const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+    expect((await store.rotateRefresh(first)).kind).to.equal('rotated');
+    expect((await admin.getBuffer(keys.family(opened.familyId)))![0]).to.equal(1);
+    expect(
+      (await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 2000 }))).kind,
+    ).to.equal('grace');
+    expect(await store.endFamily(opened.openid, opened.familyId, first.nextHash)).to.equal(true);
   });
 
   it('keeps a user record with a sealed session_key and a unionid as a compact hash of at most 216 bytes', async () => {
@@ -209,9 +265,13 @@ describe('RedisStore', () => {
     expect(await sent(() => store.rotateRefresh(first)), 'rotateRefresh').to.deep.equal(['eval']);
     const retried = rotation(opened, opened.tokenHash);
     expect(await sent(() => store.rotateRefresh(retried)), 'rotateRefresh again').to.deep.equal(['evalsha']);
+    // An ending is two: the script on the user's keys, then the app-wide revocation log.
     const end = () => store.endFamily(opened.openid, opened.familyId, first.nextHash);
-    expect(await sent(end), 'endFamily').to.deep.equal(['eval']);
-    expect(await sent(() => store.endAllFamilies(opened.openid)), 'endAllFamilies').to.deep.equal(['eval']);
+    expect(await sent(end), 'endFamily').to.deep.equal(['eval', 'eval']);
+    expect(await sent(() => store.endAllFamilies(opened.openid)), 'endAllFamilies').to.deep.equal([
+      'eval',
+      'evalsha',
+    ]);
     expect(await sent(() => store.ping()), 'ping').to.deep.equal(['set']);
   });
 
@@ -283,6 +343,110 @@ describe('RedisStore', () => {
     expect(error).to.be.instanceOf(TemporarilyUnavailable);
     expect(String((error as Error).cause)).to.match(/WRONGTYPE/);
     expect(await admin.exists(keys.user, keys.family(opened.familyId))).to.equal(0);
+  });
+
+  it('deletes every key of a user but the ban, and logs each family it ended', async () => {
+    const opened = login({ unionid: 'oUnion-gone', device: 'Pixel 8; Android 14; WeChat 8.0.48' });
+    await store.recordLogin(opened);
+    const second = login({ openid: opened.openid });
+    await store.recordLogin(second);
+    await store.rotateRefresh(rotation(opened, opened.tokenHash));
+    await store.endSession(opened.openid, second.familyId, T0);
+    await store.banUser(opened.openid, { reason: 'abuse' }, T0);
+    expect((await keysUnder(admin, prefix)).filter((key) => key.includes(opened.openid))).to.have.length(3);
+
+    await store.deleteUser(opened.openid);
+    const left = (await keysUnder(admin, prefix)).filter((key) => key.includes(opened.openid));
+    expect(left).to.deep.equal([userKeys(prefix, opened.openid).ban]);
+    const logged = await admin.zrange(appKeys(prefix).revocationLog, 0, -1);
+    expect(logged).to.include.members([opened.familyId, second.familyId]);
+  });
+
+  it("keeps the revocation log and a user's ended families within the window, each with a TTL", async () => {
+    const watcher = watch(store, 2000);
+    await watcher.told([]);
+    const log = appKeys(prefix).revocationLog;
+    const first = login();
+    await store.recordLogin(first);
+    await store.endAllFamilies(first.openid);
+    const revoked = userKeys(prefix, first.openid).revoked;
+    expect(await admin.pttl(log)).to.be.within(1000, 2000);
+    expect(await admin.pttl(revoked)).to.be.within(1000, 2000);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const second = login();
+    await store.recordLogin(second);
+    await store.endAllFamilies(second.openid);
+    // The first was logged more than a window ago: every token it refused has expired.
+    expect(await admin.zrange(log, 0, -1)).to.deep.equal([second.familyId]);
+    expect(await admin.exists(revoked)).to.equal(0);
+  });
+
+  it('answers 503 when it cannot log an ending, which stands, and its retry logs it', async () => {
+    const opened = login();
+    await store.recordLogin(opened);
+    const log = appKeys(prefix).revocationLog;
+    await admin.set(log, 'a foreign value');
+    const error = await rejection(store.endSession(opened.openid, opened.familyId, T0));
+    expect(error).to.be.instanceOf(TemporarilyUnavailable);
+    expect(await store.listSessions(opened.openid, T0)).to.deep.equal([]);
+    await admin.del(log);
+    // The retry finds the session ended and ends nothing, but logs what was ended.
+    expect(await store.endSession(opened.openid, opened.familyId, T0)).to.equal(false);
+    expect(await admin.zrange(log, 0, -1)).to.deep.equal([opened.familyId]);
+  });
+
+  describe('revocations across a lost connection', () => {
+    let lonely: RedisServer;
+    const stores: RedisStore[] = [];
+    const storeOn = async (prefix: string) => {
+      const made = new RedisStore(await connect(lonely.url), { prefix });
+      stores.push(made);
+      return made;
+    };
+
+    beforeEach(async () => {
+      lonely = await startRedisServer();
+    });
+
+    afterEach(async () => {
+      for (const each of stores.splice(0)) await each.close();
+      await lonely.stop();
+    });
+
+    it('catches up from the log when its subscription was cut while another instance ended a session', async () => {
+      const shared = freshPrefix();
+      const [ending, watching] = [await storeOn(shared), await storeOn(shared)];
+      const watcher = watch(watching);
+      await watcher.told([]);
+      const opened = login();
+      await ending.recordLogin(opened);
+
+      // Only the watching store subscribes here: this cuts its subscription alone.
+      expect(await rawCommand(lonely.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub'])).to.equal('1');
+      // Sent while it is not subscribed (it reconnects after 100 ms): only the log can tell it.
+      await ending.endSession(opened.openid, opened.familyId, T0);
+      await watcher.told([opened.familyId], 2000);
+      expect(watcher.states.join(' ')).to.match(/live blind (catching_up )+live$/);
+    });
+
+    it('after a Redis restart, hears of endings again, catching up on those logged before it resubscribed', async () => {
+      const shared = freshPrefix();
+      const watching = await storeOn(shared);
+      const watcher = watch(watching);
+      await watcher.told([]);
+      await lonely.restart();
+      // Another instance, back first, ends a session (the restarted Redis is empty: a new login).
+      const ending = await storeOn(shared);
+      const opened = login();
+      await ending.recordLogin(opened);
+      await ending.endSession(opened.openid, opened.familyId, T0);
+      await watcher.told([opened.familyId], 3000);
+      expect(watcher.states).to.include('blind');
+      const later = login();
+      await ending.recordLogin(later);
+      await ending.endSession(later.openid, later.familyId, T0);
+      await watcher.told([later.familyId], 1000);
+    });
   });
 
   describe('during an outage', () => {

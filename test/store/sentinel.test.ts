@@ -5,7 +5,7 @@ import { TemporarilyUnavailable } from '../../src/errors/index.js';
 import { connectRedis, RedisStore } from '../../src/store/index.js';
 import { freshPrefix } from '../setup/hooks.js';
 import { type RedisSentinel, startRedisSentinel } from '../setup/sentinel.js';
-import { describeStoreContract, login, rotation } from './contract.js';
+import { describeStoreContract, login, rotation, T0, watch } from './contract.js';
 
 /** A client as the service makes it from REDIS_SENTINELS and REDIS_SENTINEL_NAME, once it is ready. */
 async function connect(sentinel: RedisSentinel): Promise<Redis> {
@@ -31,8 +31,13 @@ describe('behind Redis Sentinel (a master, its replica, one Sentinel)', function
   });
 
   describeStoreContract('RedisStore behind Sentinel', async () => {
-    const store = new RedisStore(await connect(sentinel), { prefix: freshPrefix() });
-    return { store, cleanup: () => store.close() };
+    const prefix = freshPrefix();
+    const store = new RedisStore(await connect(sentinel), { prefix });
+    return {
+      store,
+      cleanup: () => store.close(),
+      peer: async () => new RedisStore(await connect(sentinel), { prefix }),
+    };
   });
 
   it('finds the master through the Sentinel, and the new one after a failover, sessions intact', async () => {
@@ -65,6 +70,36 @@ describe('behind Redis Sentinel (a master, its replica, one Sentinel)', function
       expect(await servedBy()).to.equal(to);
     } finally {
       await store.close();
+    }
+  });
+
+  it('tells a watcher of endings made on the new master after a failover', async () => {
+    const prefix = freshPrefix();
+    const [ending, watching] = [
+      new RedisStore(await connect(sentinel), { prefix }),
+      new RedisStore(await connect(sentinel), { prefix }),
+    ];
+    try {
+      const watcher = watch(watching);
+      await watcher.told([], 3000);
+      await sentinel.failover();
+      const opened = login();
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        try {
+          await ending.recordLogin(opened);
+          await ending.endSession(opened.openid, opened.familyId, T0);
+          break;
+        } catch (error) {
+          expect(error).to.be.instanceOf(TemporarilyUnavailable);
+          if (Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      await watcher.told([opened.familyId], 5000);
+    } finally {
+      await ending.close();
+      await watching.close();
     }
   });
 });

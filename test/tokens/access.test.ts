@@ -1,6 +1,6 @@
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { expect } from 'chai';
-import { base64url, generateKeyPair, SignJWT } from 'jose';
+import { base64url, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { InvalidToken } from '../../src/errors/index.js';
 import { ManualClock } from '../../src/lib/index.js';
 import {
@@ -47,20 +47,21 @@ describe('access tokens', () => {
       jti: 'j1',
       ...claims,
     })
-      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: keys.signing.kid, ...header } as never)
+      .setProtectedHeader({ alg: keys.signing.alg, typ: 'at+jwt', kid: keys.signing.kid, ...header } as never)
       .sign(key);
   }
 
-  it('carries typ at+jwt, a kid and only iss, aud, sub, iat, exp and jti', async () => {
-    const { token, exp, expiresIn } = await tokens.issue('oUser');
+  it('carries typ at+jwt, a kid and only iss, aud, sub, iat, exp, jti and sid', async () => {
+    const { token, exp, expiresIn } = await tokens.issue('oUser', 'family1');
     const [header, payload] = token
       .split('.')
       .slice(0, 2)
       .map((part) => JSON.parse(new TextDecoder().decode(base64url.decode(part))));
-    expect(header).to.deep.equal({ alg: 'EdDSA', typ: 'at+jwt', kid: keys.signing.kid });
-    expect(Object.keys(payload).sort()).to.deep.equal(['aud', 'exp', 'iat', 'iss', 'jti', 'sub']);
+    expect(header).to.deep.equal({ alg: 'ES256', typ: 'at+jwt', kid: keys.signing.kid });
+    expect(Object.keys(payload).sort()).to.deep.equal(['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
     expect(payload).to.include({
       sub: 'oUser',
+      sid: 'family1',
       iss: 'wxauth',
       aud: 'wxauth',
       iat: T0 / 1000,
@@ -71,18 +72,50 @@ describe('access tokens', () => {
   });
 
   it('verifies with nothing but the published JWKS and node:crypto', async () => {
-    const { token } = await tokens.issue('oUser');
+    const { token } = await tokens.issue('oUser', 'family1');
     const [h, p, s] = token.split('.') as [string, string, string];
     const jwk = keys.publicJwks.keys.find((k) => k.kid === keys.signing.kid)!;
     expect(jwk).not.to.have.property('d');
     const publicKey = createPublicKey({ key: jwk as never, format: 'jwk' });
-    expect(cryptoVerify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, 'base64url'))).to.equal(
+    const signed = Buffer.from(`${h}.${p}`);
+    const signature = Buffer.from(s, 'base64url');
+    expect(cryptoVerify('sha256', signed, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)).to.equal(
       true,
     );
   });
 
+  it('answers the sid it was issued with, and accepts a token without one (issued before sid existed)', async () => {
+    const { token } = await tokens.issue('oUser', 'family1');
+    expect(await tokens.verify(token)).to.include({ sub: 'oUser', sid: 'family1' });
+    const older = await tokens.verify(await forge({}, {}));
+    expect(older.sub).to.equal('oUser');
+    expect(older.sid).to.equal(undefined);
+  });
+
+  it('refuses a token whose sid is not a string', async () => {
+    expect((await refused(tokens, await forge({}, { sid: 42 }))).message).to.contain('sid');
+  });
+
+  it("refuses a token whose alg is another key's of the same set", async () => {
+    const es = await generatePrivateJwks('ES256');
+    const rs = await generatePrivateJwks('RS256');
+    const mixed = await keySetFromJwks({ keys: [...es.keys, ...rs.keys] });
+    const verifier = createAccessTokens({ keys: mixed, clock, ...options });
+    const rsKey = await importJWK(rs.keys[0]!, 'RS256');
+    const iat = Math.floor(clock.now() / 1000);
+    const claims = { iss: 'wxauth', aud: 'wxauth', sub: 'oUser', iat, exp: iat + 60, jti: 'j1' };
+    const asEs = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: es.keys[0]!.kid! })
+      .sign(rsKey);
+    expect((await refused(verifier, asEs)).message).to.contain('algorithm');
+    const honest = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: rs.keys[0]!.kid! })
+      .sign(rsKey);
+    expect((await verifier.verify(honest)).sub).to.equal('oUser');
+  });
+
   it('accepts its own token until the second before exp and refuses it from exp on', async () => {
-    const { token, exp } = await tokens.issue('oUser');
+    const { token, exp } = await tokens.issue('oUser', 'family1');
     clock.set(exp * 1000 - 1);
     expect((await tokens.verify(token)).sub).to.equal('oUser');
     clock.set(exp * 1000);
@@ -90,7 +123,7 @@ describe('access tokens', () => {
   });
 
   it('refuses a token signed by another key with the same kid', async () => {
-    const { privateKey } = await generateKeyPair('EdDSA');
+    const { privateKey } = await generateKeyPair('ES256');
     const error = await refused(tokens, await forge({}, {}, privateKey));
     expect(error.message).to.contain('signature');
   });
@@ -138,7 +171,7 @@ describe('access tokens', () => {
   });
 
   it('refuses garbage, truncated and oversized tokens', async () => {
-    const { token } = await tokens.issue('oUser');
+    const { token } = await tokens.issue('oUser', 'family1');
     for (const bad of ['x', 'a.b.c', token.slice(0, -5), `${token}x`, 'e'.repeat(5000), '..']) {
       await refused(tokens, bad);
     }
@@ -147,14 +180,14 @@ describe('access tokens', () => {
   it('signs with the first key of a set and still accepts tokens of the others', async () => {
     const olderJwks = await generatePrivateJwks();
     const older = await keySetFromJwks(olderJwks);
-    const { token } = await createAccessTokens({ keys: older, clock, ...options }).issue('oOld');
+    const { token } = await createAccessTokens({ keys: older, clock, ...options }).issue('oOld', 'family1');
     const fresh = await generatePrivateJwks();
     const rotated = await keySetFromJwks({ keys: [...fresh.keys, ...olderJwks.keys] });
     expect(rotated.signing.kid).to.equal(fresh.keys[0]!.kid);
     expect(rotated.publicJwks.keys).to.have.length(2);
     const verifier = createAccessTokens({ keys: rotated, clock, ...options });
     expect((await verifier.verify(token)).sub).to.equal('oOld');
-    await refused(verifier, (await tokens.issue('oOther')).token);
+    await refused(verifier, (await tokens.issue('oOther', 'family1')).token);
   });
 });
 
@@ -180,7 +213,7 @@ describe('access tokens: the cache of verified tokens', () => {
 
   it('serves a token again without checking its signature, with the same claims', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options });
-    const { token } = await tokens.issue('oUser');
+    const { token } = await tokens.issue('oUser', 'family1');
     const first = await tokens.verify(token);
     const second = await tokens.verify(token);
     expect(second).to.deep.equal(first);
@@ -191,7 +224,7 @@ describe('access tokens: the cache of verified tokens', () => {
 
   it('recalls only a token that verified before and has not expired', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options });
-    const { token, exp } = await tokens.issue('oUser');
+    const { token, exp } = await tokens.issue('oUser', 'family1');
     expect(tokens.recall(token), 'issued but never verified').to.equal(undefined);
     const verified = await tokens.verify(token);
     expect(tokens.recall(token)).to.equal(verified);
@@ -204,7 +237,7 @@ describe('access tokens: the cache of verified tokens', () => {
 
   it('still refuses a cached token from its exp second on, and forgets it', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options });
-    const { token, exp } = await tokens.issue('oUser');
+    const { token, exp } = await tokens.issue('oUser', 'family1');
     await tokens.verify(token);
     clock.set(exp * 1000 - 1);
     await tokens.verify(token);
@@ -216,7 +249,7 @@ describe('access tokens: the cache of verified tokens', () => {
 
   it('honours the clock tolerance on a hit as jose does on a miss', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options, clockToleranceS: 30 });
-    const { token, exp } = await tokens.issue('oUser');
+    const { token, exp } = await tokens.issue('oUser', 'family1');
     await tokens.verify(token);
     clock.set((exp + 30) * 1000 - 1);
     expect((await tokens.verify(token)).sub).to.equal('oUser');
@@ -226,7 +259,7 @@ describe('access tokens: the cache of verified tokens', () => {
 
   it('never serves a tampered copy of a cached token', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options });
-    const { token } = await tokens.issue('oUser');
+    const { token } = await tokens.issue('oUser', 'family1');
     await tokens.verify(token);
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload)));
@@ -239,7 +272,7 @@ describe('access tokens: the cache of verified tokens', () => {
 
   it('remembers no failure: a token refused once verifies once it is valid', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options });
-    const { token, exp } = await tokens.issue('oUser');
+    const { token, exp } = await tokens.issue('oUser', 'family1');
     clock.set(exp * 1000);
     await refused(tokens, token);
     clock.set(T0);
@@ -248,7 +281,7 @@ describe('access tokens: the cache of verified tokens', () => {
 
   it('holds at most cacheSize tokens, dropping the oldest, and none with cacheSize 0', async () => {
     const tokens = createAccessTokens({ keys, clock, ...options, cacheSize: 2 });
-    const [a, b, c] = await Promise.all(['oA', 'oB', 'oC'].map((sub) => tokens.issue(sub)));
+    const [a, b, c] = await Promise.all(['oA', 'oB', 'oC'].map((sub) => tokens.issue(sub, 'family1')));
     await tokens.verify(a!.token);
     await tokens.verify(b!.token);
     await tokens.verify(a!.token);
@@ -269,7 +302,7 @@ describe('access tokens: the cache of verified tokens', () => {
   it('keeps one cache per instance', async () => {
     const one = createAccessTokens({ keys, clock, ...options });
     const other = createAccessTokens({ keys, clock, ...options });
-    const { token } = await one.issue('oUser');
+    const { token } = await one.issue('oUser', 'family1');
     await one.verify(token);
     await other.verify(token);
     expect(lookups).to.equal(2);

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimit } from '../../config/index.js';
-import { RateLimited } from '../../errors/index.js';
+import { RateLimited, TemporarilyUnavailable } from '../../errors/index.js';
 
 /**
  * Where counters live: Redis, shared by every instance, or this process (the embedded mode). `guard`
@@ -80,6 +80,28 @@ export function confirmedRateLimit(
       ctx.set(headers(limit, result.remainingPoints, Math.ceil(result.msBeforeNext / 1000)));
     },
   };
+}
+
+/** The limits that count per openid (app.ts names them so): what forgetUserCounters deletes. */
+export const PER_USER_LIMITS = ['refresh_user', 'wechat_user'] as const;
+
+/**
+ * Deletes an openid's counters of the per-user limits in Redis, for an account deletion: one key per
+ * command, since a Cluster spreads them. Counters in this process's memory (the embedded mode, or
+ * counted while Redis was down) are not reached; they run out within their window.
+ */
+export async function forgetUserCounters(backend: RateLimitBackend, openid: string): Promise<void> {
+  if (!backend) return;
+  const { redis, prefix, guard } = backend;
+  if (guard.stalled) throw new TemporarilyUnavailable('The session store does not answer; retry shortly.');
+  try {
+    await Promise.all(PER_USER_LIMITS.map((name) => redis.del(`${prefix}rl:${name}:${openid}`)));
+  } catch (error) {
+    guard.noteError(error);
+    throw new TemporarilyUnavailable('The session store is unreachable; retry shortly.', {
+      cause: new Error((error as Error).message),
+    });
+  }
 }
 
 async function passThrough(_ctx: Context, next: Next): Promise<void> {

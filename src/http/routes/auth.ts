@@ -10,6 +10,11 @@ import { noStore } from '../middleware/no-store.js';
 
 const LoginBody = z.object({
   code: stringField('the code from wx.login()').regex(CODE_PATTERN, `must be ${CODE_SHAPE}`),
+  // What the phone says it is, shown in the user's list of sessions.
+  device: z
+    .string()
+    .regex(/^[^\p{C}\p{Zl}\p{Zp}]{0,64}$/u, 'must be at most 64 printable characters')
+    .optional(),
 });
 
 const RefreshBody = z.object({
@@ -43,8 +48,8 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
   const requireAccessToken = bearer(access);
 
   router.post('/auth/login', noStore, ...limits.login, async function exchangeLoginCode(ctx) {
-    const { code } = readBody(ctx, LoginBody);
-    ctx.body = await login.login(code);
+    const { code, device } = readBody(ctx, LoginBody);
+    ctx.body = await login.login(code, device);
   });
 
   router.post('/auth/refresh', noStore, ...limits.refresh, async function rotateRefreshToken(ctx) {

@@ -11,7 +11,7 @@ export function healthRoutes(
   deps: { keys: KeySet; ready: () => Promise<void>; metrics: Metrics; serveMetrics: boolean },
 ): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);
-  const openapi = JSON.stringify(openApiDocument);
+  const openapi = JSON.stringify(openApiDocument({ algorithms: deps.keys.algorithms }));
 
   router.get('/healthz', function reportAlive(ctx) {
     ctx.set('Cache-Control', 'no-store');

@@ -1,0 +1,157 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../lib/index.js';
+import { epochSeconds } from '../lib/index.js';
+import type { RevocationCause } from '../metrics/index.js';
+import type { Ban, SessionInfo, SessionStore } from '../store/index.js';
+
+/** One session as GET /auth/sessions and the admin API show it (times in epoch seconds). */
+export interface SessionView {
+  id: string;
+  /** null for a session opened before logins recorded it. */
+  created_at: number | null;
+  /** The last refresh, or the login when it was never refreshed. */
+  refreshed_at: number | null;
+  expires_at: number;
+  device: string | null;
+}
+
+/** What the admin API shows of a user: never the session_key. */
+export interface AccountView {
+  openid: string;
+  unionid?: string;
+  /** null once the account was deleted (a ban outlives it). */
+  first_login_at: number | null;
+  last_login_at: number | null;
+  banned: { reason: string | null; until: number | null } | null;
+  sessions: SessionView[];
+}
+
+/** What a user sees and ends of their own account, and what support does to it. */
+export interface Accounts {
+  /** The user's live sessions, newest login first. */
+  sessions(openid: string): Promise<SessionView[]>;
+  /** Ends one session of the user's; an id that is unknown, ended or another user's ends nothing. */
+  endSession(openid: string, id: string): Promise<void>;
+  /**
+   * Deletes everything kept about the user (record and session_key, every session, per-user rate-limit
+   * counters); a ban stays. Answers whether there was anything.
+   */
+  deleteAccount(openid: string): Promise<boolean>;
+  /** The user as support sees it, or null when this service knows nothing of them (no record, no ban). */
+  lookup(openid: string): Promise<AccountView | null>;
+  /** Ends every session (an admin's "log out everywhere"); false: the user is unknown. */
+  logoutEverywhere(openid: string): Promise<boolean>;
+  /** Bans the user (ending every session) until `ban.untilMs` or until lifted; false: unknown. */
+  ban(openid: string, ban: Ban): Promise<boolean>;
+  /** Lifts a ban; false: the user is unknown. */
+  liftBan(openid: string): Promise<boolean>;
+  /** deleteAccount for support; false: unknown (nothing deleted). */
+  remove(openid: string): Promise<boolean>;
+}
+
+export interface AccountsOptions {
+  store: SessionStore;
+  clock: Clock;
+  logger: Logger;
+  /** Deletes the user's per-user rate-limit counters. */
+  forgetCounters(openid: string): Promise<void>;
+  onRevoked?: (cause: RevocationCause, count: number) => void;
+}
+
+/** A family id as refresh tokens carry it (12 bytes, base64url); anything else names no session. */
+const SESSION_ID = /^[A-Za-z0-9_-]{16}$/;
+
+export function createAccounts(options: AccountsOptions): Accounts {
+  const { store, clock, logger, forgetCounters } = options;
+  const revoked = (cause: RevocationCause, count: number) => {
+    if (count > 0) options.onRevoked?.(cause, count);
+  };
+
+  async function known(openid: string): Promise<boolean> {
+    const [user, ban] = await Promise.all([store.getUser(openid), store.getBan(openid, clock.now())]);
+    return user !== null || ban !== null;
+  }
+
+  async function deleteAll(openid: string): Promise<boolean> {
+    const { existed, sessionsEnded } = await store.deleteUser(openid);
+    revoked('account_deleted', sessionsEnded);
+    await forgetCounters(openid);
+    if (existed)
+      logger.info({ event: 'account_deleted', openid, sessions: sessionsEnded }, 'account deleted');
+    return existed;
+  }
+
+  return {
+    async sessions(openid) {
+      return (await store.listSessions(openid, clock.now())).map(view);
+    },
+
+    async endSession(openid, id) {
+      if (!SESSION_ID.test(id)) return;
+      if (await store.endSession(openid, id, clock.now())) revoked('session_ended', 1);
+    },
+
+    deleteAccount: deleteAll,
+
+    async lookup(openid) {
+      const now = clock.now();
+      const [user, ban, sessions] = await Promise.all([
+        store.getUser(openid),
+        store.getBan(openid, now),
+        store.listSessions(openid, now),
+      ]);
+      if (user === null && ban === null) return null;
+      return {
+        openid,
+        ...(user?.unionid === undefined ? {} : { unionid: user.unionid }),
+        first_login_at: user === null ? null : epochSeconds(user.firstLoginAtMs),
+        last_login_at: user === null ? null : epochSeconds(user.lastLoginAtMs),
+        banned:
+          ban === null
+            ? null
+            : {
+                reason: ban.reason ?? null,
+                until: ban.untilMs === undefined ? null : epochSeconds(ban.untilMs),
+              },
+        sessions: sessions.map(view),
+      };
+    },
+
+    async logoutEverywhere(openid) {
+      if (!(await known(openid))) return false;
+      revoked('admin_logout', await store.endAllFamilies(openid));
+      return true;
+    },
+
+    async ban(openid, ban) {
+      if (!(await known(openid))) return false;
+      revoked('ban', await store.banUser(openid, ban, clock.now()));
+      return true;
+    },
+
+    async liftBan(openid) {
+      if (!(await known(openid))) return false;
+      await store.liftBan(openid);
+      return true;
+    },
+
+    async remove(openid) {
+      const wasKnown = await known(openid);
+      // Run for an unknown user too: a retry after a deletion that failed half-way finds what is left
+      // (see deleteUser) and finishes it.
+      const existed = await deleteAll(openid);
+      return wasKnown || existed;
+    },
+  };
+}
+
+function view(session: SessionInfo): SessionView {
+  const seconds = (ms: number | undefined) => (ms === undefined ? null : epochSeconds(ms));
+  return {
+    id: session.id,
+    created_at: seconds(session.createdAtMs),
+    refreshed_at: seconds(session.refreshedAtMs ?? session.createdAtMs),
+    expires_at: epochSeconds(session.expiresAtMs),
+    device: session.device ?? null,
+  };
+}

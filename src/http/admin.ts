@@ -1,0 +1,185 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Router } from '@koa/router';
+import Koa, { type Middleware } from 'koa';
+import { z } from 'zod';
+import type { Config } from '../config/index.js';
+import { AppError, InvalidRequest, InvalidToken, NotFound } from '../errors/index.js';
+import { epochSeconds, isOpenid, OPENID_SHAPE } from '../lib/index.js';
+import { type AppDeps, accountsOf } from './app.js';
+import { bodyReader, readBody } from './middleware/body.js';
+import { errorResponder } from './middleware/errors.js';
+import { rateLimit } from './middleware/rate-limit.js';
+import { requestContext } from './middleware/request-context.js';
+import type { RequestState } from './state.js';
+
+/** An admin key as it is checked: the SHA-256 of the key, and the short id log lines name it by. */
+interface AdminKey {
+  digest: Buffer;
+  id: string;
+}
+
+interface AdminState extends RequestState {
+  /** The short id of the key the request carried. */
+  adminKey: string;
+}
+
+/** What the admin API needs of the service's collaborators (no WeChat, no signing keys). */
+export type AdminDeps = Pick<AppDeps, 'store' | 'clock' | 'logger' | 'metrics' | 'rateLimitBackend'>;
+
+/** The latest `until` accepted: 9999-12-31T23:59:59Z. */
+const LATEST_UNTIL_S = 253_402_300_799;
+
+const BanBody = z
+  .object({
+    reason: z.string().max(200, 'must be at most 200 characters').optional(),
+    until: z
+      .number({ error: 'must be a number: epoch seconds' })
+      .int('must be whole epoch seconds')
+      .max(LATEST_UNTIL_S, 'is too far ahead')
+      .optional(),
+  })
+  // A misspelt `until` must not make a ban permanent.
+  .strict();
+
+/** Digests of ADMIN_API_KEYS: a plain key is hashed here, `sha256:<hex>` is taken as the digest. */
+export function adminKeys(keys: readonly string[]): AdminKey[] {
+  return keys.map((key) => {
+    const digest = key.startsWith('sha256:')
+      ? Buffer.from(key.slice('sha256:'.length), 'hex')
+      : createHash('sha256').update(key, 'utf8').digest();
+    return { digest, id: digest.toString('hex').slice(0, 8) };
+  });
+}
+
+/**
+ * The admin API, for its own listener (ADMIN_HOST:ADMIN_PORT, never the public port): look a user up,
+ * log them out everywhere, ban and lift a ban, delete. Every request carries an admin key, counted by
+ * the rate limit before it is checked; every action writes one log line naming the key by its id.
+ */
+export function createAdminApp(config: Config, deps: AdminDeps): Koa {
+  if (config.admin === undefined) throw new Error('createAdminApp: ADMIN_API_KEYS is not set');
+  const { logger, metrics, clock } = deps;
+  const keys = adminKeys(config.admin.keys);
+  const accounts = accountsOf(deps);
+
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router<AdminState>({ strict: true, sensitive: true });
+
+  router.get('/admin/users/:openid', async function lookUpUser(ctx) {
+    const account = await accounts.lookup(openidOf(ctx.params.openid));
+    if (account === null) throw unknown();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = account;
+  });
+
+  router.post('/admin/users/:openid/logout', async function logOutEverywhere(ctx) {
+    if (!(await accounts.logoutEverywhere(openidOf(ctx.params.openid)))) throw unknown();
+    ctx.status = 204;
+  });
+
+  router.put('/admin/users/:openid/ban', async function banUser(ctx) {
+    const openid = openidOf(ctx.params.openid);
+    const { reason, until } = readBody(ctx, BanBody);
+    if (until !== undefined && until <= epochSeconds(clock.now())) {
+      throw new InvalidRequest(
+        'until: must be in the future (epoch seconds); omit it for a ban until lifted.',
+      );
+    }
+    const ban = { ...(reason ? { reason } : {}), ...(until === undefined ? {} : { untilMs: until * 1000 }) };
+    if (!(await accounts.ban(openid, ban))) throw unknown();
+    ctx.status = 204;
+  });
+
+  router.delete('/admin/users/:openid/ban', async function liftBan(ctx) {
+    if (!(await accounts.liftBan(openidOf(ctx.params.openid)))) throw unknown();
+    ctx.status = 204;
+  });
+
+  router.delete('/admin/users/:openid', async function deleteUser(ctx) {
+    if (!(await accounts.remove(openidOf(ctx.params.openid)))) throw unknown();
+    ctx.status = 204;
+  });
+
+  app.use(requestContext(logger, metrics));
+  app.use(async function countAdminAction(ctx, next) {
+    try {
+      await next();
+    } finally {
+      metrics.observeAdminAction(
+        (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched',
+        ctx.status,
+      );
+    }
+  });
+  const methods = [...new Set(router.stack.flatMap((layer) => layer.methods))];
+  app.use(errorResponder(metrics, { methods }));
+  app.use(
+    rateLimit('admin_ip', config.rateLimits.adminPerIp, deps.rateLimitBackend, (ctx) =>
+      String(ctx.req.socket.remoteAddress),
+    ),
+  );
+  app.use(authenticate(keys));
+  app.use(auditLine());
+  app.use(bodyReader(config.http.bodyLimitBytes));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+/** Bearer <admin key>, its SHA-256 compared with every key's in constant time. */
+function authenticate(keys: AdminKey[]): Middleware<AdminState> {
+  return async function requireAdminKey(ctx, next) {
+    const match = /^Bearer +(\S+) *$/i.exec(ctx.get('Authorization'));
+    if (match === null) {
+      throw new InvalidToken('Send an admin key as Authorization: Bearer <key>.', { missing: true });
+    }
+    const digest = createHash('sha256').update(match[1]!, 'utf8').digest();
+    let found: AdminKey | undefined;
+    // Every key is compared, so how long it takes says nothing about which one (nearly) matched.
+    for (const key of keys) if (timingSafeEqual(digest, key.digest) && found === undefined) found = key;
+    if (found === undefined) {
+      ctx.state.log.warn({ event: 'admin_key_refused' }, 'admin request with a wrong key');
+      throw new InvalidToken('That is not an admin key of this service.');
+    }
+    ctx.state.adminKey = found.id;
+    await next();
+  };
+}
+
+/** One line per action: which key, what, on whom, and how it ended. Never the key itself. */
+function auditLine(): Middleware<AdminState> {
+  return async function logAdminAction(ctx, next) {
+    let status: number | undefined;
+    try {
+      await next();
+      status = ctx.status;
+    } catch (error) {
+      status = error instanceof AppError ? error.status : 500;
+      throw error;
+    } finally {
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute;
+      if (route !== undefined) {
+        ctx.state.log.info(
+          {
+            event: 'admin_action',
+            key: ctx.state.adminKey,
+            action: `${ctx.method} ${route}`,
+            openid: ctx.params?.openid,
+            status,
+          },
+          'admin action',
+        );
+      }
+    }
+  };
+}
+
+function openidOf(param: string | undefined): string {
+  if (!isOpenid(param)) throw new InvalidRequest(`The openid in the path must be ${OPENID_SHAPE}.`);
+  return param;
+}
+
+function unknown(): NotFound {
+  return new NotFound('This service knows no user of that openid (never logged in, or deleted).');
+}

@@ -1,0 +1,184 @@
+import { Cluster, Redis } from 'ioredis';
+import type { RevocationFeedState, RevocationWatcher } from './types.js';
+
+/**
+ * The longest a revocation must be remembered until a watcher says how long its access tokens live: the
+ * longest ACCESS_TOKEN_TTL allowed, plus the longest clock tolerance.
+ */
+export const DEFAULT_REVOCATION_WINDOW_MS = (86_400 + 300) * 1000;
+
+/**
+ * How far before the last logged revocation it heard of an instance reads the log again when it
+ * reconnects. The log's times are Redis's clock; after a failover they come from another host's.
+ */
+const CATCH_UP_MARGIN_MS = 60_000;
+const MAX_RETRY_DELAY_MS = 2000;
+const retryDelay = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RETRY_DELAY_MS);
+
+/** The revocation log's entries logged at or after `sinceMs` (Redis's clock; undefined: all of them). */
+export type RevocationLogReader = (
+  sinceMs: number | undefined,
+) => Promise<Array<{ id: string; atMs: number }>>;
+
+/**
+ * What RedisStore.watchRevocations runs: one subscriber connection per store, to the revocation channel,
+ * and on every (re)connection a catch-up from the revocation log before it says `live`. The connection
+ * is its own (a subscribed connection can send nothing else): a duplicate of the store's client for a
+ * single Redis or Sentinel (which asks the Sentinels for the master each time), any node of a Cluster
+ * (PUBLISH reaches every node). It never reconnects by itself: once it ends, a new one is made, so a
+ * Cluster node that is gone for good is left for another.
+ */
+export class RevocationFeed {
+  private readonly watchers: RevocationWatcher[] = [];
+  private windowMs = 0;
+  /** Connecting for the first time counts as catching up: it has not read the log yet. */
+  private current: RevocationFeedState = 'catching_up';
+  private subscriber: Redis | undefined;
+  /** The latest log time heard of (Redis's clock), where a catch-up starts. */
+  private lastLoggedMs: number | undefined;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly channel: string,
+    private readonly readLog: RevocationLogReader,
+  ) {}
+
+  /** How long the log keeps an entry: what the watchers asked for. */
+  get retentionMs(): number {
+    return this.windowMs > 0 ? this.windowMs : DEFAULT_REVOCATION_WINDOW_MS;
+  }
+
+  watch(watcher: RevocationWatcher, windowMs: number): void {
+    this.watchers.push(watcher);
+    this.windowMs = Math.max(this.windowMs, windowMs);
+    watcher.state(this.current);
+    if (this.subscriber === undefined) {
+      if (this.timer === undefined) this.connect();
+    } else if (this.subscriber.status === 'ready' && this.current === 'live') {
+      // A late watcher was told nothing of the past: read all of the log again.
+      void this.catchUp(this.subscriber, true);
+    }
+  }
+
+  /** Endings this process made: its watchers hear of them before the ending call returns. */
+  notify(ids: readonly string[]): void {
+    if (ids.length > 0) for (const watcher of this.watchers) watcher.revoked(ids);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.subscriber?.disconnect();
+    this.subscriber = undefined;
+  }
+
+  private connect(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    const subscriber = subscriberFor(this.redis);
+    if (subscriber === undefined) {
+      this.retryLater();
+      return;
+    }
+    this.subscriber = subscriber;
+    // Connection errors are the main client's to report; this one's end is what matters here.
+    subscriber.on('error', () => {});
+    subscriber.on('message', (_channel: string, text: string) => this.heard(text));
+    subscriber.on('ready', () => void this.subscribed(subscriber));
+    subscriber.on('close', () => {
+      if (this.subscriber === subscriber) this.setState('blind');
+    });
+    subscriber.once('end', () => {
+      if (this.subscriber !== subscriber) return;
+      this.subscriber = undefined;
+      this.retryLater();
+    });
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.timer !== undefined) return;
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), retryDelay(this.attempt));
+    this.timer.unref();
+  }
+
+  private async subscribed(subscriber: Redis): Promise<void> {
+    try {
+      await subscriber.subscribe(this.channel);
+    } catch {
+      subscriber.disconnect();
+      return;
+    }
+    this.attempt = 0;
+    await this.catchUp(subscriber, false);
+  }
+
+  /**
+   * Subscribed first, then read: a revocation logged after the read started arrives as a message, one
+   * logged before it is in what the read answers. A failed read (the store's own connection may still be
+   * coming back) leaves the feed blind and is tried again while this connection lasts.
+   */
+  private async catchUp(subscriber: Redis, everything: boolean): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      if (this.closed || this.subscriber !== subscriber || subscriber.status !== 'ready') return;
+      this.setState('catching_up');
+      const since =
+        everything || this.lastLoggedMs === undefined ? undefined : this.lastLoggedMs - CATCH_UP_MARGIN_MS;
+      try {
+        const missed = await this.readLog(since);
+        if (this.subscriber !== subscriber) return;
+        for (const { atMs } of missed) this.logged(atMs);
+        this.notify(missed.map(({ id }) => id));
+        this.setState('live', { caughtUp: missed.length });
+        return;
+      } catch {
+        if (this.subscriber !== subscriber) return;
+        this.setState('blind');
+        await new Promise((resolve) => setTimeout(resolve, retryDelay(attempt)).unref());
+      }
+    }
+  }
+
+  /** `<log time> <id>…` from the log script, or `- <id>…` from an ending script (no log time yet). */
+  private heard(text: string): void {
+    const [at, ...ids] = text.split(' ');
+    if (at !== '-') this.logged(Number(at));
+    this.notify(ids.filter((id) => id !== ''));
+  }
+
+  private logged(atMs: number): void {
+    if (Number.isFinite(atMs) && (this.lastLoggedMs === undefined || atMs > this.lastLoggedMs))
+      this.lastLoggedMs = atMs;
+  }
+
+  private setState(state: RevocationFeedState, details?: { caughtUp: number }): void {
+    if (state === this.current && details === undefined) return;
+    this.current = state;
+    for (const watcher of this.watchers) watcher.state(state, details);
+  }
+}
+
+/** A new connection for SUBSCRIBE, or undefined while a Cluster client knows no node yet. */
+function subscriberFor(redis: Redis | Cluster): Redis | undefined {
+  const own = {
+    connectionName: 'wxauth:revocations',
+    autoResubscribe: false,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  };
+  if (redis instanceof Cluster) {
+    const nodes = redis.nodes('all');
+    const node = nodes[Math.floor(Math.random() * nodes.length)];
+    if (node === undefined) return undefined;
+    return new Redis({
+      ...redis.options.redisOptions,
+      host: node.options.host,
+      port: node.options.port,
+      ...own,
+    });
+  }
+  return redis.duplicate(own);
+}

@@ -1,0 +1,123 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../lib/index.js';
+import type { RevocationFeedState, SessionStore } from '../store/index.js';
+
+/**
+ * This instance's memory of ended sessions, which access-token verification consults after the
+ * signature (or the verified-token cache): a Map lookup, no store round trip. The store tells it of
+ * every ending, here or on another instance (SessionStore.watchRevocations).
+ */
+export interface Revocations {
+  /** Whether the tokens of session `sid` are refused. A token without sid (issued before sid) is not. */
+  revoked(sid: string | undefined): boolean;
+  /** False while a catch-up runs: the memory may lack what happened while this instance was blind. */
+  readonly current: boolean;
+  /** While a catch-up runs, settles when it is done (or after SETTLE_MAX_MS); else undefined. */
+  settling(): Promise<void> | undefined;
+}
+
+export interface RevocationOptions {
+  store: Pick<SessionStore, 'watchRevocations'>;
+  /** The clock tokens expire by: a revocation is forgotten once every token it refuses has expired. */
+  clock: Clock;
+  logger: Logger;
+  /** How long a token of a revoked session may still be presented: ACCESS_TOKEN_TTL plus tolerance, ms. */
+  windowMs: number;
+  /** How long the feed was blind, each time it caught up again, seconds. */
+  onBlind?: (seconds: number) => void;
+}
+
+/**
+ * A catch-up is one read of the revocation log, bounded by the store's command timeout; a request does
+ * not wait longer than this for it whatever happens.
+ */
+const SETTLE_MAX_MS = 1000;
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * While the feed is blind (the store unreachable), tokens are checked against what is remembered:
+ * refusing every token then would turn a Redis outage into a logout of everyone, and while the store is
+ * down no session can end anywhere (every ending needs it). What an instance cut off alone may miss it
+ * reads from the log once it reconnects, and until it has, requests wait for that read rather than be
+ * answered from a memory that may lack it.
+ */
+export function createRevocations(options: RevocationOptions): Revocations {
+  const { clock, logger, windowMs } = options;
+  /** sid → when (by `clock`) every token of that session has expired. */
+  const refused = new Map<string, number>();
+  let state: RevocationFeedState = 'blind';
+  let wasLive = false;
+  let blindSince: number | undefined = performance.now();
+  let settle: { promise: Promise<void>; resolve: () => void } | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+
+  function sweep(): void {
+    const now = clock.now();
+    for (const [sid, until] of refused) if (until <= now) refused.delete(sid);
+    if (refused.size === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  }
+
+  function settled(): void {
+    settle?.resolve();
+    settle = undefined;
+  }
+
+  options.store.watchRevocations(
+    {
+      revoked(sids) {
+        const until = clock.now() + windowMs;
+        for (const sid of sids) refused.set(sid, until);
+        if (sweeper === undefined && refused.size > 0) {
+          sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+          sweeper.unref();
+        }
+      },
+      state(next, details) {
+        if (next === 'catching_up' && settle === undefined) {
+          let resolve = () => {};
+          const promise = new Promise<void>((done) => {
+            resolve = done;
+          });
+          const mine = { promise, resolve };
+          settle = mine;
+          setTimeout(() => settle === mine && settled(), SETTLE_MAX_MS).unref();
+        }
+        if (next === 'blind' && state !== 'blind') {
+          if (state === 'live') {
+            blindSince = performance.now();
+            logger.warn(
+              { event: 'revocation_feed_lost' },
+              'revocations: lost the store; sessions ended elsewhere are not refused here until it is back',
+            );
+          }
+          settled();
+        }
+        if (next === 'live') {
+          settled();
+          if (blindSince !== undefined) {
+            const ms = Math.round(performance.now() - blindSince);
+            const line = { event: 'revocation_blind', ms, caught_up: details?.caughtUp ?? 0 };
+            if (wasLive) logger.warn(line, `revocations: caught up after ${ms} ms without the store`);
+            else logger.info(line, 'revocations: caught up with the store');
+            options.onBlind?.(ms / 1000);
+            blindSince = undefined;
+          }
+          wasLive = true;
+        }
+        state = next;
+      },
+    },
+    { windowMs },
+  );
+
+  return {
+    revoked: (sid) => sid !== undefined && refused.has(sid),
+    get current() {
+      return state !== 'catching_up';
+    },
+    settling: () => (state === 'catching_up' ? settle?.promise : undefined),
+  };
+}

@@ -17,6 +17,7 @@ import {
   RECORD_LOGIN,
   RELEASE_LOCK,
   RELEASE_LOGIN_CODE,
+  RESTART_GRACE,
   ROTATE_REFRESH,
 } from './scripts.js';
 import { StallGuard } from './stall-guard.js';
@@ -129,6 +130,7 @@ interface ScriptCommands {
     ...keysAndArgs: (string | Buffer)[]
   ): Promise<[number, number, string[]] | ['banned', string | null, string | null]>;
   /** The Buffer variant defineCommand adds: the successor seed comes back as stored bytes. */
+  wxauthRestartGrace(family: string, presented: Buffer, rot: string): Promise<number>;
   wxauthRotateRefreshBuffer(...keysAndArgs: (string | Buffer)[]): Promise<(Buffer | Buffer[] | null)[]>;
   wxauthEndFamily(...keysAndArgs: (string | Buffer)[]): Promise<Ended>;
   wxauthEndSession(...keysAndArgs: string[]): Promise<Ended>;
@@ -154,6 +156,9 @@ interface ScriptCommands {
 const TRANSIENT_REPLY =
   /(^|-)(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|BUSY|OOM|MISCONF|WRONGTYPE|LATE)\b/;
 // `(^|-)`: Redis before 7 wraps an error raised inside a script as "ERR Error running script … -OOM …".
+
+/** Rotations remembered across one stall, at most. */
+const MAX_UNCERTAIN_ROTATIONS = 10_000;
 
 /** How often the offset between this host's clock and Redis's is measured again, ms. */
 const CLOCK_SYNC_INTERVAL_MS = 60_000;
@@ -193,6 +198,9 @@ export class RedisStore implements SessionStore {
   private readonly clockSync: NodeJS.Timeout;
   /** Whether the connection is stalled; the rate limits on the same connection ask it too. */
   readonly guard: StallGuard;
+  /** Rotations whose answer a stall may have lost (see rememberUncertain). */
+  private readonly uncertain: Array<{ family: string; presented: Buffer; nowMs: number; sentAt: number }> =
+    [];
   private readonly feed: RevocationFeed;
   private webLoginStore: RedisWebLoginStore | undefined;
 
@@ -201,6 +209,7 @@ export class RedisStore implements SessionStore {
     this.redis = redis;
     this.prefix = options.prefix ?? 'wxauth:';
     this.guard = new StallGuard(redis);
+    this.guard.onRecovered(() => void this.restartGraceWindows());
     const clientOptions = redis instanceof Cluster ? redis.options.redisOptions : redis.options;
     this.commandTimeoutMs = clientOptions?.commandTimeout ?? 1000;
     redis.on('ready', () => void this.syncClock());
@@ -209,6 +218,7 @@ export class RedisStore implements SessionStore {
     this.clockSync.unref();
     redis.defineCommand('wxauthRecordLogin', { numberOfKeys: 5, lua: RECORD_LOGIN });
     redis.defineCommand('wxauthRotateRefresh', { numberOfKeys: 4, lua: ROTATE_REFRESH });
+    redis.defineCommand('wxauthRestartGrace', { numberOfKeys: 1, lua: RESTART_GRACE });
     redis.defineCommand('wxauthEndFamily', { numberOfKeys: 3, lua: END_FAMILY });
     redis.defineCommand('wxauthEndSession', { numberOfKeys: 3, lua: END_SESSION });
     redis.defineCommand('wxauthEndAllFamilies', { numberOfKeys: 2, lua: END_ALL_FAMILIES });
@@ -282,6 +292,7 @@ export class RedisStore implements SessionStore {
 
   async rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome> {
     const keys = userKeys(this.prefix, rotation.openid);
+    const sentAt = performance.now();
     const reply = await this.call(() =>
       this.scripts.wxauthRotateRefreshBuffer(
         keys.family(rotation.familyId),
@@ -298,7 +309,11 @@ export class RedisStore implements SessionStore {
         rotation.familyId,
         ...this.revocationArgs(),
       ),
-    );
+    ).catch((error: unknown) => {
+      if (error instanceof TemporarilyUnavailable && this.guard.stalled)
+        this.rememberUncertain(rotation, sentAt);
+      throw error;
+    });
     switch (reply[0]?.toString()) {
       case 'rotated':
         return { kind: 'rotated', expiresAtMs: Number(reply[1]), ...optionalUnionid(reply[2]?.toString()) };
@@ -521,6 +536,31 @@ export class RedisStore implements SessionStore {
     }
     // Also after a QUIT: only disconnect() ends the Sentinel failover detector's own connections.
     this.redis.disconnect();
+  }
+
+  /**
+   * A rotation whose caller got 503 in a stall may still have run (before the stall, its answer held
+   * back by it). Once Redis answers again, its time moves to then (RESTART_GRACE), so the client's retry
+   * with the old token is a retry within the grace window, not a reuse. Bounded: the oldest are dropped.
+   */
+  private rememberUncertain(rotation: RotateRequest, sentAt: number): void {
+    if (this.uncertain.length >= MAX_UNCERTAIN_ROTATIONS) this.uncertain.shift();
+    this.uncertain.push({
+      family: userKeys(this.prefix, rotation.openid).family(rotation.familyId),
+      presented: digest(rotation.presentedHash),
+      nowMs: rotation.nowMs,
+      sentAt,
+    });
+  }
+
+  private async restartGraceWindows(): Promise<void> {
+    const pending = this.uncertain.splice(0);
+    const at = performance.now();
+    for (const entry of pending) {
+      // The caller's clock at this moment: its time at the send, plus the real time since.
+      const rot = String(Math.floor(entry.nowMs + (at - entry.sentAt)));
+      await this.scripts.wxauthRestartGrace(entry.family, entry.presented, rot).catch(() => undefined);
+    }
   }
 
   /**

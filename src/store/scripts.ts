@@ -219,6 +219,25 @@ return {'reused', revoke(KEYS[4], {ARGV[8]}, tonumber(ARGV[9]), tonumber(ARGV[10
 `;
 
 /**
+ * KEYS: family. ARGV: presentedHash (32 bytes), rot (ms, caller's clock).
+ * A rotation whose caller timed out may have run, its answer lost in the stall: once Redis answers
+ * again, RedisStore moves that rotation's time to now (when `presentedHash` is still the previous
+ * token), so the client's retry with the old token lands within REFRESH_REUSE_GRACE and gets the same
+ * successor instead of being taken for a thief. Changes nothing else; no deadline (it is idempotent).
+ * Answers 1 when it moved the time.
+ */
+export const RESTART_GRACE = `${INT}${FAMILY}
+local f = read_family(KEYS[1])
+local rot = tonumber(ARGV[2])
+if not f or f.prev ~= ARGV[1] or f.rot >= rot then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+local header = family_header(f.exp, f.abs, rot, f.crt, f.dev)
+redis.call('SET', KEYS[1], header .. f.cur .. f.prev .. f.succ, 'PX', ttl)
+return 1
+`;
+
+/**
  * KEYS: family, sessions, revoked. ARGV: deadline, tokenHash (32 bytes), familyId, then the revocation
  * arguments (REVOKED).
  * Answers {1 when the family was ended else 0, ids to log}.

@@ -12,8 +12,14 @@ const PROBE_INTERVAL_MS = 100;
  */
 export class StallGuard {
   private probe: NodeJS.Timeout | undefined;
+  private readonly recovered: Array<() => void> = [];
 
   constructor(private readonly redis: Redis | Cluster) {}
+
+  /** Called each time Redis answers again after a stall. */
+  onRecovered(listener: () => void): void {
+    this.recovered.push(listener);
+  }
 
   get stalled(): boolean {
     return this.probe !== undefined;
@@ -37,7 +43,10 @@ export class StallGuard {
       asking = true;
       this.redis
         .ping()
-        .then(() => this.close())
+        .then(() => {
+          this.close();
+          for (const listener of this.recovered) listener();
+        })
         .catch(() => undefined)
         .finally(() => {
           asking = false;

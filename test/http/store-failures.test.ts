@@ -1,4 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  type AddressInfo,
+  connect as connectTcp,
+  createServer as createNetServer,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -89,6 +95,76 @@ describe('the store failing under the service', function () {
       }
       await ready();
       await h.http.post('/auth/refresh').send({ refresh_token: login.refresh_token }).expect(200);
+    });
+  });
+
+  describe('a rotation whose answer the stall held back', () => {
+    /**
+     * A TCP relay to the test's Redis that can hold back what Redis answers, as a stall that begins just
+     * after Redis ran a command does: the command took effect, its caller never hears so.
+     */
+    async function relay(port: number) {
+      let holding = false;
+      const held: Array<() => void> = [];
+      const sockets = new Set<Socket>();
+      const server = createNetServer((client) => {
+        const upstream = connectTcp(port, '127.0.0.1');
+        sockets.add(client).add(upstream);
+        client.on('data', (chunk) => upstream.write(chunk));
+        upstream.on('data', (chunk) => {
+          if (holding) held.push(() => client.write(chunk));
+          else client.write(chunk);
+        });
+        for (const [a, b] of [
+          [client, upstream],
+          [upstream, client],
+        ] as const) {
+          a.on('error', () => b.destroy());
+          a.on('close', () => b.destroy());
+        }
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return {
+        url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        hold: () => {
+          holding = true;
+        },
+        release: () => {
+          holding = false;
+          for (const send of held.splice(0)) send();
+        },
+        close: () => {
+          for (const socket of sockets) socket.destroy();
+          server.close();
+        },
+      };
+    }
+
+    it('takes the retry with the old token as a retry, not as a reuse, though the rotation ran before the stall', async () => {
+      const via = await relay(server.port);
+      try {
+        h = await startHarness({
+          redisServer: { ...server, url: via.url },
+          env: { REFRESH_REUSE_GRACE: '2' },
+        });
+        const login = await h.login();
+        via.hold();
+        const during = await h.http.post('/auth/refresh').send({ refresh_token: login.refresh_token });
+        expect(during.status).to.equal(503);
+        // The stall outlasts the grace window.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        h.clock.advance(2500);
+        via.release();
+        await ready();
+        const retry = await h.http.post('/auth/refresh').send({ refresh_token: login.refresh_token });
+        expect(retry.status, JSON.stringify(retry.body)).to.equal(200);
+        await h.http.post('/auth/refresh').send({ refresh_token: retry.body.refresh_token }).expect(200);
+        expect(h.logs.join('')).not.to.contain('refresh_token_reuse');
+      } finally {
+        await h.close();
+        h = undefined as unknown as Harness;
+        via.close();
+      }
     });
   });
 

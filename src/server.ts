@@ -50,6 +50,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    // Log lines wait in a buffer (lib/logger.ts): out with them now, not at the next flush.
+    logger.flush();
     const force = setTimeout(() => {
       logger.warn('requests still in flight at SHUTDOWN_TIMEOUT_MS: closing their connections');
       server.closeAllConnections();

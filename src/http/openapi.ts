@@ -1,3 +1,4 @@
+import { POLL_STATUSES, TICKET_PATTERN } from '../auth/web-login.js';
 import { ERROR_CODES } from '../errors/index.js';
 
 const errorCodes = [...ERROR_CODES];
@@ -84,7 +85,7 @@ const ticketParameter = {
   required: true,
   description:
     "The ticket POST /auth/qr answered: the code's scene, which the mini-program page reads from options.scene.",
-  schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{22}$' },
+  schema: { type: 'string', pattern: TICKET_PATTERN.source },
 };
 const webLoginRefusals = {
   '400': error(
@@ -225,7 +226,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           properties: {
             ticket: {
               type: 'string',
-              pattern: '^[A-Za-z0-9_-]{22}$',
+              pattern: TICKET_PATTERN.source,
               description: "128 random bits: the code's scene.",
             },
             poll_token: {
@@ -269,7 +270,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           description:
             'Once confirmed, and only to the first poll that sees it: the token response of a new session too.',
           properties: {
-            status: { enum: ['pending', 'scanned', 'confirmed', 'canceled', 'expired'] },
+            status: { enum: [...POLL_STATUSES] },
             access_token: { type: 'string' },
             token_type: { const: 'Bearer' },
             expires_in: { type: 'integer' },
@@ -604,7 +605,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
                   description: 'Seconds to wait for a change (at most 25 are waited); default 0.',
                 },
                 status: {
-                  enum: ['pending', 'scanned', 'confirmed', 'canceled', 'expired'],
+                  enum: [...POLL_STATUSES],
                   description:
                     'The status the last poll answered: the poll answers at once when it is no longer that (default: the status when the poll came).',
                 },

@@ -45,6 +45,7 @@ const NO_RATE_LIMITS = {
   RATE_LIMIT_REFRESH_PER_USER: '0',
   RATE_LIMIT_WECHAT_PER_IP: '0',
   RATE_LIMIT_WECHAT_PER_USER: '0',
+  RATE_LIMIT_QR_PER_IP: '0',
 };
 
 export interface HarnessOptions {

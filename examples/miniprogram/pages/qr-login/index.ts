@@ -1,0 +1,50 @@
+import { AuthError, type WebLoginRequest } from 'wxauth/client';
+import { auth } from '../../auth';
+
+/**
+ * The page a website's login code opens (the service's QR_LOGIN_PAGE): WeChat passes the code's scene
+ * in options.scene. It shows who asks, so that the user can tell a code relayed by a phishing page,
+ * and logs the website in only when they confirm.
+ */
+Page({
+  data: {
+    request: null as WebLoginRequest | null,
+    requestedAt: '',
+    done: '',
+    message: '',
+  },
+
+  async onLoad(options: Record<string, string | undefined>) {
+    try {
+      const request = await auth.scanWebLogin(options.scene ?? '');
+      this.setData({ request, requestedAt: new Date(request.createdAt).toLocaleTimeString() });
+    } catch (error) {
+      this.setData({ message: explain(error) });
+    }
+  },
+
+  async onConfirm() {
+    const { request } = this.data;
+    if (request === null) return;
+    try {
+      await auth.confirmWebLogin(request.ticket);
+      this.setData({ done: 'You are logged in on the website.' });
+    } catch (error) {
+      this.setData({ message: explain(error) });
+    }
+  },
+
+  async onCancel() {
+    const { request } = this.data;
+    if (request !== null) await auth.cancelWebLogin(request.ticket).catch(() => undefined);
+    wx.navigateBack().catch(() => undefined);
+  },
+});
+
+function explain(error: unknown): string {
+  if (error instanceof AuthError && error.code === 'invalid_grant') {
+    return 'This code expired or was used already: refresh the page on the computer and scan again.';
+  }
+  if (error instanceof AuthError && error.code === 'invalid_request') return 'This is not a login code.';
+  return 'Something went wrong: try again.';
+}

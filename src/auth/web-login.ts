@@ -1,0 +1,352 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import { InvalidGrant } from '../errors/index.js';
+import { type Clock, epochSeconds, randomId } from '../lib/index.js';
+import type { WebLoginOutcome } from '../metrics/index.js';
+import type { WebLoginStatus, WebLoginStep, WebLoginStore, WebLoginTicket } from '../store/index.js';
+import type { Sessions, TokenResponse } from '../tokens/index.js';
+import type { WechatClient } from '../wechat/index.js';
+import { sanitizeUserAgent, webDevice } from './user-agent.js';
+
+/** 16 random bytes, base64url: 128 bits within the 32 characters a mini-program code's scene takes. */
+export const TICKET_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+export const TICKET_SHAPE = 'the 22 characters of a ticket that POST /auth/qr answered';
+/** The longest a poll waits for a change, seconds: below the 30 s most proxies and browsers allow. */
+export const POLL_WAIT_MAX_S = 25;
+
+/** What a poll answers about its ticket. */
+export type WebLoginPollStatus = 'pending' | 'scanned' | 'confirmed' | 'canceled' | 'expired';
+export const POLL_STATUSES: readonly WebLoginPollStatus[] = [
+  'pending',
+  'scanned',
+  'confirmed',
+  'canceled',
+  'expired',
+];
+
+/** POST /auth/qr's answer. `poll_token` is for the browser that asked, and only it. */
+export interface StartedWebLogin {
+  ticket: string;
+  poll_token: string;
+  expires_in: number;
+  /** The mini-program code as a data: URL (image/png, or image/jpeg if WeChat drew one). */
+  image: string;
+}
+
+/**
+ * What the confirm screen shows about the website's request, so that a person notices a code relayed
+ * from a phishing page: when it was made, and from which address and browser.
+ */
+export interface WebLoginRequest {
+  ticket: string;
+  /** Epoch seconds. */
+  created_at: number;
+  expires_at: number;
+  address: string;
+  user_agent: string;
+  /** The session's device once confirmed, e.g. 'Web · Chrome 120 on Windows'. */
+  device: string;
+}
+
+export type WebLoginPoll =
+  | { status: Exclude<WebLoginPollStatus, 'confirmed'> }
+  | ({ status: 'confirmed' } & TokenResponse);
+
+/**
+ * Web login by scanning a mini-program code: a website shows a code, the user scans it with WeChat,
+ * the mini-program (logged in through this service) has them confirm, and the website's poll receives
+ * a session of its own for that openid. State lives in the store, so every step may land on another
+ * instance than the poll waiting for it.
+ */
+export interface WebLogin {
+  /** A ticket, its poll token and the picture of its code; the address and user agent are the browser's. */
+  start(browser: { address: string; userAgent: string | undefined }): Promise<StartedWebLogin>;
+  /** The scanning user takes the ticket: only they may confirm or cancel it. A repeated scan answers again. */
+  scan(ticket: string, openid: string): Promise<WebLoginRequest>;
+  confirm(ticket: string, openid: string): Promise<void>;
+  cancel(ticket: string, openid: string): Promise<void>;
+  /**
+   * The ticket's status for the holder of its poll token, waiting up to `waitS` seconds (at most 25)
+   * while it stays `seen` (default: the status when the poll came). Once confirmed, the first poll
+   * gets the tokens of a new session and the ticket is used. A poll whose `signal` aborted (the browser
+   * went away) takes nothing.
+   */
+  poll(
+    ticket: string,
+    pollToken: string,
+    options: { waitS: number; seen?: WebLoginPollStatus | undefined; signal?: AbortSignal },
+  ): Promise<WebLoginPoll>;
+}
+
+export interface WebLoginOptions {
+  wechat: Pick<WechatClient, 'getUnlimitedWxacode'>;
+  store: WebLoginStore;
+  sessions: Pick<Sessions, 'openSession'>;
+  clock: Clock;
+  logger: Logger;
+  /** The mini-program page the code opens (QR_LOGIN_PAGE), its version, and a ticket's life. */
+  page: string;
+  envVersion: 'release' | 'trial' | 'develop';
+  ttlS: number;
+  observe?: (outcome: WebLoginOutcome) => void;
+  /**
+   * While a poll waits, how often it reads the ticket again in case a change message was lost (the
+   * feed answers within a round trip otherwise), ms. Default 2000.
+   */
+  recheckMs?: number;
+}
+
+/** Polls waiting on one ticket in one process: more than a browser needs, few enough to cost nothing. */
+const MAX_WAITING_PER_TICKET = 4;
+const LIVE = new Set<WebLoginStatus>(['pending', 'scanned', 'confirmed']);
+const FINAL = new Set<WebLoginStatus>(['confirmed', 'canceled', 'expired', 'delivered']);
+
+const UNKNOWN_CODE = 'This code is unknown or expired: refresh it on the website and scan the new one.';
+const UNKNOWN_TICKET =
+  "The ticket is unknown or expired, or the poll_token is not this ticket's: start a new web login (POST /auth/qr).";
+const USED_TICKET =
+  "This ticket's tokens were answered to an earlier poll, and a ticket is used once: start a new web login (POST /auth/qr).";
+
+export function createWebLogin(options: WebLoginOptions): WebLogin {
+  const { wechat, store, sessions, clock, logger, page, envVersion, ttlS } = options;
+  const observe = options.observe ?? (() => {});
+  const recheckMs = options.recheckMs ?? 2000;
+  const waiting = new Map<string, number>();
+
+  /** The status a client sees: a live ticket past its expiry is expired, whatever is stored. */
+  const statusOf = (ticket: WebLoginTicket): WebLoginStatus =>
+    LIVE.has(ticket.status) && clock.now() >= ticket.expiresAtMs ? 'expired' : ticket.status;
+
+  /** Marks a ticket seen expired, so that it is counted once; the answer is 'expired' either way. */
+  async function noteExpired(ticket: string): Promise<void> {
+    const marked = await store
+      .advanceWebLogin(ticket, { step: 'expire' }, clock.now())
+      .catch(() => undefined);
+    if (marked?.kind === 'advanced') observe('expired');
+  }
+
+  /** Why the phone's step was refused, as one sentence for its user. */
+  async function refusal(ticket: string, found: WebLoginTicket, openid: string): Promise<InvalidGrant> {
+    const status = statusOf(found);
+    if (status === 'expired') {
+      if (found.status !== 'expired') await noteExpired(ticket);
+      return new InvalidGrant('This code expired: refresh it on the website and scan the new one.');
+    }
+    switch (status) {
+      case 'pending':
+        return new InvalidGrant('Scan the code first (POST /auth/qr/{ticket}/scan), then confirm or cancel.');
+      case 'scanned':
+        return found.openid === openid
+          ? new InvalidGrant('This code is scanned and waits for a confirm or a cancel.')
+          : new InvalidGrant('This code was scanned by another user: only they can confirm it.');
+      case 'canceled':
+        return new InvalidGrant('This login was canceled: refresh the code on the website to start again.');
+      default:
+        return new InvalidGrant('This code was used already: refresh it on the website to log in again.');
+    }
+  }
+
+  async function advance(
+    ticket: string,
+    step: Extract<WebLoginStep, { openid: string }>,
+    outcome: WebLoginOutcome,
+  ): Promise<WebLoginTicket> {
+    const result = await store.advanceWebLogin(ticket, step, clock.now());
+    switch (result.kind) {
+      case 'advanced':
+        observe(outcome);
+        return result.ticket;
+      case 'unchanged':
+        return result.ticket;
+      case 'refused':
+        throw await refusal(ticket, result.ticket, step.openid);
+      case 'unknown':
+        throw new InvalidGrant(UNKNOWN_CODE);
+    }
+  }
+
+  /** The ticket, for the holder of its poll token only; a wrong token is as good as an unknown ticket. */
+  async function ownTicket(ticket: string, pollHash: string): Promise<WebLoginTicket> {
+    const found = await store.getWebLogin(ticket);
+    if (found === null || !sameHash(found.pollHash, pollHash)) throw new InvalidGrant(UNKNOWN_TICKET);
+    return found;
+  }
+
+  /** The status to answer; 'delivered' is not one: the ticket was used. */
+  async function visible(ticket: string, found: WebLoginTicket): Promise<WebLoginPollStatus> {
+    const status = statusOf(found);
+    if (status === 'delivered') throw new InvalidGrant(USED_TICKET);
+    if (status === 'expired' && found.status !== 'expired') await noteExpired(ticket);
+    return status;
+  }
+
+  /** The confirmed ticket's tokens, once: the claim makes it delivered, so a second poll gets none. */
+  async function deliver(ticket: string, pollHash: string): Promise<WebLoginPoll> {
+    const claimed = await store.advanceWebLogin(ticket, { step: 'claim', pollHash }, clock.now());
+    if (claimed.kind === 'unknown') throw new InvalidGrant(UNKNOWN_TICKET);
+    if (claimed.kind !== 'advanced') {
+      const status = await visible(ticket, claimed.ticket);
+      if (status === 'confirmed') throw new InvalidGrant(USED_TICKET);
+      return { status };
+    }
+    const { openid, userAgent, address } = claimed.ticket;
+    try {
+      const tokens = await sessions.openSession({ openid: openid!, device: webDevice(userAgent) });
+      logger.info(
+        { event: 'web_login', openid, address },
+        'web login: a session for the browser that showed the code',
+      );
+      return { status: 'confirmed', ...tokens };
+    } catch (error) {
+      // No session was opened (store down, the user banned): the next poll may claim it again.
+      await store.advanceWebLogin(ticket, { step: 'release', pollHash }, clock.now()).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Resolves with the ticket once its status is no longer `from` (or it is gone), or undefined at the
+   * deadline or when `signal` aborts. Woken by the store's feed; reads again every `recheckMs` in case a
+   * message was lost, and at the ticket's expiry.
+   */
+  function changeOf(
+    ticket: string,
+    from: WebLoginStatus,
+    expiresAtMs: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<WebLoginTicket | null | undefined> {
+    return new Promise((resolve) => {
+      let done = false;
+      let reading = false;
+      let again = false;
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (found: WebLoginTicket | null | undefined) => {
+        if (done) return;
+        done = true;
+        watch.stop();
+        for (const timer of timers) clearTimeout(timer);
+        signal?.removeEventListener('abort', gone);
+        resolve(found);
+      };
+      const gone = () => finish(undefined);
+      const check = async () => {
+        if (done) return;
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        try {
+          do {
+            again = false;
+            const found = await store.getWebLogin(ticket);
+            if (found === null || statusOf(found) !== from) finish(found);
+          } while (again && !done);
+        } catch {
+          // The store is away: keep waiting; the deadline answers with the status as it was.
+        } finally {
+          reading = false;
+        }
+      };
+      const watch = store.watchWebLogin(ticket, () => void check());
+      void watch.live.then(check);
+      timers.push(setTimeout(() => finish(undefined), waitMs));
+      timers.push(setInterval(() => void check(), recheckMs));
+      const untilExpiry = expiresAtMs - clock.now();
+      if (untilExpiry >= 0 && untilExpiry < waitMs)
+        timers.push(setTimeout(() => void check(), untilExpiry + 1));
+      signal?.addEventListener('abort', gone);
+      if (signal?.aborted) gone();
+      // A change between the caller's read and the watch.
+      void check();
+    });
+  }
+
+  return {
+    async start({ address, userAgent }) {
+      const ticket = randomId(16);
+      const pollToken = randomId(32);
+      const nowMs = clock.now();
+      // Stored first: a store that cannot take it answers 503 before WeChat's quota is spent on a picture.
+      await store.createWebLogin(
+        ticket,
+        {
+          pollHash: hashOf(pollToken),
+          status: 'pending',
+          createdAtMs: nowMs,
+          expiresAtMs: nowMs + ttlS * 1000,
+          address,
+          userAgent: sanitizeUserAgent(userAgent),
+        },
+        nowMs,
+      );
+      const picture = await wechat.getUnlimitedWxacode({ scene: ticket, page, envVersion });
+      observe('created');
+      return {
+        ticket,
+        poll_token: pollToken,
+        expires_in: ttlS,
+        image: `data:${picture.type};base64,${picture.bytes.toString('base64')}`,
+      };
+    },
+
+    async scan(ticket, openid) {
+      const scanned = await advance(ticket, { step: 'scan', openid }, 'scanned');
+      return {
+        ticket,
+        created_at: epochSeconds(scanned.createdAtMs),
+        expires_at: epochSeconds(scanned.expiresAtMs),
+        address: scanned.address,
+        user_agent: scanned.userAgent,
+        device: webDevice(scanned.userAgent),
+      };
+    },
+
+    async confirm(ticket, openid) {
+      const confirmed = await advance(ticket, { step: 'confirm', openid }, 'confirmed');
+      logger.info(
+        { event: 'web_login_confirmed', openid, address: confirmed.address },
+        'web login confirmed on the phone',
+      );
+    },
+
+    async cancel(ticket, openid) {
+      await advance(ticket, { step: 'cancel', openid }, 'canceled');
+    },
+
+    async poll(ticket, pollToken, { waitS, seen, signal }) {
+      const pollHash = hashOf(pollToken);
+      const found = await ownTicket(ticket, pollHash);
+      let status = await visible(ticket, found);
+      const from = seen ?? status;
+      const waitMs = Math.min(Math.max(waitS, 0), POLL_WAIT_MAX_S) * 1000;
+      const count = waiting.get(ticket) ?? 0;
+      if (status === from && !FINAL.has(status) && waitMs > 0 && count < MAX_WAITING_PER_TICKET) {
+        waiting.set(ticket, count + 1);
+        let changed: WebLoginTicket | null | undefined;
+        try {
+          changed = await changeOf(ticket, status, found.expiresAtMs, waitMs, signal);
+        } finally {
+          const left = (waiting.get(ticket) ?? 1) - 1;
+          if (left > 0) waiting.set(ticket, left);
+          else waiting.delete(ticket);
+        }
+        if (changed === null) throw new InvalidGrant(UNKNOWN_TICKET);
+        if (changed !== undefined) status = await visible(ticket, changed);
+      }
+      // Nobody would receive the tokens: leave them for the browser's next poll.
+      if (status === 'confirmed' && !signal?.aborted) return deliver(ticket, pollHash);
+      return { status: status === 'confirmed' ? 'scanned' : status };
+    },
+  };
+}
+
+function hashOf(pollToken: string): string {
+  return createHash('sha256').update(pollToken, 'utf8').digest('base64url');
+}
+
+function sameHash(a: string, b: string): boolean {
+  const [x, y] = [Buffer.from(a), Buffer.from(b)];
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,125 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { EmulatorControl } from '../../emulator/index.js';
+import { AppError } from '../../errors/index.js';
+import { OPENID_PATTERN, OPENID_SHAPE } from '../../lib/index.js';
+import type { BearerState } from '../middleware/bearer.js';
+import { readBody } from '../middleware/body.js';
+
+/**
+ * The pages allow only this origin's scripts, styles and requests; a picture may be a data: URL (the
+ * mini-program code), and the website page frames the phone page of the same origin.
+ */
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "frame-src 'self'",
+  "frame-ancestors 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+const TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
+
+/** Files are named by the code, never by a path a client sends: a name is only ever matched against this. */
+const FILE = /^[a-z][a-z-]*\.(js|css)$/;
+
+/** The package's own folder, wherever this runs from (src/ through tsx, dist/, or a build elsewhere). */
+function packageRoot(): string {
+  return fileURLToPath(new URL('.', import.meta.resolve('wxauth/package.json')));
+}
+
+const LoginBody = z.object({
+  openid: z.string({ error: 'must be a string' }).regex(OPENID_PATTERN, `must be ${OPENID_SHAPE}`).optional(),
+});
+
+/**
+ * `/demo`, with the embedded emulator only: a website's login page showing a mini-program code, and
+ * beside it `/demo/phone`, a phone whose WeChat is the emulator (wx.login(), and a camera that finds
+ * the codes the emulator drew). The phone runs the mini-program client, the website the browser SDK,
+ * both against this service's real routes.
+ */
+export function demoRoutes(router: Router<BearerState>, deps: { emulator: EmulatorControl }): void {
+  const { emulator } = deps;
+  const root = packageRoot();
+  const DEMO = join(root, 'src/demo');
+  const SDKS = { browser: join(root, 'dist/browser'), client: join(root, 'dist/client') } as const;
+
+  router.get('/demo', async function demoWebsite(ctx) {
+    await serve(ctx, join(DEMO, 'website.html'), 'html');
+  });
+
+  router.get('/demo/phone', async function demoPhone(ctx) {
+    await serve(ctx, join(DEMO, 'phone.html'), 'html');
+  });
+
+  router.get('/demo/assets/:file', async function demoAsset(ctx) {
+    await serve(ctx, join(DEMO, fileOf(ctx)), extensionOf(ctx));
+  });
+
+  router.get('/demo/sdk/:sdk/:file', async function demoSdk(ctx) {
+    const sdk = (ctx.params as { sdk?: string }).sdk;
+    if (sdk !== 'browser' && sdk !== 'client') throw notFound(ctx);
+    await serve(ctx, join(SDKS[sdk], fileOf(ctx)), extensionOf(ctx), `npm run build:${sdk}`);
+  });
+
+  // What WeChat on the phone does: wx.login() gives a code for the phone's user.
+  router.post('/demo/wx/login', function demoWxLogin(ctx) {
+    const { openid } = readBody(ctx, LoginBody);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = emulator.login(openid);
+  });
+
+  // The phone's camera on the screen: the newest mini-program code the emulator drew.
+  router.get('/demo/wx/scan', function demoWxScan(ctx) {
+    const [code] = emulator.wxacodes();
+    if (code === undefined) {
+      throw new AppError(404, 'invalid_request', 'No mini-program code was drawn yet: open /demo first.');
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { scene: code.scene, page: code.page };
+  });
+}
+
+async function serve(ctx: Context, path: string, type: string, build?: string): Promise<void> {
+  let body: Buffer;
+  try {
+    body = await readFile(path);
+  } catch {
+    const hint = build === undefined ? '' : ` Build it first: ${build}.`;
+    throw new AppError(404, 'invalid_request', `The demo has no ${ctx.path}.${hint}`);
+  }
+  ctx.set({
+    'Content-Security-Policy': CSP,
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Cache-Control': 'no-cache',
+  });
+  ctx.type = TYPES[type]!;
+  ctx.body = body;
+}
+
+function fileOf(ctx: Context): string {
+  const file = (ctx.params as { file?: string }).file ?? '';
+  if (!FILE.test(file)) throw notFound(ctx);
+  return file;
+}
+
+function extensionOf(ctx: Context): string {
+  return fileOf(ctx).split('.').pop()!;
+}
+
+function notFound(ctx: Context): AppError {
+  return new AppError(404, 'invalid_request', `The demo has no ${ctx.path}.`);
+}

@@ -1,0 +1,194 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { build, ROOT, type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
+import { createEmulator } from '../../src/emulator/index.js';
+import { pngOfDataUrl, readQrCode } from '../helpers/qr.js';
+
+const run = promisify(execFile);
+const CHROMIUM = '/usr/bin/chromium';
+/**
+ * Where the screenshots go: a temporary folder, or SCREENSHOTS_DIR (docs, to retake the README's:
+ * `SCREENSHOTS_DIR=docs npx mocha test/browser/demo.test.ts`).
+ */
+const SCREENSHOTS = process.env.SCREENSHOTS_DIR ? join(ROOT, process.env.SCREENSHOTS_DIR) : undefined;
+
+/** Waits until the element's text is `expected` (a string: equal; a RegExp: matching), or fails saying what it saw. */
+async function shows(locator: Locator, expected: string | RegExp, ms = 15_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const text = ((await locator.textContent({ timeout: ms }).catch(() => null)) ?? '').trim();
+    if (typeof expected === 'string' ? text === expected : expected.test(text)) return text;
+    if (Date.now() > deadline)
+      throw new Error(`${locator}: expected ${expected}, shows ${JSON.stringify(text)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const containing = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+
+describe('the demo, in Chromium through Playwright, against `npm start` with no configuration', function () {
+  this.timeout(120_000);
+  let service: ServiceProcess;
+  let demo: string;
+  let profile: string;
+  let context: BrowserContext;
+  let shots: string;
+  let entry: string;
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    // What `npm install` builds (prepare): the service as `npm start` runs it, the SDKs the pages load.
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    await run(process.execPath, [tsc, '-p', 'src/browser/tsconfig.json'], { cwd: ROOT });
+    await run(process.execPath, [tsc, '-p', 'src/client/tsconfig.json'], { cwd: ROOT });
+    entry = join(build(join('.tmp', `demo-build-${process.pid}`)), 'server.js');
+    service = startService({ entry, env: { PORT: '0' } });
+    const [, url] = await service.match(/^Open (http:\/\/127\.0\.0\.1:\d+\/demo) in a browser/m, 30_000);
+    demo = url!;
+    profile = mkdtempSync(join(tmpdir(), 'wxauth-chromium-'));
+    shots = SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'wxauth-shots-'));
+    mkdirSync(shots, { recursive: true });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1100, height: 780 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    if (!SCREENSHOTS && shots) rmSync(shots, { recursive: true, force: true });
+    await service?.stop();
+    if (entry) rmSync(join(entry, '..'), { recursive: true, force: true });
+  });
+
+  /** A page of the demo whose script errors fail the test. */
+  async function open(path: string): Promise<{ page: Page; errors: string[] }> {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    await page.goto(new URL(path, demo).href);
+    return { page, errors };
+  }
+
+  it('logs the website in by a scan on the phone: the code, the confirm screen, the openid and GET /auth/me', async () => {
+    const { page, errors } = await open('/demo');
+    const code = page.locator('#code[src^="data:image/png;base64,"]');
+    await code.waitFor();
+    await shows(page.locator('#status'), 'Scan it with WeChat');
+    const scene = readQrCode(pngOfDataUrl((await code.getAttribute('src'))!));
+    expect(scene).to.match(/^pages\/qr-login\/index\?scene=[A-Za-z0-9_-]{22}$/);
+
+    const phone = page.frameLocator('#phone');
+    const status = await shows(phone.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
+    const phoneOpenid = status.split(' as ')[1]!;
+    await phone.locator('#scan').click();
+    await shows(phone.locator('#request-device'), /^Web · Chrome \d+ on Linux$/);
+    await shows(phone.locator('#request-address'), '127.0.0.1');
+    await shows(page.locator('#status'), 'Scanned: confirm on your phone');
+    await page.screenshot({ path: join(shots, 'demo-phone.png') });
+
+    await phone.locator('#approve').click();
+    await shows(phone.locator('#done-text'), 'Done: you are logged in on the website.');
+    await shows(page.locator('#openid'), phoneOpenid);
+    await shows(page.locator('#me-result'), containing(`"openid": "${phoneOpenid}"`));
+    await shows(page.locator('#me-result'), containing('HTTP 200'));
+    await page.screenshot({ path: join(shots, 'demo-website.png') });
+
+    // The tokens are this tab's: a reload goes on with the refresh token in sessionStorage.
+    await page.reload();
+    await shows(page.locator('#me-result'), containing(`"openid": "${phoneOpenid}"`));
+    const stored = await page.evaluate(() =>
+      (
+        globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }
+      ).sessionStorage.getItem('wxauth:web-session'),
+    );
+    expect(JSON.parse(stored!)).to.have.keys('v', 'refreshToken', 'openid', 'refreshExpiresAt');
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('shows a new code when the user cancels on the phone', async () => {
+    const { page, errors } = await open('/demo');
+    await page.locator('#code[src^="data:image/png"]').waitFor();
+    const phone = page.frameLocator('#phone');
+    await phone.locator('#scan').click();
+    await phone.locator('#decline').click();
+    await shows(page.locator('#status'), 'Canceled on the phone.');
+    await page.locator('#renew').click();
+    await shows(page.locator('#status'), 'Scan it with WeChat');
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('serves its files with their Content-Type, a Content-Security-Policy, and nothing outside them', async () => {
+    for (const [path, type] of [
+      ['/demo', 'text/html; charset=utf-8'],
+      ['/demo/phone', 'text/html; charset=utf-8'],
+      ['/demo/assets/website.js', 'text/javascript; charset=utf-8'],
+      ['/demo/assets/demo.css', 'text/css; charset=utf-8'],
+      ['/demo/sdk/browser/index.js', 'text/javascript; charset=utf-8'],
+      ['/demo/sdk/client/client.js', 'text/javascript; charset=utf-8'],
+    ] as const) {
+      const res = await fetch(new URL(path, demo));
+      expect(res.status, path).to.equal(200);
+      expect(res.headers.get('content-type'), path).to.equal(type);
+      expect(res.headers.get('content-security-policy'), path).to.contain("script-src 'self'");
+      expect(res.headers.get('x-content-type-options'), path).to.equal('nosniff');
+    }
+    for (const path of [
+      '/demo/assets/..%2f..%2fpackage.json',
+      '/demo/assets/website.html',
+      '/demo/sdk/other/index.js',
+      '/demo/sdk/browser/..%2F..%2Fserver.js',
+      '/demo/assets/Website.js',
+    ]) {
+      const res = await fetch(new URL(path, demo));
+      expect(res.status, path).to.equal(404);
+      expect(((await res.json()) as { error: string }).error, path).to.equal('invalid_request');
+    }
+  });
+
+  it('is not served when WeChat credentials are set', async () => {
+    const emulator = createEmulator();
+    await emulator.listen(0);
+    const configured = startService({
+      entry,
+      env: {
+        PORT: '0',
+        WECHAT_APPID: emulator.appid,
+        WECHAT_SECRET: emulator.secret,
+        WECHAT_API_BASE: emulator.url,
+      },
+    });
+    try {
+      const [line] = await configured.match(/^\{.*"msg":"wxauth listening on.*$/m, 30_000);
+      const { port } = JSON.parse(line) as { port: number };
+      expect((await fetch(`http://127.0.0.1:${port}/demo`)).status).to.equal(404);
+      expect((await fetch(`http://127.0.0.1:${port}/demo/wx/scan`)).status).to.equal(404);
+      expect(configured.output()).not.to.contain('/demo in a browser');
+    } finally {
+      await configured.stop();
+      await emulator.close();
+    }
+  });
+});

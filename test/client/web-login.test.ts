@@ -1,0 +1,108 @@
+import { expect } from 'chai';
+import { AuthError, DEFAULT_STORAGE_KEY } from '../../src/client/index.js';
+import { type LiveService, startLiveService } from './service.js';
+
+const CHROME_ON_MAC =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36';
+
+interface Started {
+  ticket: string;
+  poll_token: string;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<AuthError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(AuthError);
+    return error as AuthError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('Mini-program client: confirming a web login against the real service', () => {
+  let s: LiveService;
+  beforeEach(async () => {
+    s = await startLiveService();
+  });
+  afterEach(async () => {
+    await s.close();
+  });
+
+  /** The website: a ticket, as a browser asks for it. */
+  async function website(): Promise<Started> {
+    const res = await fetch(`${s.baseUrl}/auth/qr`, {
+      method: 'POST',
+      headers: { 'user-agent': CHROME_ON_MAC },
+    });
+    expect(res.status).to.equal(200);
+    return (await res.json()) as Started;
+  }
+
+  async function poll(started: Started): Promise<Record<string, unknown>> {
+    const res = await fetch(`${s.baseUrl}/auth/qr/${started.ticket}/poll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ poll_token: started.poll_token }),
+    });
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  it("scans the page's options.scene as WeChat hands it (URI-encoded) and answers what the confirm screen shows", async () => {
+    const started = await website();
+    const { auth } = s.phone();
+    const shown = await auth.scanWebLogin(encodeURIComponent(started.ticket));
+    const createdAt = Math.floor(s.h.clock.now() / 1000) * 1000;
+    expect(shown).to.deep.equal({
+      ticket: started.ticket,
+      createdAt,
+      expiresAt: createdAt + 120_000,
+      address: '127.0.0.1',
+      userAgent: CHROME_ON_MAC,
+      device: 'Web · Chrome 121 on macOS',
+    });
+    expect(await poll(started)).to.deep.equal({ status: 'scanned' });
+  });
+
+  it('logs in first when the mini-program has no session yet, then confirms: the website gets its own session', async () => {
+    const started = await website();
+    const { auth, wx } = s.phone();
+    const shown = await auth.scanWebLogin(started.ticket);
+    expect(wx.logins()).to.equal(1);
+    await auth.confirmWebLogin(shown.ticket);
+    const answer = await poll(started);
+    expect(answer).to.include({ status: 'confirmed', openid: wx.openid });
+    const phone = wx.storage.get(DEFAULT_STORAGE_KEY) as { accessToken: string };
+    expect(answer.access_token).to.be.a('string').and.not.equal(phone.accessToken);
+    expect(auth.session()).to.deep.equal({ openid: wx.openid });
+  });
+
+  it("cancels: the website's poll says canceled", async () => {
+    const started = await website();
+    const { auth } = s.phone();
+    await auth.scanWebLogin(started.ticket);
+    await auth.cancelWebLogin(started.ticket);
+    expect(await poll(started)).to.deep.equal({ status: 'canceled' });
+  });
+
+  it('rejects with invalid_grant a code another user scanned, or one that expired', async () => {
+    const started = await website();
+    await s.phone().auth.scanWebLogin(started.ticket);
+    const other = s.phone();
+    const taken = await rejection(other.auth.scanWebLogin(started.ticket));
+    expect(taken).to.include({ code: 'invalid_grant', status: 400 });
+    expect(taken.message).to.contain('another user');
+    const late = await website();
+    s.h.clock.advance(120_000);
+    expect(await rejection(other.auth.scanWebLogin(late.ticket))).to.include({ code: 'invalid_grant' });
+  });
+
+  it("refuses a scene that is not a web login's without sending anything", async () => {
+    const { auth, wx } = s.phone();
+    for (const scene of ['id=42&from=poster', '../../auth/logout', '', 'a'.repeat(33)]) {
+      expect(await rejection(auth.scanWebLogin(scene)), scene).to.include({ code: 'invalid_request' });
+    }
+    expect(await rejection(auth.confirmWebLogin('not a ticket'))).to.include({ code: 'invalid_request' });
+    expect(wx.calls).to.deep.equal([]);
+  });
+});

@@ -1,6 +1,7 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { TemporarilyUnavailable } from '../errors/index.js';
 import { decodeSessionKey, digest, encodeDevice, encodeSessionKey, packSeed, unpackSeed } from './codec.js';
+import { reconnectDelay } from './connection.js';
 import { appKeys, userKeys } from './keys.js';
 import { RevocationFeed } from './revocation-feed.js';
 import {
@@ -50,14 +51,6 @@ export interface RedisConnectOptions {
   commandTimeoutMs?: number;
   /** Receives the client's connection errors (one per failed reconnect during an outage). */
   onError?: (error: Error) => void;
-}
-
-/** Longest pause between two reconnection attempts, ms. */
-const MAX_RECONNECT_DELAY_MS = 2000;
-
-/** Never gives up (so the client recovers by itself), backing off up to MAX_RECONNECT_DELAY_MS. */
-function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RECONNECT_DELAY_MS);
 }
 
 /**

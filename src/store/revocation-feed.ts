@@ -1,4 +1,5 @@
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { reconnectDelay, subscriberFor } from './connection.js';
 import type { RevocationFeedState, RevocationWatcher } from './types.js';
 
 /**
@@ -12,8 +13,6 @@ export const DEFAULT_REVOCATION_WINDOW_MS = (86_400 + 300) * 1000;
  * reconnects. The log's times are Redis's clock; after a failover they come from another host's.
  */
 const CATCH_UP_MARGIN_MS = 60_000;
-const MAX_RETRY_DELAY_MS = 2000;
-const retryDelay = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RETRY_DELAY_MS);
 
 /** The revocation log's entries logged at or after `sinceMs` (Redis's clock; undefined: all of them). */
 export type RevocationLogReader = (
@@ -78,7 +77,7 @@ export class RevocationFeed {
   private connect(): void {
     this.timer = undefined;
     if (this.closed) return;
-    const subscriber = subscriberFor(this.redis);
+    const subscriber = subscriberFor(this.redis, 'wxauth:revocations');
     if (subscriber === undefined) {
       this.retryLater();
       return;
@@ -101,7 +100,7 @@ export class RevocationFeed {
   private retryLater(): void {
     if (this.closed || this.timer !== undefined) return;
     this.attempt += 1;
-    this.timer = setTimeout(() => this.connect(), retryDelay(this.attempt));
+    this.timer = setTimeout(() => this.connect(), reconnectDelay(this.attempt));
     this.timer.unref();
   }
 
@@ -137,7 +136,7 @@ export class RevocationFeed {
       } catch {
         if (this.subscriber !== subscriber) return;
         this.setState('blind');
-        await new Promise((resolve) => setTimeout(resolve, retryDelay(attempt)).unref());
+        await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)).unref());
       }
     }
   }
@@ -159,26 +158,4 @@ export class RevocationFeed {
     this.current = state;
     for (const watcher of this.watchers) watcher.state(state, details);
   }
-}
-
-/** A new connection for SUBSCRIBE, or undefined while a Cluster client knows no node yet. */
-function subscriberFor(redis: Redis | Cluster): Redis | undefined {
-  const own = {
-    connectionName: 'wxauth:revocations',
-    autoResubscribe: false,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-  };
-  if (redis instanceof Cluster) {
-    const nodes = redis.nodes('all');
-    const node = nodes[Math.floor(Math.random() * nodes.length)];
-    if (node === undefined) return undefined;
-    return new Redis({
-      ...redis.options.redisOptions,
-      host: node.options.host,
-      port: node.options.port,
-      ...own,
-    });
-  }
-  return redis.duplicate(own);
 }

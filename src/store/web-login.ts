@@ -1,4 +1,5 @@
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { reconnectDelay, subscriberFor } from './connection.js';
 import { appKeys } from './keys.js';
 import { GUARDS, INT } from './scripts.js';
 
@@ -315,9 +316,6 @@ function ticketOf(hash: Record<string, string>): WebLoginTicket {
   return ticket;
 }
 
-const MAX_RETRY_DELAY_MS = 2000;
-const retryDelay = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RETRY_DELAY_MS);
-
 interface Watcher {
   onChange(): void;
   /** Was live once: a gap in the feed since may have hidden a change from it. */
@@ -380,7 +378,7 @@ class WebLoginFeed {
   private connect(): void {
     this.timer = undefined;
     if (this.closed) return;
-    const subscriber = subscriberFor(this.redis);
+    const subscriber = subscriberFor(this.redis, 'wxauth:web-logins');
     if (subscriber === undefined) {
       this.retryLater();
       return;
@@ -423,29 +421,7 @@ class WebLoginFeed {
   private retryLater(): void {
     if (this.closed || this.timer !== undefined) return;
     this.attempt += 1;
-    this.timer = setTimeout(() => this.connect(), retryDelay(this.attempt));
+    this.timer = setTimeout(() => this.connect(), reconnectDelay(this.attempt));
     this.timer.unref();
   }
-}
-
-/** A new connection for SUBSCRIBE, or undefined while a Cluster client knows no node yet. */
-function subscriberFor(redis: Redis | Cluster): Redis | undefined {
-  const own = {
-    connectionName: 'wxauth:web-logins',
-    autoResubscribe: false,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-  };
-  if (redis instanceof Cluster) {
-    const nodes = redis.nodes('all');
-    const node = nodes[Math.floor(Math.random() * nodes.length)];
-    if (node === undefined) return undefined;
-    return new Redis({
-      ...redis.options.redisOptions,
-      host: node.options.host,
-      port: node.options.port,
-      ...own,
-    });
-  }
-  return redis.duplicate(own);
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { openUnderSecret, sealUnderSecret } from '../crypto/index.js';
-import type { SessionStore } from '../store/index.js';
+import type { LoginCodes } from '../store/index.js';
 import type { Sessions, TokenResponse } from '../tokens/index.js';
 import type { Code2SessionResult, WechatClient } from '../wechat/index.js';
 
@@ -18,7 +18,7 @@ export interface Login {
 
 export interface LoginOptions {
   wechat: Pick<WechatClient, 'code2Session'>;
-  store: Pick<SessionStore, 'claimLoginCode' | 'completeLoginCode' | 'releaseLoginCode'>;
+  store: LoginCodes;
   sessions: Pick<Sessions, 'login'>;
   logger: Logger;
   /** How long a result is shared; the contract caps it at a minute. */

@@ -7,7 +7,7 @@ import {
   verifyRawDataSignature,
 } from '../crypto/index.js';
 import { DecryptFailed, InvalidOpenData, InvalidRequest, LoginRequired } from '../errors/index.js';
-import type { SessionStore } from '../store/index.js';
+import type { UserSessions } from '../store/index.js';
 import { type PhoneNumber, parsePhoneNumber, type WechatClient } from '../wechat/index.js';
 
 /** encryptedData and iv as a page forwards them from e.detail; either may be missing. */
@@ -23,7 +23,11 @@ export interface OpenDataFields {
  */
 export interface OpenData {
   /** The getPhoneNumber button: its `code` (current API) wins over the legacy encryptedData and iv. */
-  phoneNumber(openid: string, body: OpenDataFields & { code?: string | undefined }, log: Logger): Promise<PhoneNumber>;
+  phoneNumber(
+    openid: string,
+    body: OpenDataFields & { code?: string | undefined },
+    log: Logger,
+  ): Promise<PhoneNumber>;
   /** User info; `rawData` and `signature` go together, and the signature is checked when sent. */
   userInfo(
     openid: string,
@@ -38,7 +42,7 @@ export interface OpenData {
 
 export function createOpenData(deps: {
   wechat: Pick<WechatClient, 'appid' | 'getPhoneNumber' | 'checkSessionKey' | 'diagnoseSessionKey'>;
-  store: Pick<SessionStore, 'getUser'>;
+  store: Pick<UserSessions, 'getUser'>;
 }): OpenData {
   const { wechat, store } = deps;
 

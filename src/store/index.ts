@@ -6,7 +6,9 @@ export { StallGuard } from './stall-guard.js';
 export type {
   Ban,
   CachedAccessToken,
+  Locks,
   LoginCodeClaim,
+  LoginCodes,
   LoginOutcome,
   LoginWrite,
   RevocationFeedState,
@@ -16,6 +18,8 @@ export type {
   SessionInfo,
   SessionStore,
   UserRecord,
+  UserSessions,
+  WechatTokenCache,
 } from './types.js';
 export {
   WEB_LOGIN_KEEP_MS,

@@ -31,7 +31,8 @@ import type { WebLoginStore } from './web-login.js';
  * never sees, so a dump of the store cannot rebuild a token. The session_key is an opaque string to the store (sealed above it when encryption at rest
  * is on).
  */
-export interface SessionStore {
+/** Users and their sessions (refresh-token families), with bans and revocations. */
+export interface UserSessions {
   /**
    * A successful code exchange: upserts the user record (session_key, unionid, first and last login;
    * the record has no TTL) and opens a new refresh-token family holding `tokenHash` as its current token.
@@ -112,7 +113,10 @@ export interface SessionStore {
    * what it missed. Watchers stay registered until close().
    */
   watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void;
+}
 
+/** The app's WeChat access_token, cached for every instance. */
+export interface WechatTokenCache {
   /**
    * The app's WeChat access_token, shared by every instance (it is the app's, not a user's). Answers the
    * token last put and its expiry, or null when none was put, it was invalidated, or it expired by the
@@ -133,7 +137,10 @@ export interface SessionStore {
    * whether it dropped it. One round trip, atomic.
    */
   invalidateWechatAccessToken(token: string): Promise<boolean>;
+}
 
+/** Short locks across every instance. */
+export interface Locks {
   /**
    * A short mutual-exclusion lock across every instance (e.g. "one instance fetches the access_token"):
    * takes lock `name` for `owner` unless anyone (`owner` included) holds it, and answers whether it did.
@@ -149,7 +156,10 @@ export interface SessionStore {
    * round trip, atomic.
    */
   releaseLock(name: string, owner: string): Promise<boolean>;
+}
 
+/** The double-submit single flight of login codes. */
+export interface LoginCodes {
   /**
    * Double submit of a login code (a double tap, or a retry after a lost answer): claims `codeHash` for
    * this exchange unless an exchange of that code is known, and answers what is known: `claimed` (go and
@@ -164,7 +174,13 @@ export interface SessionStore {
 
   /** Forgets a claim whose exchange failed (while still pending), so a retry asks WeChat again. */
   releaseLoginCode(codeHash: string): Promise<void>;
+}
 
+/**
+ * Everything the service keeps, by concern; one adapter implements all of it on one connection. Callers
+ * take the part they use (UserSessions, WechatTokenCache, Locks, LoginCodes).
+ */
+export interface SessionStore extends UserSessions, WechatTokenCache, Locks, LoginCodes {
   /**
    * The tickets of web login by scanning a mini-program code, on the same connection (web-login.ts):
    * app keys, and a feed of their changes across instances. The same object on every call.

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/index.js';
-import type { RevocationFeedState, SessionStore } from '../store/index.js';
+import type { RevocationFeedState, UserSessions } from '../store/index.js';
 
 /**
  * This instance's memory of ended sessions, which access-token verification consults after the
@@ -17,7 +17,7 @@ export interface Revocations {
 }
 
 export interface RevocationOptions {
-  store: Pick<SessionStore, 'watchRevocations'>;
+  store: Pick<UserSessions, 'watchRevocations'>;
   /** The clock tokens expire by: a revocation is forgotten once every token it refuses has expired. */
   clock: Clock;
   logger: Logger;

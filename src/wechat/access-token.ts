@@ -1,17 +1,10 @@
 import type { Logger } from 'pino';
 import { type Clock, randomId } from '../lib/index.js';
-import type { SessionStore } from '../store/index.js';
+import type { Locks, WechatTokenCache } from '../store/index.js';
 import { WechatError } from './transport.js';
 
 /** What the manager needs of the store: the shared token and a lock. */
-export type AccessTokenStore = Pick<
-  SessionStore,
-  | 'getWechatAccessToken'
-  | 'putWechatAccessToken'
-  | 'invalidateWechatAccessToken'
-  | 'acquireLock'
-  | 'releaseLock'
->;
+export type AccessTokenStore = WechatTokenCache & Locks;
 
 /** An access_token as cgi-bin/stable_token answers it. */
 export interface IssuedWechatToken {

@@ -125,3 +125,20 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   };
 }
+
+/**
+ * A fresh harness for each test of the enclosing describe, handed to `use`, and closed after the test
+ * (which fails it when a WeChat fault it armed was never hit).
+ */
+export function harnessForEachTest(options: HarnessOptions, use: (h: Harness) => void): void {
+  let current: Harness | undefined;
+  beforeEach(async () => {
+    current = await startHarness(options);
+    use(current);
+  });
+  afterEach(async () => {
+    const closing = current;
+    current = undefined;
+    await closing?.close();
+  });
+}

@@ -1,13 +1,10 @@
 import { expect } from 'chai';
-import { type Harness, startHarness } from '../helpers/harness.js';
+import { type Harness, harnessForEachTest } from '../helpers/harness.js';
 
 describe('POST /auth/login', () => {
   let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness({ env: { WECHAT_TIMEOUT_MS: '400' } });
-  });
-  afterEach(async () => {
-    await h.close();
+  harnessForEachTest({ env: { WECHAT_TIMEOUT_MS: '400' } }, (made) => {
+    h = made;
   });
 
   async function userKeyCount(): Promise<number> {

@@ -1,14 +1,11 @@
 import { expect } from 'chai';
 import { mintRefreshToken } from '../../src/tokens/index.js';
-import { type Harness, startHarness } from '../helpers/harness.js';
+import { type Harness, harnessForEachTest } from '../helpers/harness.js';
 
 describe('POST /auth/refresh: the per-user limit counts only refreshes the store confirmed', () => {
   let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness({ env: { RATE_LIMIT_REFRESH_PER_USER: '30/60' } });
-  });
-  afterEach(async () => {
-    await h.close();
+  harnessForEachTest({ env: { RATE_LIMIT_REFRESH_PER_USER: '30/60' } }, (made) => {
+    h = made;
   });
 
   const refresh = (token: string) => h.http.post('/auth/refresh').send({ refresh_token: token });

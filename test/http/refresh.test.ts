@@ -1,13 +1,10 @@
 import { expect } from 'chai';
-import { type Harness, startHarness } from '../helpers/harness.js';
+import { type Harness, harnessForEachTest } from '../helpers/harness.js';
 
 describe('POST /auth/refresh', () => {
   let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-  afterEach(async () => {
-    await h.close();
+  harnessForEachTest({}, (made) => {
+    h = made;
   });
 
   const refresh = (token: unknown) => h.http.post('/auth/refresh').send({ refresh_token: token });

@@ -1,14 +1,11 @@
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
-import { type Harness, startHarness } from '../helpers/harness.js';
+import { type Harness, harnessForEachTest, startHarness } from '../helpers/harness.js';
 
 describe('Bearer routes', () => {
   let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-  afterEach(async () => {
-    await h.close();
+  harnessForEachTest({}, (made) => {
+    h = made;
   });
 
   const me = (authorization?: string) => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import type supertest from 'supertest';
-import { type Harness, startHarness } from '../helpers/harness.js';
+import { type Harness, harnessForEachTest, startHarness } from '../helpers/harness.js';
 import { pngOfDataUrl, readQrCode } from '../helpers/qr.js';
 
 const TICKET = /^[A-Za-z0-9_-]{22}$/;
@@ -46,11 +46,8 @@ function metric(text: string, outcome: string): number {
 describe('Web login by scanning a mini-program code', function () {
   this.timeout(20_000);
   let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-  afterEach(async () => {
-    await h.close();
+  harnessForEachTest({}, (made) => {
+    h = made;
   });
 
   describe('POST /auth/qr', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { Fault } from '../../src/emulator/index.js';
 import { createAccessTokens } from '../../src/tokens/index.js';
-import { type Harness, startHarness } from '../helpers/harness.js';
+import { type Harness, harnessForEachTest, startHarness } from '../helpers/harness.js';
 import { WECHAT_DEMO } from '../helpers/wechat-demo.js';
 import { type RedisServer, startRedisServer } from '../setup/hooks.js';
 
@@ -34,11 +34,8 @@ function events(h: Harness): Array<Record<string, unknown>> {
 
 describe('/wechat/* routes', () => {
   let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness({ env: { WECHAT_TIMEOUT_MS: '400' } });
-  });
-  afterEach(async () => {
-    await h.close();
+  harnessForEachTest({ env: { WECHAT_TIMEOUT_MS: '400' } }, (made) => {
+    h = made;
   });
 
   const post = (path: string, token: string | undefined, body?: object | string): Request => {

@@ -33,3 +33,92 @@ export function subscriberFor(redis: Redis | Cluster, name: string): Redis | und
   }
   return redis.duplicate(own);
 }
+
+/** What a Subscription tells its owner. */
+export interface SubscriptionEvents {
+  /** A message on the channel. */
+  message(text: string): void;
+  /**
+   * Subscribed, the first time or again after a gap: what was published meanwhile was missed. `current`
+   * says whether this subscriber is still the one in use (a catch-up may take a while).
+   */
+  subscribed(subscriber: Redis, current: () => boolean): void;
+  /** The connection closed: nothing is heard until `subscribed` again. */
+  lost(): void;
+}
+
+/**
+ * One subscriber connection to `channel`, made on start(), kept up until close(). It never reconnects
+ * by itself: once it ends, a new one is made (after a back-off), so a Cluster node that is gone for
+ * good is left for another.
+ */
+export class Subscription {
+  private subscriber: Redis | undefined;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly channel: string,
+    private readonly name: string,
+    private readonly events: SubscriptionEvents,
+  ) {}
+
+  /** The connection in use, if any. */
+  get connection(): Redis | undefined {
+    return this.subscriber;
+  }
+
+  /** Connects unless connected or about to be. */
+  start(): void {
+    if (this.subscriber === undefined && this.timer === undefined) this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.subscriber?.disconnect();
+    this.subscriber = undefined;
+  }
+
+  private connect(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    const subscriber = subscriberFor(this.redis, this.name);
+    if (subscriber === undefined) {
+      this.retryLater();
+      return;
+    }
+    this.subscriber = subscriber;
+    const current = () => this.subscriber === subscriber;
+    // Connection errors are the store's connection's to report; this one's end is what matters here.
+    subscriber.on('error', () => {});
+    subscriber.on('message', (_channel: string, text: string) => this.events.message(text));
+    subscriber.on('ready', () => {
+      subscriber.subscribe(this.channel).then(
+        () => {
+          if (!current()) return;
+          this.attempt = 0;
+          this.events.subscribed(subscriber, current);
+        },
+        () => subscriber.disconnect(),
+      );
+    });
+    subscriber.on('close', () => {
+      if (current()) this.events.lost();
+    });
+    subscriber.once('end', () => {
+      if (!current()) return;
+      this.subscriber = undefined;
+      this.retryLater();
+    });
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.timer !== undefined) return;
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), reconnectDelay(this.attempt));
+    this.timer.unref();
+  }
+}

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { reconnectDelay, subscriberFor } from './connection.js';
+import { reconnectDelay, Subscription } from './connection.js';
 import type { RevocationFeedState, RevocationWatcher } from './types.js';
 
 /**
@@ -32,18 +32,22 @@ export class RevocationFeed {
   private windowMs = 0;
   /** Connecting for the first time counts as catching up: it has not read the log yet. */
   private current: RevocationFeedState = 'catching_up';
-  private subscriber: Redis | undefined;
+  private readonly subscription: Subscription;
   /** The latest log time heard of (Redis's clock), where a catch-up starts. */
   private lastLoggedMs: number | undefined;
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
-    private readonly redis: Redis | Cluster,
-    private readonly channel: string,
+    redis: Redis | Cluster,
+    channel: string,
     private readonly readLog: RevocationLogReader,
-  ) {}
+  ) {
+    this.subscription = new Subscription(redis, channel, 'wxauth:revocations', {
+      message: (text) => this.heard(text),
+      subscribed: (subscriber, current) => void this.catchUp(subscriber, current, false),
+      lost: () => this.setState('blind'),
+    });
+  }
 
   /** How long the log keeps an entry: what the watchers asked for. */
   get retentionMs(): number {
@@ -54,11 +58,11 @@ export class RevocationFeed {
     this.watchers.push(watcher);
     this.windowMs = Math.max(this.windowMs, windowMs);
     watcher.state(this.current);
-    if (this.subscriber === undefined) {
-      if (this.timer === undefined) this.connect();
-    } else if (this.subscriber.status === 'ready' && this.current === 'live') {
+    const subscriber = this.subscription.connection;
+    if (subscriber === undefined) this.subscription.start();
+    else if (subscriber.status === 'ready' && this.current === 'live') {
       // A late watcher was told nothing of the past: read all of the log again.
-      void this.catchUp(this.subscriber, true);
+      void this.catchUp(subscriber, () => this.subscription.connection === subscriber, true);
     }
   }
 
@@ -69,50 +73,7 @@ export class RevocationFeed {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
-    this.subscriber?.disconnect();
-    this.subscriber = undefined;
-  }
-
-  private connect(): void {
-    this.timer = undefined;
-    if (this.closed) return;
-    const subscriber = subscriberFor(this.redis, 'wxauth:revocations');
-    if (subscriber === undefined) {
-      this.retryLater();
-      return;
-    }
-    this.subscriber = subscriber;
-    // Connection errors are the main client's to report; this one's end is what matters here.
-    subscriber.on('error', () => {});
-    subscriber.on('message', (_channel: string, text: string) => this.heard(text));
-    subscriber.on('ready', () => void this.subscribed(subscriber));
-    subscriber.on('close', () => {
-      if (this.subscriber === subscriber) this.setState('blind');
-    });
-    subscriber.once('end', () => {
-      if (this.subscriber !== subscriber) return;
-      this.subscriber = undefined;
-      this.retryLater();
-    });
-  }
-
-  private retryLater(): void {
-    if (this.closed || this.timer !== undefined) return;
-    this.attempt += 1;
-    this.timer = setTimeout(() => this.connect(), reconnectDelay(this.attempt));
-    this.timer.unref();
-  }
-
-  private async subscribed(subscriber: Redis): Promise<void> {
-    try {
-      await subscriber.subscribe(this.channel);
-    } catch {
-      subscriber.disconnect();
-      return;
-    }
-    this.attempt = 0;
-    await this.catchUp(subscriber, false);
+    this.subscription.close();
   }
 
   /**
@@ -120,21 +81,21 @@ export class RevocationFeed {
    * logged before it is in what the read answers. A failed read (the store's own connection may still be
    * coming back) leaves the feed blind and is tried again while this connection lasts.
    */
-  private async catchUp(subscriber: Redis, everything: boolean): Promise<void> {
+  private async catchUp(subscriber: Redis, current: () => boolean, everything: boolean): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
-      if (this.closed || this.subscriber !== subscriber || subscriber.status !== 'ready') return;
+      if (this.closed || !current() || subscriber.status !== 'ready') return;
       this.setState('catching_up');
       const since =
         everything || this.lastLoggedMs === undefined ? undefined : this.lastLoggedMs - CATCH_UP_MARGIN_MS;
       try {
         const missed = await this.readLog(since);
-        if (this.subscriber !== subscriber) return;
+        if (!current()) return;
         for (const { atMs } of missed) this.logged(atMs);
         this.notify(missed.map(({ id }) => id));
         this.setState('live', { caughtUp: missed.length });
         return;
       } catch {
-        if (this.subscriber !== subscriber) return;
+        if (!current()) return;
         this.setState('blind');
         await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)).unref());
       }

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { reconnectDelay, subscriberFor } from './connection.js';
+import { Subscription } from './connection.js';
 import { appKeys } from './keys.js';
 import { GUARDS, INT } from './scripts.js';
 
@@ -331,24 +331,28 @@ interface Watcher {
  */
 class WebLoginFeed {
   private readonly watchers = new Map<string, Set<Watcher>>();
-  private subscriber: Redis | undefined;
+  private readonly subscription: Subscription;
   private live = false;
   private waiting: Array<() => void> = [];
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
 
-  constructor(
-    private readonly redis: Redis | Cluster,
-    private readonly channel: string,
-  ) {}
+  constructor(redis: Redis | Cluster, channel: string) {
+    this.subscription = new Subscription(redis, channel, 'wxauth:web-logins', {
+      message: (ticket) => {
+        for (const watcher of this.watchers.get(ticket) ?? []) watcher.onChange();
+      },
+      subscribed: () => this.subscribed(),
+      lost: () => {
+        this.live = false;
+      },
+    });
+  }
 
   watch(ticket: string, onChange: () => void): WebLoginWatch {
     const watcher: Watcher = { onChange, armed: this.live };
     const set = this.watchers.get(ticket) ?? new Set();
     this.watchers.set(ticket, set);
     set.add(watcher);
-    if (this.subscriber === undefined && this.timer === undefined) this.connect();
+    this.subscription.start();
     let resolveLive: (() => void) | undefined;
     const live = this.live
       ? Promise.resolve()
@@ -368,46 +372,11 @@ class WebLoginFeed {
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.subscriber?.disconnect();
-    this.subscriber = undefined;
+    this.subscription.close();
     this.watchers.clear();
   }
 
-  private connect(): void {
-    this.timer = undefined;
-    if (this.closed) return;
-    const subscriber = subscriberFor(this.redis, 'wxauth:web-logins');
-    if (subscriber === undefined) {
-      this.retryLater();
-      return;
-    }
-    this.subscriber = subscriber;
-    // Connection errors are the store's connection's to report; this one's end is what matters here.
-    subscriber.on('error', () => {});
-    subscriber.on('message', (_channel: string, ticket: string) => {
-      for (const watcher of this.watchers.get(ticket) ?? []) watcher.onChange();
-    });
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.channel).then(
-        () => this.subscribed(subscriber),
-        () => subscriber.disconnect(),
-      );
-    });
-    subscriber.on('close', () => {
-      if (this.subscriber === subscriber) this.live = false;
-    });
-    subscriber.once('end', () => {
-      if (this.subscriber !== subscriber) return;
-      this.subscriber = undefined;
-      this.retryLater();
-    });
-  }
-
-  private subscribed(subscriber: Redis): void {
-    if (this.subscriber !== subscriber) return;
-    this.attempt = 0;
+  private subscribed(): void {
     this.live = true;
     for (const resolve of this.waiting.splice(0)) resolve();
     for (const set of this.watchers.values()) {
@@ -416,12 +385,5 @@ class WebLoginFeed {
         watcher.armed = true;
       }
     }
-  }
-
-  private retryLater(): void {
-    if (this.closed || this.timer !== undefined) return;
-    this.attempt += 1;
-    this.timer = setTimeout(() => this.connect(), reconnectDelay(this.attempt));
-    this.timer.unref();
   }
 }

@@ -53,6 +53,8 @@ describe('Mini-program client: devices, sessions and account deletion against th
   it("ends another phone's session at once: that phone's next request logs in again by itself", async () => {
     const first = s.phone();
     await first.auth.login();
+    // Newest first: the second login a second later, so the order does not rest on a tie.
+    s.h.clock.advance(1000);
     const second = s.phone({ openid: first.wx.openid!, device: 'Old phone' });
     await second.auth.login();
     const listed = await first.auth.sessions();

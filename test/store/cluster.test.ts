@@ -152,7 +152,8 @@ describe('on a Redis Cluster of three masters with one replica each', function (
       }
 
       async function open(id: string, nowMs = T0): Promise<void> {
-        const opened = login({ openid: id, nowMs });
+        // Every round opens one more session of the target: no cap may end the first ones meanwhile.
+        const opened = login({ openid: id, nowMs, maxSessions: 100_000 });
         // The same write again on a retry: recording a login is idempotent.
         await untilDone(() => store.recordLogin(opened));
         sessions.push({ opened, current: opened.tokenHash });

@@ -26,7 +26,11 @@ async function main(): Promise<void> {
   const drain = drainable(server);
   const { address, port } = await listen(server, config.port, config.host);
   logger.info({ host: address, port, env: config.env }, `wxauth listening on port ${port}`);
-  if (emulator) process.stdout.write(walkthrough(`http://127.0.0.1:${port}`, emulator.url));
+  if (emulator) {
+    // Below the log lines so far, which wait in a buffer (lib/logger.ts).
+    await flushLogs(logger);
+    process.stdout.write(walkthrough(`http://127.0.0.1:${port}`, emulator.url));
+  }
 
   let metricsServer: Server | undefined;
   if (config.metrics.port !== undefined) {

@@ -17,7 +17,11 @@ export function openUnderSecret(sealed: string, secret: string, purpose: string)
   const bytes = Buffer.from(sealed, 'base64url');
   if (bytes.length < IV_BYTES + TAG_BYTES + 1) return null;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', derivedKey(secret, purpose), bytes.subarray(0, IV_BYTES));
+    const decipher = createDecipheriv(
+      'aes-256-gcm',
+      derivedKey(secret, purpose),
+      bytes.subarray(0, IV_BYTES),
+    );
     decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
     return Buffer.concat([
       decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)),

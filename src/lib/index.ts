@@ -1,6 +1,4 @@
 export { type Clock, epochSeconds, ManualClock, systemClock } from './clock.js';
-export { createLogger, flushLogs, type Logger, REDACTED_PATHS } from './logger.js';
-export { randomId, sequentialIds } from './random.js';
 export {
   CODE_PATTERN,
   CODE_SHAPE,
@@ -10,3 +8,5 @@ export {
   type Openid,
   requireOpenid,
 } from './ids.js';
+export { createLogger, flushLogs, type Logger, REDACTED_PATHS } from './logger.js';
+export { randomId, sequentialIds } from './random.js';

@@ -9,7 +9,11 @@ import { RateLimited, TemporarilyUnavailable } from '../../errors/index.js';
  * says when the connection is stalled, so that limits count in memory at once instead of waiting.
  */
 export type RateLimitBackend =
-  | { redis: Redis | Cluster; prefix: string; guard: { readonly stalled: boolean; noteError(error: unknown): void } }
+  | {
+      redis: Redis | Cluster;
+      prefix: string;
+      guard: { readonly stalled: boolean; noteError(error: unknown): void };
+    }
   | undefined;
 
 /**

@@ -1,9 +1,9 @@
 import type { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
+import type { Login } from '../../auth/index.js';
 import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
-import type { Login } from '../../auth/index.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 import { readBody, stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';

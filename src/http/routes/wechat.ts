@@ -56,7 +56,11 @@ export function wechatRoutes(router: Router<BearerState>, deps: WechatRouteDeps)
   const guard = [noStore, ...limits.ip, bearer(access), ...limits.user];
 
   router.post('/wechat/phone-number', ...guard, async function answerPhoneNumber(ctx) {
-    ctx.body = await openData.phoneNumber(ctx.state.subject.sub, readBody(ctx, PhoneNumberBody), ctx.state.log);
+    ctx.body = await openData.phoneNumber(
+      ctx.state.subject.sub,
+      readBody(ctx, PhoneNumberBody),
+      ctx.state.log,
+    );
   });
 
   router.post('/wechat/user-info', ...guard, async function answerUserInfo(ctx) {

@@ -1,16 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { ConfigError, loadConfig, renderEnvExample, renderSettingsTable } from '../../src/config/index.js';
-
-function refusal(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).to.be.instanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('loadConfig accepted the settings');
-}
+import { loadConfig, renderEnvExample, renderSettingsTable } from '../../src/config/index.js';
+import { refusal } from '../helpers/config.js';
 
 describe('configuration', () => {
   it('starts with no settings at all on the embedded defaults', () => {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { refusal } from '../helpers/config.js';
 
 const PRODUCTION = {
   NODE_ENV: 'production',
@@ -9,16 +10,6 @@ const PRODUCTION = {
   SESSION_KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
   REDIS_URL: 'redis://127.0.0.1:6390',
 };
-
-function refusal(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).to.be.instanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('loadConfig accepted the settings');
-}
 
 describe('configuration: PUBLIC_URL and the issuer', () => {
   it('defaults PUBLIC_URL to http://localhost:<PORT> and the issuer to PUBLIC_URL', () => {

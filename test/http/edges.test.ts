@@ -1,41 +1,11 @@
 import { once } from 'node:events';
-import { request as httpRequest, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { type RawResponse, send } from '../helpers/raw-http.js';
 
 /** What scanners and careless clients send at the edge, over real HTTP. */
-
-interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function send(
-  port: number,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        }),
-      );
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 5 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function listen(h: Harness): Promise<{ server: Server; port: number }> {
   const server = h.app.listen(0, '127.0.0.1');

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
-import { request as httpRequest, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { type RawResponse, send } from '../helpers/raw-http.js';
 
 /**
  * Many malformed requests, generated from a fixed seed so that a failure reproduces, sent over real HTTP
@@ -20,37 +21,6 @@ function prng(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function send(
-  port: number,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body?: Buffer,
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        }),
-      );
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 5 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 describe('hostile input on every route', function () {

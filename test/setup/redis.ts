@@ -176,6 +176,8 @@ class PrivateRedisServer implements RedisServer {
     if (wrapper === undefined) return;
     this.wrapper = undefined;
     this.pid = undefined;
+    // Unref'd once running: without this, a script with nothing else to do would end before the exit.
+    wrapper.ref();
     wrapper.stdin!.end();
     await this.exited;
   }

@@ -68,6 +68,10 @@ export async function createBench(): Promise<Bench> {
   const buildDir = options.dist === '' ? join(ROOT, '.tmp', `bench-dist-${process.pid}`) : undefined;
   const dist = buildDir === undefined ? options.dist : build(buildDir);
   const services = new Set<Service>();
+  // Also when an error ends this process before close() (one thrown in autocannon's callbacks, say).
+  process.on('exit', () => {
+    for (const service of services) service.process.child.kill('SIGKILL');
+  });
 
   return {
     redis,
@@ -131,15 +135,11 @@ export async function createBench(): Promise<Bench> {
       return json(await post(`${url}/auth/login`, { code }));
     },
     async close() {
-      // The private Redis's wrapper is unref'd: waiting for its exit alone would let this process end
-      // before the caller's next step.
-      const alive = setInterval(() => undefined, 1000);
       for (const service of services) await service.stop();
       await emulator.close();
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
       if (buildDir !== undefined) rmSync(buildDir, { recursive: true, force: true });
-      clearInterval(alive);
     },
   };
 }

@@ -106,22 +106,27 @@ async function main(): Promise<void> {
       rows.push(...outcome.rows);
     }
     results.benchSeconds = round((performance.now() - started) / 1000);
-    const footer =
-      `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; ${options.durationS} s runs, ` +
-      `${options.connections} connections, ${options.rounds} round(s) (medians), LOG_LEVEL=${options.logLevel} ` +
-      `(request lines to a pipe), metrics on, ${options.users} users' tokens in turn, ${n(options.records)} users for memory; ` +
-      (canPin
-        ? 'service and anchors pinned to core 0, load generator and Redis to core 1 (workers: all share both cores).'
-        : 'no CPU pinning.');
-    mkdirSync(options.out, { recursive: true });
-    writeFileSync(join(options.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    const markdown = table(rows, footer);
-    writeFileSync(join(options.out, 'results.md'), markdown);
-    process.stdout.write(markdown);
-    log(`wrote ${join(options.out, 'results.json')} and results.md in ${results.benchSeconds} s`);
+    write(results, rows);
   } finally {
     await bench.close();
   }
+}
+
+/** <out>/results.json and results.md, and the table on stdout. */
+function write(results: Record<string, unknown>, rows: Row[]): void {
+  const footer =
+    `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; ${options.durationS} s runs, ` +
+    `${options.connections} connections, ${options.rounds} round(s) (medians), LOG_LEVEL=${options.logLevel} ` +
+    `(request lines to a pipe), metrics on, ${options.users} users' tokens in turn, ${n(options.records)} users for memory; ` +
+    (canPin
+      ? 'service and anchors pinned to core 0, load generator and Redis to core 1 (workers: all share both cores).'
+      : 'no CPU pinning.');
+  mkdirSync(options.out, { recursive: true });
+  writeFileSync(join(options.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const markdown = table(rows, footer);
+  writeFileSync(join(options.out, 'results.md'), markdown);
+  process.stdout.write(markdown);
+  log(`wrote ${join(options.out, 'results.json')} and results.md in ${results.benchSeconds} s`);
 }
 
 main().catch((error: unknown) => {

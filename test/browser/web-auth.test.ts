@@ -16,6 +16,7 @@ import {
 } from '../../src/browser/index.js';
 import { type LiveService, startLiveService } from '../client/service.js';
 import { pngOfDataUrl, readQrCode } from '../helpers/qr.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 /** sessionStorage as a Map. */
 function memoryStorage(): StorageLike & { map: Map<string, string> } {
@@ -28,15 +29,7 @@ function memoryStorage(): StorageLike & { map: Map<string, string> } {
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<AuthError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AuthError);
-    return error as AuthError;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, AuthError);
 
 describe('Browser SDK (createWebAuth) against the real service', function () {
   this.timeout(20_000);

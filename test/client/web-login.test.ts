@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { AuthError, DEFAULT_STORAGE_KEY } from '../../src/client/index.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { type LiveService, startLiveService } from './service.js';
 
 const CHROME_ON_MAC =
@@ -10,15 +11,7 @@ interface Started {
   poll_token: string;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<AuthError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AuthError);
-    return error as AuthError;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, AuthError);
 
 describe('Mini-program client: confirming a web login against the real service', () => {
   let s: LiveService;

@@ -1,60 +1,154 @@
 /**
- * Redis key layout. Every key of one user carries the hash tag `{openid}`, so multi-key scripts stay in
- * one Cluster slot. Openids are validated (base64url-like, at most 64 characters) before they get here.
+ * Redis key layout. The builders below name the keys; USER_KEY_LAYOUT and APP_KEY_LAYOUT describe them,
+ * once: README.md's "Redis layout" tables are generated from those two by `npm run env-example`. Every
+ * key of one user carries the hash tag `{openid}`, so multi-key scripts stay in one Cluster slot.
+ * Openids are validated (base64url-like, at most 64 characters) before they get here.
  */
 export function userKeys(prefix: string, openid: string) {
   const tag = `${prefix}{${openid}}`;
   return {
-    /** Hash: session_key, unionid, first and last login (ms); layout in scripts.ts (USER). No TTL. */
+    /** {@link USER_KEY_LAYOUT.user} */
     user: `${tag}:u`,
-    /**
-     * Sorted set of the user's family ids, scored by each family's expiry (ms): for logout-all and the
-     * session cap (layout in scripts.ts, SESSIONS). TTL: the longest family's.
-     */
+    /** {@link USER_KEY_LAYOUT.sessions} */
     sessions: `${tag}:s`,
-    /**
-     * String, packed: exp, abs, rot and crt (ms), the device, cur and prev (raw SHA-256 token hashes),
-     * succ (successor seed); layout in scripts.ts (FAMILY). 123 bytes plus the device once rotated. TTL:
-     * the family's expiry.
-     */
+    /** {@link USER_KEY_LAYOUT.family} */
     family: (familyId: string) => `${tag}:f:${familyId}`,
-    /**
-     * Sorted set of the user's families ended within the revocation window, scored by when (ms), so
-     * that a retried ending logs them again (scripts.ts, REVOKED). TTL: the window.
-     */
+    /** {@link USER_KEY_LAYOUT.revoked} */
     revoked: `${tag}:r`,
-    /** Hash: r (reason), u (until, ms; absent: none), t (when it was set, ms). TTL: until `u`. */
+    /** {@link USER_KEY_LAYOUT.ban} */
     ban: `${tag}:b`,
   };
 }
 
-/**
- * Keys of the app rather than of a user: one key per method, so no hash tag is needed. Every one has a
- * TTL.
- */
+/** Keys of the app rather than of a user: one key per command, so no hash tag is needed. */
 export function appKeys(prefix: string) {
   return {
-    /** String `<expiresAtMs>:<token>`: the shared WeChat access_token. TTL: until its expiry. */
+    /** {@link APP_KEY_LAYOUT.wechatAccessToken} */
     wechatAccessToken: `${prefix}wechat:at`,
-    /** String: the owner's random id. TTL: the lock's. */
+    /** {@link APP_KEY_LAYOUT.lock} */
     lock: (name: string) => `${prefix}lock:${name}`,
-    /** String '1', written by the readiness check to see that Redis takes writes. TTL: 10 s. */
+    /** {@link APP_KEY_LAYOUT.probe} */
     probe: `${prefix}ready`,
-    /** String: '' while its exchange is pending, then the sealed result. TTL: the claim's (≤ 60 s). */
+    /** {@link APP_KEY_LAYOUT.loginCode} */
     loginCode: (codeHash: string) => `${prefix}code:${codeHash}`,
-    /**
-     * Sorted set: the revocation log, ids of families ended in the last revocation window scored by
-     * when they were logged (ms, Redis's clock), read by an instance catching up. TTL: the window.
-     */
+    /** {@link APP_KEY_LAYOUT.revocationLog} */
     revocationLog: `${prefix}rv`,
-    /** Pub/sub channel (not a key): every ending, to every instance at once. */
+    /** Pub/sub channel (not a key), under the revocation log's name: {@link APP_KEY_LAYOUT.revocationLog}. */
     revocationChannel: `${prefix}rv`,
-    /**
-     * Hash: a web login's ticket (the scene of its mini-program code); fields in web-login.ts (TICKET).
-     * TTL: ten minutes past the ticket's expiry.
-     */
+    /** {@link APP_KEY_LAYOUT.webLogin} */
     webLogin: (ticket: string) => `${prefix}qr:${ticket}`,
-    /** Pub/sub channel (not a key): the id of every ticket that changed, to every instance. */
+    /** Pub/sub channel (not a key), under the tickets' prefix: {@link APP_KEY_LAYOUT.webLogin}. */
     webLoginChannel: `${prefix}qr`,
   };
+}
+
+/** One key as README.md shows it (Markdown): named with the default prefix, its Redis type, TTL, content. */
+export interface KeyLayout {
+  key: string;
+  type: string;
+  ttl: string;
+  holds: string;
+}
+
+/** The keys of one user (userKeys), in the README's order. */
+export const USER_KEY_LAYOUT = {
+  user: {
+    key: 'wxauth:{openid}:u',
+    type: 'hash',
+    ttl: 'none',
+    holds:
+      "`k` the session_key: the UTF-8 of it as given or, sealed with `SESSION_KEY_ENCRYPTION_KEYS`, a 0 byte then the sealed value's bytes (crypto/at-rest.ts); `u` unionid; `f`/`l` first and last login (ms)",
+  },
+  family: {
+    key: 'wxauth:{openid}:f:<family>',
+    type: 'string',
+    ttl: "the family's expiry",
+    holds:
+      "packed, big-endian: a layout byte (1), `exp`, `abs` (absolute limit, -1: none), `rot` (last rotation, -1: none yet) and `crt` (the login, -1: unknown) as 6-byte ms, the device's length (1 byte) and UTF-8 (cut at 255 bytes), then the current refresh-token SHA-256 digest and, once rotated, the previous one (32 bytes each) and the successor seed (a 0 tag byte then the seed's bytes): 123 bytes plus the device once rotated. Families written before the layout byte (`exp`, `abs` and `rot` as 8-byte ms, so the first byte is 0, then the digests and the seed; no login time or device) are still read, and rewritten at their next rotation",
+  },
+  sessions: {
+    key: 'wxauth:{openid}:s',
+    type: 'sorted set',
+    ttl: "the longest family's",
+    holds:
+      "the user's family ids scored by each family's expiry (ms): for logout-all and the session cap (`MAX_SESSIONS_PER_USER`, which also bounds every script that walks it)",
+  },
+  revoked: {
+    key: 'wxauth:{openid}:r',
+    type: 'sorted set',
+    ttl: 'the revocation window',
+    holds:
+      "the user's families ended within it, scored by when (ms), at most 256: a retried ending logs them again",
+  },
+  ban: {
+    key: 'wxauth:{openid}:b',
+    type: 'hash',
+    ttl: 'until `u` (none: until lifted)',
+    holds: 'a ban: `r` reason, `u` until (ms), `t` when it was set; kept by an account deletion',
+  },
+} as const satisfies Record<keyof ReturnType<typeof userKeys>, KeyLayout>;
+
+/**
+ * The app's keys (appKeys, whose two channels share their keys' names, and the rate limiter's, which
+ * http/middleware/rate-limit.ts names), in the README's order.
+ */
+export const APP_KEY_LAYOUT = {
+  wechatAccessToken: {
+    key: 'wxauth:wechat:at',
+    type: 'string',
+    ttl: "until the token's cached expiry",
+    holds:
+      "`<expiresAtMs>:<token>`: WeChat's access_token, shared by every instance (the token sealed with `SESSION_KEY_ENCRYPTION_KEYS` when set)",
+  },
+  lock: {
+    key: 'wxauth:lock:wechat-access-token',
+    type: 'string',
+    ttl: 'twice `WECHAT_TIMEOUT_MS` plus 3 s',
+    holds: 'the random id of the instance fetching the access_token',
+  },
+  loginCode: {
+    key: 'wxauth:code:<sha256 of the code>',
+    type: 'string',
+    ttl: '`LOGIN_RETRY_WINDOW` (≤ 60 s)',
+    holds:
+      "`''` while a login code's exchange runs, then its result sealed under a key derived from the code",
+  },
+  rateLimit: {
+    key: 'wxauth:rl:<limit>:<address or openid>',
+    type: 'string',
+    ttl: "the limit's window",
+    holds: 'rate-limit counters (an address is an IP address, or an IPv6 /64)',
+  },
+  probe: {
+    key: 'wxauth:ready',
+    type: 'string',
+    ttl: '10 s',
+    holds: 'written by `/readyz`, to see that Redis takes writes',
+  },
+  webLogin: {
+    key: 'wxauth:qr:<ticket>',
+    type: 'hash',
+    ttl: "10 minutes past the ticket's expiry",
+    holds:
+      "a [web login](#web-login-by-scanning-a-mini-program-code)'s ticket: `p` the poll token's SHA-256 (never the token), `s` its status, `c`/`e` created and expires (ms), `a`/`u` the browser's address and user agent, `o` the openid that scanned it; `wxauth:qr` is also the pub/sub channel of ticket changes (the ticket id)",
+  },
+  revocationLog: {
+    key: 'wxauth:rv',
+    type: 'sorted set',
+    ttl: 'the revocation window',
+    holds:
+      "the revocation log: ids of sessions ended within `ACCESS_TOKEN_TTL` + `JWT_CLOCK_TOLERANCE` + 60 s, scored by Redis's time, for an instance catching up; `wxauth:rv` is also the pub/sub channel of endings",
+  },
+} as const satisfies Record<
+  Exclude<keyof ReturnType<typeof appKeys>, 'revocationChannel' | 'webLoginChannel'> | 'rateLimit',
+  KeyLayout
+>;
+
+/** One of README.md's Redis layout tables (between its redis-*-keys markers). */
+export function renderKeyLayoutTable(layout: Record<string, KeyLayout>): string {
+  const cell = (text: string) => text.replaceAll('|', '\\|');
+  const rows = Object.values(layout).map(
+    (k) => `| \`${k.key}\` | ${cell(k.type)} | ${cell(k.ttl)} | ${cell(k.holds)} |`,
+  );
+  return ['| key | type | TTL | holds |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

@@ -43,10 +43,10 @@ end`;
 export const INT = `local function int(n) return string.format('%d', n) end`;
 
 /**
- * The user's sessions: a sorted set of family ids scored by each family's expiry (ms), so the ended ones
+ * The user's sessions (layout: USER_KEY_LAYOUT.sessions in keys.ts). Scored by expiry, the ended ones
  * are one range below now and the one closest to its end is rank 0. It never holds more than the
- * session cap, which bounds every script that walks it. Kept compact (listpack) by Redis up to 128
- * members. Its TTL outlives the longest family; one just created by ZADD has none (PTTL -1).
+ * session cap, which bounds every script that walks it; Redis keeps it compact (listpack) up to 128
+ * members. One just created by ZADD has no TTL (PTTL -1), which extend_sessions takes as too short.
  */
 const SESSIONS = `
 local function extend_sessions(key, ttl)
@@ -54,11 +54,10 @@ local function extend_sessions(key, ttl)
 end`;
 
 /**
- * The user record is a hash: k (session_key, as RedisStore encodes it), u (unionid, absent: none),
- * f and l (first and last login, ms). Every value stays within 64 bytes, so Redis keeps the hash in
- * its compact listpack encoding (a longer one converts it to a table twice the size); RedisStore stores
- * a sealed session_key as its bytes for that reason. One-letter names: each letter saved is a byte per
- * user, and four of them put the record in a smaller allocation.
+ * The user record (layout: USER_KEY_LAYOUT.user in keys.ts). Every value stays within 64 bytes, so Redis
+ * keeps the hash in its compact listpack encoding (a longer one converts it to a table twice the size);
+ * RedisStore stores a sealed session_key as its bytes for that reason. One-letter field names: each
+ * letter saved is a byte per user, and four of them put the record in a smaller allocation.
  */
 const USER = `
 local function user_unionid(key)
@@ -68,17 +67,14 @@ local function user_unionid(key)
 end`;
 
 /**
- * A family is one string, packed (big-endian), 123 bytes plus the device once rotated, instead of a hash
- * of eight fields (more than twice that in Redis):
- *   1 (layout) | exp | abs (-1: none) | rot (-1: never rotated) | crt (-1: unknown) | dlen (1) | device
- *   | cur (32) | prev (32) | succ (rest)
- * The four times are 6-byte ms (enough until the year 6400), which keeps a rotated family without a
- * device within Redis's 128-byte allocation. `device` is dlen bytes of UTF-8 (RedisStore cuts it at 255);
- * `cur` and `prev` are raw SHA-256 digests; `succ` is the successor seed as RedisStore encodes it. A
- * login writes no prev or succ.
- * Layout 0, of families opened before logins recorded crt and the device, begins with an 8-byte exp (so
- * with a 0 byte): exp | abs | rot (8 bytes each) | cur | prev | succ. It is read as it is, and written
- * in layout 1 at its next rotation.
+ * A family (layout: USER_KEY_LAYOUT.family in keys.ts) is one packed string rather than a hash of eight
+ * fields, which takes more than twice the memory in Redis; its times are 6-byte ms (enough until the
+ * year 6400), which keeps a rotated family without a device within Redis's 128-byte allocation.
+ * read_family tells the layouts by the first byte. Layout 1 has 26 bytes before the device (the layout
+ * byte, four 6-byte times, the device's length), so cur starts at byte 27 + dlen (Lua counts from 1)
+ * and anything shorter than 58 bytes is no family; layout 0 has three 8-byte times, then cur at byte 25.
+ * succ is the rest, whatever RedisStore put there; a family never rotated has no prev or succ, read as
+ * ''. Every script that rewrites a family writes it in layout 1 (family_header), whichever it read.
  */
 const FAMILY = `
 local function read_family(key)
@@ -102,12 +98,13 @@ local function family_header(exp, abs, rot, crt, dev)
 end`;
 
 /**
- * The user's recently ended families (`…:r`): a sorted set of family ids scored by when they ended (ms,
- * by the real clock of the instance that ended them, not the caller's domain clock), trimmed to the revocation window (how long an access token they issued may live) and
- * to the newest REVOKED_MAX. `revoke` records what an ending script ended, tells every instance at
- * once (PUBLISH; in a Cluster it reaches every node) and answers the whole set, which RedisStore then
- * adds to the app-wide revocation log (another slot, so another round trip): when that second step
- * fails, a retried ending finds nothing left to end but still answers the set, and so logs it.
+ * The user's recently ended families (layout: USER_KEY_LAYOUT.revoked in keys.ts). `revoke` records
+ * what an ending script ended, scored by the real clock of the instance that ended it (not the caller's
+ * domain clock), trims the set to the revocation window (how long an access token they issued may live)
+ * and to the newest REVOKED_MAX, tells every instance at once (PUBLISH; in a Cluster it reaches every
+ * node) and answers the whole set, which RedisStore then adds to the app-wide revocation log (another
+ * slot, so another round trip): when that second step fails, a retried ending finds nothing left to end
+ * but still answers the set, and so logs it.
  * An ending script's last three ARGV (the revocation arguments) are: now by the real clock (ms), the
  * revocation window (ms), the channel.
  */

@@ -164,10 +164,7 @@ export class MemoryWebLoginStore implements WebLoginStore {
   }
 }
 
-/**
- * A ticket in Redis is a hash: p (the poll token's hash, base64url), s (status), c and e (created and
- * expires, ms), a (address), u (user agent), o (the scanner's openid, once scanned).
- */
+/** A ticket in Redis is a hash; its fields: APP_KEY_LAYOUT.webLogin in keys.ts. */
 const TICKET_FIELDS = `
 local LIVE = { pending = true, scanned = true, confirmed = true }`;
 

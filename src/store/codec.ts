@@ -1,30 +1,26 @@
-import { createHash } from 'node:crypto';
+import { sealedFromBytes, sealedToBytes } from '../crypto/at-rest.js';
 
 /**
- * How RedisStore turns the store's strings into the bytes Redis keeps, and back: compact forms that keep
- * each record small (scripts.ts has the layouts). Session keys and seeds come back exactly as given;
- * token hashes are only ever compared, so they need only stay equal when equal.
+ * How RedisStore turns the store's values into the bytes Redis keeps, and back: compact forms that keep
+ * each record small (the layouts: USER_KEY_LAYOUT in keys.ts). Each comes back exactly as given. Token hashes need
+ * none: they are the 32-byte digests a family keeps.
  */
-
-/** A session_key sealed by the at-rest cipher: `v1.<kid>.<base64url>` (see crypto/at-rest.ts). */
-const SEALED = /^v1\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]+)$/;
 
 /**
  * The session_key as the user record's `k` field keeps it. A sealed one is 65 characters or more, past
- * the 64 bytes that keep the hash compact (which would double the record), so it is kept as its bytes:
- * a 0 byte, the key id's length and the key id, then the payload decoded (55 bytes with an 8-character
- * key id). A session_key in clear (WeChat's base64) or anything else is kept as given.
+ * the 64 bytes that keep the hash compact (which would double the record), so it is kept in the at-rest
+ * cipher's byte form (a 0 byte first, see sealedToBytes). A session_key in clear (WeChat's base64) or
+ * anything else is kept as its UTF-8, except one that itself starts with a 0 byte (see escaped).
  */
 export function encodeSessionKey(sessionKey: string): string | Buffer {
-  const sealed = SEALED.exec(sessionKey);
-  if (sealed === null) return sessionKey.startsWith('\0') ? escaped(sessionKey) : sessionKey;
-  const [, kid, payload] = sealed as unknown as [string, string, string];
-  const raw = Buffer.from(payload, 'base64url');
-  if (raw.toString('base64url') !== payload) return sessionKey;
-  return Buffer.concat([Buffer.of(0, kid.length), Buffer.from(kid, 'ascii'), raw]);
+  return sealedToBytes(sessionKey) ?? (sessionKey.startsWith('\0') ? escaped(sessionKey) : sessionKey);
 }
 
-/** A plain value that itself starts with a 0 byte: 0, 255 (no key id is that long), then its UTF-8. */
+/**
+ * A plain value that starts with a 0 byte, as a sealed one does: 0, 255 (where the sealed byte form has
+ * its key id's length, at most 32), then its UTF-8. No session_key looks so; it keeps the round trip
+ * exact for any string.
+ */
 function escaped(value: string): Buffer {
   return Buffer.concat([Buffer.of(0, ESCAPED), Buffer.from(value, 'utf8')]);
 }
@@ -33,36 +29,28 @@ const ESCAPED = 0xff;
 export function decodeSessionKey(stored: Buffer): string {
   if (stored[0] !== 0) return stored.toString('utf8');
   if (stored[1] === ESCAPED) return stored.subarray(2).toString('utf8');
-  const kidEnd = 2 + stored[1]!;
-  return `v1.${stored.subarray(2, kidEnd).toString('ascii')}.${stored.subarray(kidEnd).toString('base64url')}`;
+  return sealedFromBytes(stored);
 }
 
 /**
- * A token hash as the 32 bytes a family stores (see FAMILY in scripts.ts): a base64url SHA-256 digest
- * (what the service passes) as its bytes, any other string as its SHA-256, so equal hashes stay equal.
+ * The successor seed as a family keeps it (`succ`, see USER_KEY_LAYOUT.family in keys.ts): a 0 byte, then the seed.
+ * The store never looks inside it.
  */
-export function digest(hash: string): Buffer {
-  const raw = Buffer.from(hash, 'base64url');
-  if (raw.length === 32 && raw.toString('base64url') === hash) return raw;
-  return createHash('sha256').update(hash, 'utf8').digest();
+export function storedSeed(seed: Buffer): Buffer {
+  return Buffer.concat([Buffer.of(0), seed]);
 }
 
 /**
- * The successor seed is opaque to the store, but the service's seeds are base64url: those are stored as
- * their bytes (a 0 byte, then the bytes), anything else as its UTF-8 (a 1 byte first).
+ * The seed a family keeps, exactly as given. The first byte is a tag from when seeds were strings: 0
+ * (what storedSeed writes, and what the service's base64url seeds were kept as: their bytes) or 1 (a
+ * string that was not base64url, kept as its UTF-8; only tests ever wrote one). Either way the seed is
+ * the bytes after it.
  */
-export function packSeed(seed: string): Buffer {
-  const raw = Buffer.from(seed, 'base64url');
-  return raw.toString('base64url') === seed
-    ? Buffer.concat([Buffer.of(0), raw])
-    : Buffer.concat([Buffer.of(1), Buffer.from(seed, 'utf8')]);
+export function seedOf(stored: Buffer): Buffer {
+  return stored.subarray(1);
 }
 
-export function unpackSeed(packed: Buffer): string {
-  return packed[0] === 0 ? packed.subarray(1).toString('base64url') : packed.subarray(1).toString('utf8');
-}
-
-/** A family keeps its device's length in one byte (see FAMILY in scripts.ts). */
+/** A family keeps its device's length in one byte (USER_KEY_LAYOUT.family in keys.ts). */
 const DEVICE_MAX_BYTES = 255;
 
 /** The device as a family keeps it: its UTF-8, cut at a character boundary within 255 bytes. */

@@ -1,17 +1,5 @@
 import type { AtRestCipher } from '../crypto/index.js';
-import type {
-  Ban,
-  CachedAccessToken,
-  LoginCodeClaim,
-  LoginOutcome,
-  LoginWrite,
-  RevocationWatcher,
-  RotateOutcome,
-  RotateRequest,
-  SessionInfo,
-  SessionStore,
-  UserRecord,
-} from './types.js';
+import type * as Store from './types.js';
 import type { WebLoginStore } from './web-login.js';
 
 /** The AAD of the sealed WeChat access_token; an openid never contains a space, so none is this. */
@@ -24,19 +12,19 @@ const WECHAT_ACCESS_TOKEN = 'wechat access_token';
  * rotating its key) logs nobody out; a session_key that no configured key opens reads as none, which
  * routes answer with login_required.
  */
-export class EncryptingStore implements SessionStore {
+export class EncryptingStore implements Store.SessionStore {
   constructor(
-    private readonly inner: SessionStore,
+    private readonly inner: Store.SessionStore,
     private readonly cipher: AtRestCipher,
     private readonly onUnreadable: (openid: string) => void = () => {},
   ) {}
 
-  recordLogin(login: LoginWrite): Promise<LoginOutcome> {
+  recordLogin(login: Store.LoginWrite): Promise<Store.LoginOutcome> {
     if (login.sessionKey === undefined) return this.inner.recordLogin(login);
     return this.inner.recordLogin({ ...login, sessionKey: this.cipher.seal(login.sessionKey, login.openid) });
   }
 
-  async getUser(openid: string): Promise<UserRecord | null> {
+  async getUser(openid: string): Promise<Store.UserRecord | null> {
     const user = await this.inner.getUser(openid);
     if (!user || !this.cipher.isSealed(user.sessionKey)) return user;
     const sessionKey = this.cipher.open(user.sessionKey, openid);
@@ -47,10 +35,10 @@ export class EncryptingStore implements SessionStore {
     return { ...user, sessionKey };
   }
 
-  rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome> {
+  rotateRefresh(rotation: Store.RotateRequest): Promise<Store.RotateOutcome> {
     return this.inner.rotateRefresh(rotation);
   }
-  endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
+  endFamily(openid: string, familyId: string, tokenHash: Buffer): Promise<boolean> {
     return this.inner.endFamily(openid, familyId, tokenHash);
   }
   endSession(openid: string, familyId: string, nowMs: number): Promise<boolean> {
@@ -59,25 +47,25 @@ export class EncryptingStore implements SessionStore {
   endAllFamilies(openid: string): Promise<number> {
     return this.inner.endAllFamilies(openid);
   }
-  listSessions(openid: string, nowMs: number): Promise<SessionInfo[]> {
+  listSessions(openid: string, nowMs: number): Promise<Store.SessionInfo[]> {
     return this.inner.listSessions(openid, nowMs);
   }
   deleteUser(openid: string): Promise<{ existed: boolean; sessionsEnded: number }> {
     return this.inner.deleteUser(openid);
   }
-  banUser(openid: string, ban: Ban, nowMs: number): Promise<number> {
+  banUser(openid: string, ban: Store.Ban, nowMs: number): Promise<number> {
     return this.inner.banUser(openid, ban, nowMs);
   }
-  getBan(openid: string, nowMs: number): Promise<Ban | null> {
+  getBan(openid: string, nowMs: number): Promise<Store.Ban | null> {
     return this.inner.getBan(openid, nowMs);
   }
   liftBan(openid: string): Promise<boolean> {
     return this.inner.liftBan(openid);
   }
-  watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void {
+  watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.inner.watchRevocations(watcher, options);
   }
-  async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
+  async getWechatAccessToken(nowMs: number): Promise<Store.CachedAccessToken | null> {
     const cached = await this.inner.getWechatAccessToken(nowMs);
     if (!cached || !this.cipher.isSealed(cached.token)) return cached;
     const token = this.cipher.open(cached.token, WECHAT_ACCESS_TOKEN);
@@ -102,7 +90,7 @@ export class EncryptingStore implements SessionStore {
   releaseLock(name: string, owner: string): Promise<boolean> {
     return this.inner.releaseLock(name, owner);
   }
-  claimLoginCode(codeHash: string, ttlMs: number): Promise<LoginCodeClaim> {
+  claimLoginCode(codeHash: string, ttlMs: number): Promise<Store.LoginCodeClaim> {
     return this.inner.claimLoginCode(codeHash, ttlMs);
   }
   completeLoginCode(codeHash: string, sealedResult: string): Promise<void> {

@@ -3,24 +3,7 @@ export { appKeys, userKeys } from './keys.js';
 export { MemoryStore } from './memory.js';
 export { connectRedis, RedisStore } from './redis.js';
 export { StallGuard } from './stall-guard.js';
-export type {
-  Ban,
-  CachedAccessToken,
-  Locks,
-  LoginCodeClaim,
-  LoginCodes,
-  LoginOutcome,
-  LoginWrite,
-  RevocationFeedState,
-  RevocationWatcher,
-  RotateOutcome,
-  RotateRequest,
-  SessionInfo,
-  SessionStore,
-  UserRecord,
-  UserSessions,
-  WechatTokenCache,
-} from './types.js';
+export type * from './types.js';
 export {
   WEB_LOGIN_KEEP_MS,
   type WebLoginAdvance,

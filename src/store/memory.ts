@@ -1,26 +1,15 @@
 import type { Clock } from '../lib/index.js';
 import { newestFirst } from './redis.js';
 import { DEFAULT_REVOCATION_WINDOW_MS } from './revocation-feed.js';
-import type {
-  Ban,
-  CachedAccessToken,
-  LoginCodeClaim,
-  LoginOutcome,
-  LoginWrite,
-  RevocationWatcher,
-  RotateOutcome,
-  RotateRequest,
-  SessionInfo,
-  SessionStore,
-  UserRecord,
-} from './types.js';
+import type * as Store from './types.js';
 import { MemoryWebLoginStore, type WebLoginStore } from './web-login.js';
 
+/** Token hashes and the seed are copies: what the caller does with its buffers afterwards changes none. */
 interface Family {
-  cur: string;
-  prev?: string;
+  cur: Buffer;
+  prev?: Buffer;
   rotAtMs?: number;
-  succ?: string;
+  succ?: Buffer;
   expAtMs: number;
   absAtMs?: number;
   createdAtMs: number;
@@ -35,18 +24,18 @@ const SWEEP_INTERVAL_MS = 60_000;
  * with the process and are not shared between instances). Same semantics as RedisStore; each method
  * runs without awaiting, so it is atomic in single-threaded JS.
  */
-export class MemoryStore implements SessionStore {
-  private readonly users = new Map<string, UserRecord>();
+export class MemoryStore implements Store.SessionStore {
+  private readonly users = new Map<string, Store.UserRecord>();
   /** openid → familyId → family. */
   private readonly families = new Map<string, Map<string, Family>>();
-  private wechatAccessToken: CachedAccessToken | undefined;
+  private wechatAccessToken: Store.CachedAccessToken | undefined;
   /** name → holder; `untilMs` is real time (Date.now()), as Redis measures PX. */
   private readonly locks = new Map<string, { owner: string; untilMs: number }>();
   /** codeHash → '' (pending) or the sealed result; `untilMs` is real time, as for locks. */
   private readonly loginCodes = new Map<string, { value: string; untilMs: number }>();
   private readonly tickets = new MemoryWebLoginStore();
-  private readonly bans = new Map<string, Ban>();
-  private readonly watchers: RevocationWatcher[] = [];
+  private readonly bans = new Map<string, Store.Ban>();
+  private readonly watchers: Store.RevocationWatcher[] = [];
   private windowMs = 0;
   /** Family ids ended lately → when (real time), for a watcher registered later. */
   private readonly revoked = new Map<string, number>();
@@ -66,7 +55,7 @@ export class MemoryStore implements SessionStore {
     this.sweeper.unref();
   }
 
-  async recordLogin(login: LoginWrite): Promise<LoginOutcome> {
+  async recordLogin(login: Store.LoginWrite): Promise<Store.LoginOutcome> {
     const now = this.enter(login.nowMs);
     const ban = this.banOf(login.openid, now);
     if (ban !== null) return { banned: ban };
@@ -74,7 +63,7 @@ export class MemoryStore implements SessionStore {
     // A session opened without a code exchange (a web login) keeps the session_key.
     const sessionKey = login.sessionKey ?? existing?.sessionKey;
     if (sessionKey !== undefined) {
-      const user: UserRecord = {
+      const user: Store.UserRecord = {
         sessionKey,
         firstLoginAtMs: existing?.firstLoginAtMs ?? now,
         lastLoginAtMs: now,
@@ -87,7 +76,7 @@ export class MemoryStore implements SessionStore {
     const absAtMs =
       login.absoluteTtlS === undefined ? undefined : now + Math.round(login.absoluteTtlS * 1000);
     const family: Family = {
-      cur: login.tokenHash,
+      cur: Buffer.from(login.tokenHash),
       expAtMs: Math.min(now + Math.round(login.refreshTtlS * 1000), absAtMs ?? Number.POSITIVE_INFINITY),
       createdAtMs: now,
     };
@@ -108,24 +97,24 @@ export class MemoryStore implements SessionStore {
     return { isNewUser: existing === undefined, sessionsEnded: Math.max(over, 0) };
   }
 
-  async getUser(openid: string): Promise<UserRecord | null> {
+  async getUser(openid: string): Promise<Store.UserRecord | null> {
     this.enter();
     const user = this.users.get(openid);
     return user === undefined ? null : { ...user };
   }
 
-  async rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome> {
+  async rotateRefresh(rotation: Store.RotateRequest): Promise<Store.RotateOutcome> {
     const now = this.enter(rotation.nowMs);
     const families = this.families.get(rotation.openid);
     const family = families?.get(rotation.familyId);
     if (families === undefined || family === undefined || family.expAtMs <= now) return { kind: 'invalid' };
     const unionid = this.users.get(rotation.openid)?.unionid;
 
-    if (rotation.presentedHash === family.cur) {
+    if (rotation.presentedHash.equals(family.cur)) {
       family.prev = family.cur;
-      family.cur = rotation.nextHash;
+      family.cur = Buffer.from(rotation.nextHash);
       family.rotAtMs = now;
-      family.succ = rotation.successorSeed;
+      family.succ = Buffer.from(rotation.successorSeed);
       family.expAtMs = Math.min(
         now + Math.round(rotation.refreshTtlS * 1000),
         family.absAtMs ?? Number.POSITIVE_INFINITY,
@@ -133,14 +122,14 @@ export class MemoryStore implements SessionStore {
       return { kind: 'rotated', expiresAtMs: family.expAtMs, ...optionalUnionid(unionid) };
     }
     if (
-      rotation.presentedHash === family.prev &&
+      family.prev?.equals(rotation.presentedHash) === true &&
       family.rotAtMs !== undefined &&
       family.succ !== undefined &&
       now < family.rotAtMs + Math.round(rotation.graceS * 1000)
     ) {
       return {
         kind: 'grace',
-        successorSeed: family.succ,
+        successorSeed: Buffer.from(family.succ),
         expiresAtMs: family.expAtMs,
         ...optionalUnionid(unionid),
       };
@@ -150,12 +139,12 @@ export class MemoryStore implements SessionStore {
     return { kind: 'reused' };
   }
 
-  async endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
+  async endFamily(openid: string, familyId: string, tokenHash: Buffer): Promise<boolean> {
     this.enter();
     const families = this.families.get(openid);
     const family = families?.get(familyId);
     if (families === undefined || family === undefined) return false;
-    if (tokenHash !== family.cur && tokenHash !== family.prev) return false;
+    if (!tokenHash.equals(family.cur) && family.prev?.equals(tokenHash) !== true) return false;
     this.removeFamily(openid, families, familyId);
     this.notify([familyId]);
     return true;
@@ -177,7 +166,7 @@ export class MemoryStore implements SessionStore {
     return this.endAll(openid);
   }
 
-  async listSessions(openid: string, nowMs: number): Promise<SessionInfo[]> {
+  async listSessions(openid: string, nowMs: number): Promise<Store.SessionInfo[]> {
     const now = this.enter(nowMs);
     const live = [...(this.families.get(openid) ?? [])].filter(([, family]) => family.expAtMs > now);
     return live
@@ -199,13 +188,13 @@ export class MemoryStore implements SessionStore {
     return { existed, sessionsEnded };
   }
 
-  async banUser(openid: string, ban: Ban, nowMs: number): Promise<number> {
+  async banUser(openid: string, ban: Store.Ban, nowMs: number): Promise<number> {
     this.enter(nowMs);
     this.bans.set(openid, { ...ban });
     return this.endAll(openid);
   }
 
-  async getBan(openid: string, nowMs: number): Promise<Ban | null> {
+  async getBan(openid: string, nowMs: number): Promise<Store.Ban | null> {
     return this.banOf(openid, this.enter(nowMs));
   }
 
@@ -215,7 +204,7 @@ export class MemoryStore implements SessionStore {
   }
 
   /** In this process only: the embedded mode has no other instance to tell. */
-  watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void {
+  watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.enter();
     this.watchers.push(watcher);
     this.windowMs = Math.max(this.windowMs, options.windowMs);
@@ -224,7 +213,7 @@ export class MemoryStore implements SessionStore {
     if (this.revoked.size > 0) watcher.revoked([...this.revoked.keys()]);
   }
 
-  async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
+  async getWechatAccessToken(nowMs: number): Promise<Store.CachedAccessToken | null> {
     const now = this.enter(nowMs);
     const cached = this.wechatAccessToken;
     return cached !== undefined && cached.expiresAtMs > now ? { ...cached } : null;
@@ -259,7 +248,7 @@ export class MemoryStore implements SessionStore {
     return true;
   }
 
-  async claimLoginCode(codeHash: string, ttlMs: number): Promise<LoginCodeClaim> {
+  async claimLoginCode(codeHash: string, ttlMs: number): Promise<Store.LoginCodeClaim> {
     this.enter();
     const now = Date.now();
     const known = this.loginCodes.get(codeHash);
@@ -338,7 +327,7 @@ export class MemoryStore implements SessionStore {
     return ids.length;
   }
 
-  private banOf(openid: string, now: number): Ban | null {
+  private banOf(openid: string, now: number): Store.Ban | null {
     const ban = this.bans.get(openid);
     return ban === undefined || (ban.untilMs !== undefined && ban.untilMs <= now) ? null : { ...ban };
   }

@@ -1,6 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { TemporarilyUnavailable } from '../errors/index.js';
-import { decodeSessionKey, digest, encodeDevice, encodeSessionKey, packSeed, unpackSeed } from './codec.js';
+import { decodeSessionKey, encodeDevice, encodeSessionKey, seedOf, storedSeed } from './codec.js';
 import { reconnectDelay } from './connection.js';
 import { appKeys, userKeys } from './keys.js';
 import { RevocationFeed } from './revocation-feed.js';
@@ -22,19 +22,7 @@ import {
   ROTATE_REFRESH,
 } from './scripts.js';
 import { StallGuard } from './stall-guard.js';
-import type {
-  Ban,
-  CachedAccessToken,
-  LoginCodeClaim,
-  LoginOutcome,
-  LoginWrite,
-  RevocationWatcher,
-  RotateOutcome,
-  RotateRequest,
-  SessionInfo,
-  SessionStore,
-  UserRecord,
-} from './types.js';
+import type * as Store from './types.js';
 import { RedisWebLoginStore, type WebLoginStore } from './web-login.js';
 
 export interface RedisConnectOptions {
@@ -181,7 +169,7 @@ export interface RedisStoreOptions {
  * - `guard` (shared with the rate limits on the same connection): once a command timed out, commands
  *   fail at once (503) until Redis answers again.
  */
-export class RedisStore implements SessionStore {
+export class RedisStore implements Store.SessionStore {
   private readonly redis: Redis | Cluster;
   private readonly scripts: ScriptCommands;
   private readonly prefix: string;
@@ -236,7 +224,8 @@ export class RedisStore implements SessionStore {
     });
   }
 
-  async recordLogin(login: LoginWrite): Promise<LoginOutcome> {
+  async recordLogin(login: Store.LoginWrite): Promise<Store.LoginOutcome> {
+    const tokenHash = tokenDigest(login.tokenHash);
     const keys = userKeys(this.prefix, login.openid);
     const now = Math.floor(login.nowMs);
     const abs = login.absoluteTtlS === undefined ? undefined : now + Math.round(login.absoluteTtlS * 1000);
@@ -253,7 +242,7 @@ export class RedisStore implements SessionStore {
         login.sessionKey === undefined ? '' : encodeSessionKey(login.sessionKey),
         login.unionid ?? '',
         login.familyId,
-        digest(login.tokenHash),
+        tokenHash,
         String(exp),
         abs === undefined ? '' : String(abs),
         keys.family(''),
@@ -269,12 +258,12 @@ export class RedisStore implements SessionStore {
     return { isNewUser: isNew === 1, sessionsEnded: ended };
   }
 
-  async getUser(openid: string): Promise<UserRecord | null> {
+  async getUser(openid: string): Promise<Store.UserRecord | null> {
     const [sk, uid, fl, ll] = await this.call(() =>
       this.redis.hmgetBuffer(userKeys(this.prefix, openid).user, 'k', 'u', 'f', 'l'),
     );
     if (sk == null || fl == null || ll == null) return null;
-    const user: UserRecord = {
+    const user: Store.UserRecord = {
       sessionKey: decodeSessionKey(sk),
       firstLoginAtMs: Number(fl.toString()),
       lastLoginAtMs: Number(ll.toString()),
@@ -283,7 +272,9 @@ export class RedisStore implements SessionStore {
     return user;
   }
 
-  async rotateRefresh(rotation: RotateRequest): Promise<RotateOutcome> {
+  async rotateRefresh(rotation: Store.RotateRequest): Promise<Store.RotateOutcome> {
+    const presented = tokenDigest(rotation.presentedHash);
+    const next = tokenDigest(rotation.nextHash);
     const keys = userKeys(this.prefix, rotation.openid);
     const sentAt = performance.now();
     const reply = await this.call(() =>
@@ -294,9 +285,9 @@ export class RedisStore implements SessionStore {
         keys.revoked,
         this.deadline(),
         String(Math.floor(rotation.nowMs)),
-        digest(rotation.presentedHash),
-        digest(rotation.nextHash),
-        packSeed(rotation.successorSeed),
+        presented,
+        next,
+        storedSeed(rotation.successorSeed),
         String(Math.round(rotation.refreshTtlS * 1000)),
         String(Math.round(rotation.graceS * 1000)),
         rotation.familyId,
@@ -313,7 +304,7 @@ export class RedisStore implements SessionStore {
       case 'grace':
         return {
           kind: 'grace',
-          successorSeed: unpackSeed(reply[1] as Buffer),
+          successorSeed: seedOf(reply[1] as Buffer),
           expiresAtMs: Number(reply[2]),
           ...optionalUnionid(reply[3]?.toString()),
         };
@@ -327,7 +318,8 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  async endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean> {
+  async endFamily(openid: string, familyId: string, tokenHash: Buffer): Promise<boolean> {
+    const hash = tokenDigest(tokenHash);
     const keys = userKeys(this.prefix, openid);
     const [ended, logged] = await this.call(() =>
       this.scripts.wxauthEndFamily(
@@ -335,7 +327,7 @@ export class RedisStore implements SessionStore {
         keys.sessions,
         keys.revoked,
         this.deadline(),
-        digest(tokenHash),
+        hash,
         familyId,
         ...this.revocationArgs(),
       ),
@@ -362,26 +354,17 @@ export class RedisStore implements SessionStore {
   }
 
   async endAllFamilies(openid: string): Promise<number> {
-    const keys = userKeys(this.prefix, openid);
-    const [ended, logged] = await this.call(() =>
-      this.scripts.wxauthEndAllFamilies(
-        keys.sessions,
-        keys.revoked,
-        this.deadline(),
-        keys.family(''),
-        ...this.revocationArgs(),
-      ),
-    );
+    const [ended, logged] = await this.call(() => this.scripts.wxauthEndAllFamilies(...this.endAll(openid)));
     await this.logEnded(logged);
     return ended;
   }
 
-  async listSessions(openid: string, nowMs: number): Promise<SessionInfo[]> {
+  async listSessions(openid: string, nowMs: number): Promise<Store.SessionInfo[]> {
     const keys = userKeys(this.prefix, openid);
     const rows = await this.call(() =>
       this.scripts.wxauthListSessionsBuffer(keys.sessions, keys.family(''), String(Math.floor(nowMs))),
     );
-    const sessions = rows.map(([id, exp, rot, crt, device]): SessionInfo => {
+    const sessions = rows.map(([id, exp, rot, crt, device]): Store.SessionInfo => {
       const known = (ms: Buffer | undefined) => (ms === undefined || Number(ms) < 0 ? undefined : Number(ms));
       return {
         id: String(id),
@@ -397,14 +380,7 @@ export class RedisStore implements SessionStore {
   async deleteUser(openid: string): Promise<{ existed: boolean; sessionsEnded: number }> {
     const keys = userKeys(this.prefix, openid);
     const [existed, ended, logged] = await this.call(() =>
-      this.scripts.wxauthDeleteUser(
-        keys.user,
-        keys.sessions,
-        keys.revoked,
-        this.deadline(),
-        keys.family(''),
-        ...this.revocationArgs(),
-      ),
+      this.scripts.wxauthDeleteUser(keys.user, ...this.endAll(openid)),
     );
     await this.logEnded(logged);
     // Logged: the user's last key but the ban can go. Until it does, a retry finds it and logs again.
@@ -412,7 +388,7 @@ export class RedisStore implements SessionStore {
     return { existed: existed === 1, sessionsEnded: ended };
   }
 
-  async banUser(openid: string, ban: Ban, nowMs: number): Promise<number> {
+  async banUser(openid: string, ban: Store.Ban, nowMs: number): Promise<number> {
     const keys = userKeys(this.prefix, openid);
     const [ended, logged] = await this.call(() =>
       this.scripts.wxauthBanUser(
@@ -431,7 +407,7 @@ export class RedisStore implements SessionStore {
     return ended;
   }
 
-  async getBan(openid: string, nowMs: number): Promise<Ban | null> {
+  async getBan(openid: string, nowMs: number): Promise<Store.Ban | null> {
     const key = userKeys(this.prefix, openid).ban;
     const [setAt, reason, until] = await this.call(() => this.redis.hmget(key, 't', 'r', 'u'));
     if (setAt == null) return null;
@@ -443,11 +419,11 @@ export class RedisStore implements SessionStore {
     return (await this.call(() => this.redis.del(userKeys(this.prefix, openid).ban))) === 1;
   }
 
-  watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void {
+  watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.feed.watch(watcher, options.windowMs);
   }
 
-  async getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null> {
+  async getWechatAccessToken(nowMs: number): Promise<Store.CachedAccessToken | null> {
     const value = await this.call(() => this.redis.get(appKeys(this.prefix).wechatAccessToken));
     if (value == null) return null;
     const colon = value.indexOf(':');
@@ -480,7 +456,7 @@ export class RedisStore implements SessionStore {
     return (await this.call(() => this.scripts.wxauthReleaseLock(key, owner))) === 1;
   }
 
-  async claimLoginCode(codeHash: string, ttlMs: number): Promise<LoginCodeClaim> {
+  async claimLoginCode(codeHash: string, ttlMs: number): Promise<Store.LoginCodeClaim> {
     const key = appKeys(this.prefix).loginCode(codeHash);
     const known = await this.call(() =>
       this.scripts.wxauthClaimLoginCode(key, this.deadline(), String(Math.max(Math.round(ttlMs), 1))),
@@ -536,11 +512,11 @@ export class RedisStore implements SessionStore {
    * back by it). Once Redis answers again, its time moves to then (RESTART_GRACE), so the client's retry
    * with the old token is a retry within the grace window, not a reuse. Bounded: the oldest are dropped.
    */
-  private rememberUncertain(rotation: RotateRequest, sentAt: number): void {
+  private rememberUncertain(rotation: Store.RotateRequest, sentAt: number): void {
     if (this.uncertain.length >= MAX_UNCERTAIN_ROTATIONS) this.uncertain.shift();
     this.uncertain.push({
       family: userKeys(this.prefix, rotation.openid).family(rotation.familyId),
-      presented: digest(rotation.presentedHash),
+      presented: rotation.presentedHash,
       nowMs: rotation.nowMs,
       sentAt,
     });
@@ -586,6 +562,15 @@ export class RedisStore implements SessionStore {
    */
   private revocationArgs(): [string, string, string] {
     return [String(Date.now()), String(this.feed.retentionMs), appKeys(this.prefix).revocationChannel];
+  }
+
+  /**
+   * Ending every family of the user, as END_ALL_FAMILIES takes it and DELETE_USER after the user record:
+   * KEYS sessions and revoked, then ARGV deadline, family key prefix and the revocation arguments.
+   */
+  private endAll(openid: string): string[] {
+    const keys = userKeys(this.prefix, openid);
+    return [keys.sessions, keys.revoked, this.deadline(), keys.family(''), ...this.revocationArgs()];
   }
 
   /**
@@ -651,7 +636,18 @@ function optionalUnionid(unionid: string | null | undefined): { unionid?: string
   return unionid == null ? {} : { unionid };
 }
 
-function banOf(reason: string | null | undefined, until: string | null | undefined): Ban {
+/**
+ * A token hash as a family keeps it: the 32-byte digest itself, which the scripts read at fixed offsets
+ * (FAMILY in scripts.ts), so any other length would garble the family. It is the caller's bug: a
+ * RangeError, which call() never takes for an outage.
+ */
+function tokenDigest(hash: Buffer): Buffer {
+  if (hash.length !== 32)
+    throw new RangeError(`a token hash is a 32-byte SHA-256 digest, not ${hash.length} bytes`);
+  return hash;
+}
+
+function banOf(reason: string | null | undefined, until: string | null | undefined): Store.Ban {
   return {
     ...(reason == null || reason === '' ? {} : { reason }),
     ...(until == null ? {} : { untilMs: Number(until) }),
@@ -659,7 +655,7 @@ function banOf(reason: string | null | undefined, until: string | null | undefin
 }
 
 /** Newest login first; families older than their creation time (layout 0) last. */
-export function newestFirst(a: SessionInfo, b: SessionInfo): number {
+export function newestFirst(a: Store.SessionInfo, b: Store.SessionInfo): number {
   return (
     (b.createdAtMs ?? Number.NEGATIVE_INFINITY) - (a.createdAtMs ?? Number.NEGATIVE_INFINITY) ||
     b.expiresAtMs - a.expiresAtMs

@@ -26,10 +26,10 @@ import type { WebLoginStore } from './web-login.js';
  * (503) at once rather than queueing, and has changed nothing: a write that reaches Redis after its
  * caller gave up is dropped there. The adapter reconnects by itself. Any other rejection is a bug.
  *
- * Secrets: refresh tokens reach the store only as hashes (`tokenHash`, base64url SHA-256). The
- * `successorSeed` is random; the successor is derived from it and the predecessor token, which the store
- * never sees, so a dump of the store cannot rebuild a token. The session_key is an opaque string to the store (sealed above it when encryption at rest
- * is on).
+ * Secrets: refresh tokens reach the store only as hashes (`tokenHash`: the token's 32-byte SHA-256
+ * digest). The `successorSeed` is random bytes; the successor is derived from it and the predecessor
+ * token, which the store never sees, so a dump of the store cannot rebuild a token. The session_key is
+ * an opaque string to the store (sealed above it when encryption at rest is on).
  */
 /** Users and their sessions (refresh-token families), with bans and revocations. */
 export interface UserSessions {
@@ -62,7 +62,7 @@ export interface UserSessions {
    * Logout of one session: ends the family when `tokenHash` is its current or previous token. Answers
    * whether a family was ended; anything else (unknown family or token) ends nothing.
    */
-  endFamily(openid: string, familyId: string, tokenHash: string): Promise<boolean>;
+  endFamily(openid: string, familyId: string, tokenHash: Buffer): Promise<boolean>;
 
   /**
    * Ends family `familyId` of the user, whatever its tokens: a session ended from the list of sessions.
@@ -260,7 +260,8 @@ export interface LoginWrite {
   sessionKey?: string;
   unionid?: string;
   familyId: string;
-  tokenHash: string;
+  /** The 32-byte SHA-256 digest of the family's first token. */
+  tokenHash: Buffer;
   nowMs: number;
   refreshTtlS: number;
   /** Absolute lifetime of the family from its login, seconds; none when undefined. */
@@ -274,13 +275,11 @@ export interface LoginWrite {
 export interface RotateRequest {
   openid: string;
   familyId: string;
-  presentedHash: string;
-  nextHash: string;
-  /**
-   * Opaque to the store; returned as is by a `grace` answer. RedisStore keeps a base64url seed as its
-   * bytes (32 for the service's seeds), anything else as given.
-   */
-  successorSeed: string;
+  /** 32-byte SHA-256 digests, as `tokenHash`. */
+  presentedHash: Buffer;
+  nextHash: Buffer;
+  /** Opaque bytes to the store (32 of them from the service); returned exactly by a `grace` answer. */
+  successorSeed: Buffer;
   nowMs: number;
   refreshTtlS: number;
   /** Seconds after a rotation during which the previous token is answered with `grace`. */
@@ -294,7 +293,7 @@ export type RotateOutcome =
    * `presentedHash` is the previous token, rotated less than `graceS` ago (a concurrent or retried
    * refresh): nothing changes, and the caller rebuilds the same successor from `successorSeed`.
    */
-  | { kind: 'grace'; successorSeed: string; expiresAtMs: number; unionid?: string }
+  | { kind: 'grace'; successorSeed: Buffer; expiresAtMs: number; unionid?: string }
   /**
    * The family is live but `presentedHash` is neither its current token nor its previous one within the
    * grace: an old token presented again (or one the store cannot tell from it). The family is ended.

@@ -16,13 +16,14 @@ const MAX_TOKEN_LENGTH = Math.ceil(((HEADER_BYTES + 64) * 4) / 3);
 export interface MintedRefreshToken {
   token: string;
   familyId: string;
-  hash: string;
+  /** What the store keeps of it (hashRefreshToken). */
+  hash: Buffer;
 }
 
 export interface ParsedRefreshToken {
   openid: string;
   familyId: string;
-  hash: string;
+  hash: Buffer;
 }
 
 export function newFamilyId(): string {
@@ -60,24 +61,31 @@ export function parseRefreshToken(token: string): ParsedRefreshToken | null {
   };
 }
 
-export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
+/** The 32-byte SHA-256 digest of the token's text. */
+export function hashRefreshToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
 }
 
 /**
  * A rotation stores a random seed, and the successor's secret is HMAC-SHA256(predecessor, seed). A
  * concurrent or retried refresh inside the grace window presents the predecessor again and so rebuilds
  * the very same successor, while the store alone (which holds the seed and only a hash of the
- * predecessor) cannot. The seed is 43 characters, which keeps the family hash in Redis's compact form.
+ * predecessor) cannot. The seed is 32 random bytes, which keeps a rotated family without a device within
+ * Redis's 128-byte allocation (see FAMILY in store/scripts.ts).
  */
-export function newSuccessorSeed(): string {
-  return randomBytes(SECRET_BYTES).toString('base64url');
+export function newSuccessorSeed(): Buffer {
+  return randomBytes(SECRET_BYTES);
 }
 
 export function successorOf(
   predecessor: ParsedRefreshToken & { token: string },
-  seed: string,
+  seed: Buffer,
 ): MintedRefreshToken {
-  const secret = createHmac('sha256', Buffer.from(predecessor.token, 'utf8')).update(seed, 'utf8').digest();
+  // The seed's base64url text, not its bytes: seeds were strings before, and the successor was the HMAC
+  // of that text. A family rotated by the previous version and retried within its grace window must
+  // rebuild the very successor that version answered, from the same seed bytes the store kept.
+  const secret = createHmac('sha256', Buffer.from(predecessor.token, 'utf8'))
+    .update(seed.toString('base64url'), 'utf8')
+    .digest();
   return assemble(predecessor.openid, predecessor.familyId, secret);
 }

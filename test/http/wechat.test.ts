@@ -424,7 +424,7 @@ describe('/wechat/* routes', () => {
           openid: WECHAT_DEMO.openid,
           sessionKey: WECHAT_DEMO.sessionKey,
           familyId: 'demo-family',
-          tokenHash: 'demo-hash',
+          tokenHash: Buffer.alloc(32),
           nowMs: demo.clock.now(),
           refreshTtlS: 3600,
           maxSessions: 50,

@@ -132,7 +132,7 @@ describe('on a Redis Cluster of three masters with one replica each', function (
       /** A session as a client holds it: its family and the hash of the token it would present next. */
       interface Session {
         opened: LoginWrite;
-        current: string;
+        current: Buffer;
       }
       const sessions: Session[] = [];
       let retried = 0;
@@ -162,14 +162,15 @@ describe('on a Redis Cluster of three masters with one replica each', function (
       async function refresh(session: Session, nowMs: number): Promise<void> {
         // A failed attempt may have rotated all the same (its answer lost): the retry then gets `grace`
         // with that attempt's seed, and the client derives that attempt's successor.
-        const attempts = new Map<string, RotateRequest>();
+        const attempts = new Map<string, RotateRequest>(); // by seed, hex
         const outcome = await untilDone(() => {
           const attempt = rotation(session.opened, session.current, { nowMs });
-          attempts.set(attempt.successorSeed, attempt);
+          attempts.set(attempt.successorSeed.toString('hex'), attempt);
           return store.rotateRefresh(attempt);
         });
         if (outcome.kind === 'rotated') session.current = [...attempts.values()].at(-1)!.nextHash;
-        else if (outcome.kind === 'grace') session.current = attempts.get(outcome.successorSeed)!.nextHash;
+        else if (outcome.kind === 'grace')
+          session.current = attempts.get(outcome.successorSeed.toString('hex'))!.nextHash;
         else throw new Error(`refresh answered ${outcome.kind}`);
       }
 

@@ -11,10 +11,10 @@ const REFRESH_TTL_S = 3600;
 const GRACE_S = 10;
 export const MAX_SESSIONS = 50;
 
-/** A refresh token as the service makes it, and the hash the store sees. */
-export function refreshToken(): { token: string; hash: string } {
+/** A refresh token as the service makes it, and the hash the store sees (its 32-byte SHA-256). */
+export function refreshToken(): { token: string; hash: Buffer } {
   const token = randomBytes(32).toString('base64url');
-  return { token, hash: createHash('sha256').update(token).digest('base64url') };
+  return { token, hash: createHash('sha256').update(token).digest() };
 }
 
 let counter = 0;
@@ -44,7 +44,7 @@ export function login(overrides: Partial<LoginWrite> = {}): LoginWrite {
 /** The rotation of `presentedHash` in the family `of` opened, to a fresh successor. */
 export function rotation(
   of: LoginWrite,
-  presentedHash: string,
+  presentedHash: Buffer,
   overrides: Partial<RotateRequest> = {},
 ): RotateRequest {
   const next = refreshToken();
@@ -53,7 +53,7 @@ export function rotation(
     familyId: of.familyId,
     presentedHash,
     nextHash: next.hash,
-    successorSeed: `sealed:${next.token}`,
+    successorSeed: randomBytes(32),
     nowMs: T0 + 1000,
     refreshTtlS: REFRESH_TTL_S,
     graceS: GRACE_S,
@@ -246,6 +246,37 @@ export function describeStoreContract(
         });
       });
 
+      it('answers the successor seed exactly as given, whatever its bytes, and however the caller reuses its buffer', async () => {
+        const seeds = [
+          Buffer.alloc(0),
+          Buffer.of(0),
+          Buffer.of(1, 0xff),
+          Buffer.from('sealed:✓'),
+          randomBytes(64),
+        ];
+        for (const seed of seeds) {
+          const opened = login();
+          await store.recordLogin(opened);
+          const given = Buffer.from(seed);
+          await store.rotateRefresh(rotation(opened, opened.tokenHash, { successorSeed: given }));
+          given.fill(7);
+          const retried = await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 2000 }));
+          expect(retried, seed.toString('hex')).to.deep.include({ kind: 'grace', successorSeed: seed });
+        }
+      });
+
+      it('compares token hashes by their bytes, not by the buffer passed', async () => {
+        const opened = login();
+        await store.recordLogin(opened);
+        const first = rotation(opened, Buffer.from(opened.tokenHash), { nowMs: T0 + 1000 });
+        expect((await store.rotateRefresh(first)).kind).to.equal('rotated');
+        const again = rotation(opened, Buffer.from(opened.tokenHash), { nowMs: T0 + 2000 });
+        expect((await store.rotateRefresh(again)).kind).to.equal('grace');
+        expect(await store.endFamily(opened.openid, opened.familyId, Buffer.from(first.nextHash))).to.equal(
+          true,
+        );
+      });
+
       it('changes nothing on a grace answer: the successor stays current and the grace answer repeats', async () => {
         const opened = login();
         await store.recordLogin(opened);
@@ -253,7 +284,7 @@ export function describeStoreContract(
         await store.rotateRefresh(first);
         for (let i = 0; i < 3; i += 1) {
           const retried = await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 2000 }));
-          expect(retried).to.include({ kind: 'grace', successorSeed: first.successorSeed });
+          expect(retried).to.deep.include({ kind: 'grace', successorSeed: first.successorSeed });
         }
         const next = await store.rotateRefresh(rotation(opened, first.nextHash, { nowMs: T0 + 3000 }));
         expect(next).to.deep.equal({ kind: 'rotated', expiresAtMs: T0 + 3000 + REFRESH_TTL_S * 1000 });
@@ -400,7 +431,7 @@ export function describeStoreContract(
         const winner = rotated[0]!;
         const graces = outcomes.filter((outcome) => outcome.kind === 'grace');
         expect(graces).to.have.length(5);
-        for (const grace of graces) expect(grace).to.include({ successorSeed: winner.successorSeed });
+        for (const grace of graces) expect(grace).to.deep.include({ successorSeed: winner.successorSeed });
         const next = rotation(opened, winner.nextHash, { nowMs: T0 + 2000 });
         expect((await store.rotateRefresh(next)).kind).to.equal('rotated');
       });
@@ -604,7 +635,8 @@ export function describeStoreContract(
     });
 
     describe('login codes (the double-submit single flight)', () => {
-      const code = () => refreshToken().hash;
+      /** As the service names a code: its SHA-256, base64url. */
+      const code = () => refreshToken().hash.toString('base64url');
 
       it('lets the first caller claim a code and tells the next one it is pending', async () => {
         const hash = code();

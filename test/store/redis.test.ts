@@ -5,8 +5,11 @@ import { Cluster, Redis } from 'ioredis';
 import { createAtRestCipher, parseAtRestKeys } from '../../src/crypto/index.js';
 import { TemporarilyUnavailable } from '../../src/errors/index.js';
 import { appKeys, connectRedis, RedisStore, userKeys } from '../../src/store/index.js';
+import { hashRefreshToken, parseRefreshToken } from '../../src/tokens/index.js';
+import { newSuccessorSeed, successorOf } from '../../src/tokens/refresh-token.js';
 import { freshPrefix, type RedisServer, startRedisServer, testRedis } from '../setup/hooks.js';
 import { rawCommand } from '../setup/redis.js';
+import { PREVIOUS_VERSION } from '../tokens/previous-version.js';
 import { describeStoreContract, familyId, login, refreshToken, rotation, T0, watch } from './contract.js';
 
 /** A client as the service makes it, once it is ready (commands before that fail fast by design). */
@@ -83,11 +86,9 @@ describe('RedisStore', () => {
   async function session() {
     const opened = login({ unionid: 'oUnion0123456789abcdefghijkl', familyId: familyId() });
     await store.recordLogin(opened);
-    // The largest successor seed that keeps the family compact: 48 bytes, 64 base64url characters (a
-    // 32-byte token and a 16-byte tag, under a key used once so the nonce can be fixed).
-    const rotated = rotation(opened, opened.tokenHash, {
-      successorSeed: randomBytes(48).toString('base64url'),
-    });
+    // The largest successor seed that keeps the family compact: 48 bytes (a 32-byte token and a 16-byte
+    // tag, under a key used once so the nonce can be fixed).
+    const rotated = rotation(opened, opened.tokenHash, { successorSeed: randomBytes(48) });
     await store.rotateRefresh(rotated);
     return { opened, rotated, keys: userKeys(prefix, opened.openid) };
   }
@@ -117,7 +118,6 @@ describe('RedisStore', () => {
     const tokens = [refreshToken(), refreshToken()];
     await store.recordLogin({ ...opened, tokenHash: tokens[0]!.hash });
     const keys = userKeys(prefix, opened.openid);
-    const digest = (hash: string) => Buffer.from(hash, 'base64url');
     const times = (family: Buffer) => [1, 7, 13, 19].map((at) => family.readIntBE(at, 6));
     // 1 (layout) | exp | abs | rot (-1: never) | crt (6 bytes each) | dlen 0 | cur
     const fresh = (await admin.getBuffer(keys.family(opened.familyId)))!;
@@ -125,21 +125,21 @@ describe('RedisStore', () => {
     expect(fresh[0]).to.equal(1);
     expect(times(fresh)).to.deep.equal([T0 + 3_600_000, T0 + 7_200_000, -1, T0]);
     expect(fresh[25]).to.equal(0);
-    expect(fresh.subarray(26)).to.deep.equal(digest(tokens[0]!.hash));
+    expect(fresh.subarray(26)).to.deep.equal(tokens[0]!.hash);
 
-    const successorSeed = randomBytes(60).toString('base64url');
+    const successorSeed = randomBytes(60);
     await store.rotateRefresh({
       ...rotation(opened, tokens[0]!.hash),
       nextHash: tokens[1]!.hash,
       successorSeed,
       nowMs: T0 + 1000,
     });
-    // 1 | exp | abs | rot | crt | dlen | cur | prev | succ (0, then its bytes: it is base64url)
+    // 1 | exp | abs | rot | crt | dlen | cur | prev | succ (0, then its bytes)
     const rotated = (await admin.getBuffer(keys.family(opened.familyId)))!;
     expect(times(rotated)).to.deep.equal([T0 + 1000 + 3_600_000, T0 + 7_200_000, T0 + 1000, T0]);
-    expect(rotated.subarray(26, 58)).to.deep.equal(digest(tokens[1]!.hash));
-    expect(rotated.subarray(58, 90)).to.deep.equal(digest(tokens[0]!.hash));
-    expect(rotated.subarray(90)).to.deep.equal(Buffer.concat([Buffer.of(0), digest(successorSeed)]));
+    expect(rotated.subarray(26, 58)).to.deep.equal(tokens[1]!.hash);
+    expect(rotated.subarray(58, 90)).to.deep.equal(tokens[0]!.hash);
+    expect(rotated.subarray(90)).to.deep.equal(Buffer.concat([Buffer.of(0), successorSeed]));
 
     expect(await admin.hgetall(keys.user)).to.deep.equal({
       f: String(T0),
@@ -153,20 +153,67 @@ describe('RedisStore', () => {
     for (const { token } of tokens) expect(everything).not.to.include(token);
   });
 
-  it('keeps any other token hash as its SHA-256, so that equal hashes still match', async () => {
-    const opened = login({ tokenHash: 'not-a-digest' });
+  it('refuses a token hash that is not a 32-byte digest as a bug, writing nothing', async () => {
+    const short = randomBytes(31);
+    const opened = login({ tokenHash: short });
+    const keys = userKeys(prefix, opened.openid);
+    for (const refused of [
+      () => store.recordLogin(opened),
+      () => store.rotateRefresh(rotation(opened, refreshToken().hash, { nextHash: short })),
+      () => store.rotateRefresh(rotation(opened, Buffer.concat([refreshToken().hash, Buffer.of(0)]))),
+      () => store.endFamily(opened.openid, opened.familyId, Buffer.alloc(0)),
+    ]) {
+      const error = await rejection(refused());
+      expect(error).to.be.instanceOf(RangeError).and.not.to.be.instanceOf(TemporarilyUnavailable);
+    }
+    expect(await admin.exists(keys.user, keys.sessions, keys.family(opened.familyId))).to.equal(0);
+  });
+
+  it("reads a family the previous version rotated (raw digests, a 0-tagged seed) and rebuilds that version's successor", async () => {
+    const { openid, familyId: id, token, seed, successor } = PREVIOUS_VERSION;
+    const opened = login({ openid, familyId: id, tokenHash: hashRefreshToken(token) });
     await store.recordLogin(opened);
-    expect(await admin.strlen(userKeys(prefix, opened.openid).family(opened.familyId))).to.equal(58);
-    expect((await store.rotateRefresh(rotation(opened, 'not-a-digest'))).kind).to.equal('rotated');
+    // As that version left it after rotating `token` at T0 + 1000 (layout 1, see FAMILY in scripts.ts).
+    const header = Buffer.alloc(26);
+    header[0] = 1;
+    for (const [at, ms] of [T0 + 1000 + 3_600_000, -1, T0 + 1000, T0].entries())
+      header.writeIntBE(ms, 1 + 6 * at, 6);
+    const family = userKeys(prefix, openid).family(id);
+    const digestOf = (hash: string) => Buffer.from(hash, 'base64url');
+    const stored = [digestOf(PREVIOUS_VERSION.successorHash), digestOf(PREVIOUS_VERSION.tokenHash)];
+    await admin.set(family, Buffer.concat([header, ...stored, Buffer.of(0), seed]), 'PX', 3_600_000);
+
+    const retried = await store.rotateRefresh(
+      rotation(opened, hashRefreshToken(token), { nowMs: T0 + 2000 }),
+    );
+    expect(retried).to.deep.equal({ kind: 'grace', successorSeed: seed, expiresAtMs: T0 + 3_601_000 });
+    const rebuilt = successorOf({ ...parseRefreshToken(token)!, token }, seed);
+    expect(rebuilt.token).to.equal(successor);
+    expect((await store.rotateRefresh(rotation(opened, rebuilt.hash, { nowMs: T0 + 3000 }))).kind).to.equal(
+      'rotated',
+    );
+  });
+
+  it('answers the bytes after the tag of a seed kept as UTF-8 (tag 1, written for strings that were not base64url)', async () => {
+    const opened = login();
+    await store.recordLogin(opened);
+    const first = rotation(opened, opened.tokenHash, { nowMs: T0 + 1000 });
+    await store.rotateRefresh(first);
+    const family = userKeys(prefix, opened.openid).family(opened.familyId);
+    // The family up to its seed (no device: 90 bytes), then the seed as a string that was not base64url.
+    const kept = (await admin.getBuffer(family))!;
+    const text = Buffer.from('sealed:not base64url ✓', 'utf8');
+    await admin.set(family, Buffer.concat([kept.subarray(0, 90), Buffer.of(1), text]), 'PX', 3_600_000);
+    expect(
+      await store.rotateRefresh(rotation(opened, opened.tokenHash, { nowMs: T0 + 2000 })),
+    ).to.deep.include({ kind: 'grace', successorSeed: text });
   });
 
   it('keeps a rotated family within 250 bytes of Redis memory, and the family index compact', async () => {
     const opened = login();
     await store.recordLogin(opened);
-    // A seed as the service makes it: 32 random bytes, base64url.
-    await store.rotateRefresh(
-      rotation(opened, opened.tokenHash, { successorSeed: randomBytes(32).toString('base64url') }),
-    );
+    // A seed as the service makes it: 32 random bytes.
+    await store.rotateRefresh(rotation(opened, opened.tokenHash, { successorSeed: newSuccessorSeed() }));
     const keys = userKeys(prefix, opened.openid);
     const family = keys.family(opened.familyId);
     expect(await admin.strlen(family)).to.equal(123);
@@ -178,9 +225,7 @@ describe('RedisStore', () => {
     const device = 'iPhone 15 Pro; iOS 17.4.1; WeChat 8.0.47';
     const opened = login({ device });
     await store.recordLogin(opened);
-    await store.rotateRefresh(
-      rotation(opened, opened.tokenHash, { successorSeed: randomBytes(32).toString('base64url') }),
-    );
+    await store.rotateRefresh(rotation(opened, opened.tokenHash, { successorSeed: newSuccessorSeed() }));
     const family = userKeys(prefix, opened.openid).family(opened.familyId);
     const stored = (await admin.getBuffer(family))!;
     expect(stored[25]).to.equal(device.length);
@@ -203,10 +248,7 @@ describe('RedisStore', () => {
     old.writeBigInt64BE(BigInt(T0 + 3_600_000), 0);
     old.writeBigInt64BE(-1n, 8);
     old.writeBigInt64BE(-1n, 16);
-    await admin.set(
-      keys.family(opened.familyId),
-      Buffer.concat([old, Buffer.from(opened.tokenHash, 'base64url')]),
-    );
+    await admin.set(keys.family(opened.familyId), Buffer.concat([old, opened.tokenHash]));
     expect(await store.listSessions(opened.openid, T0)).to.deep.equal([
       {
         id: opened.familyId,
@@ -243,9 +285,27 @@ describe('RedisStore', () => {
   });
 
   it('keeps any session_key that is not sealed exactly as given', async () => {
-    for (const sessionKey of ['v1.kid.not base64', 'v1.kid.QUJD', '\u0000odd', 'plain text ✓']) {
+    for (const sessionKey of ['v1.kid.not base64', 'v1.kid.QUJD', '\u0000odd', '\u0000', 'plain text ✓']) {
       const opened = login({ sessionKey });
       await store.recordLogin(opened);
+      expect((await store.getUser(opened.openid))?.sessionKey).to.equal(sessionKey);
+    }
+  });
+
+  it('reads the session_key of a record the previous version wrote: sealed as bytes, escaped, or as given', async () => {
+    const payload = randomBytes(45);
+    for (const [stored, sessionKey] of [
+      [
+        Buffer.concat([Buffer.of(0, 8), Buffer.from('20261123'), payload]),
+        `v1.20261123.${payload.toString('base64url')}`,
+      ],
+      // Escaped: 0, 255, then the value's UTF-8, its own 0 byte included.
+      [Buffer.from('\u0000\u00ff\u0000odd', 'latin1'), '\u0000odd'],
+      [Buffer.from('tiihtNczf5v6AKRyjwEUhQ=='), 'tiihtNczf5v6AKRyjwEUhQ=='],
+    ] as const) {
+      const opened = login();
+      await store.recordLogin(opened);
+      await admin.hset(userKeys(prefix, opened.openid).user, 'k', stored);
       expect((await store.getUser(opened.openid))?.sessionKey).to.equal(sessionKey);
     }
   });
@@ -476,7 +536,9 @@ describe('RedisStore', () => {
     it('throws TemporarilyUnavailable at once when the server is gone', async () => {
       await lonely.stop();
       await expectUnavailableWithin(1500, () => outageStore.recordLogin(login()));
-      await expectUnavailableWithin(1500, () => outageStore.rotateRefresh(rotation(login(), 'x')));
+      await expectUnavailableWithin(1500, () =>
+        outageStore.rotateRefresh(rotation(login(), refreshToken().hash)),
+      );
       await expectUnavailableWithin(1500, () => outageStore.getUser('someone'));
       await expectUnavailableWithin(1500, () => outageStore.ping());
     });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { hashRefreshToken, mintRefreshToken, parseRefreshToken } from '../../src/tokens/index.js';
 import { newSuccessorSeed, successorOf } from '../../src/tokens/refresh-token.js';
+import { PREVIOUS_VERSION } from './previous-version.js';
 
 describe('refresh token format', () => {
   it('is base64url with at least 256 random bits, and round-trips its owner and family', () => {
@@ -12,7 +13,13 @@ describe('refresh token format', () => {
       familyId: minted.familyId,
       hash: minted.hash,
     });
-    expect(minted.hash).to.equal(hashRefreshToken(minted.token)).and.not.to.equal(minted.token);
+    expect(minted.hash).to.deep.equal(hashRefreshToken(minted.token)).and.to.have.length(32);
+  });
+
+  it("hashes a token to the 32 bytes of its text's SHA-256, the digest families already hold", () => {
+    expect(hashRefreshToken(PREVIOUS_VERSION.token)).to.deep.equal(
+      Buffer.from(PREVIOUS_VERSION.tokenHash, 'base64url'),
+    );
   });
 
   it('never mints the same token twice', () => {
@@ -42,7 +49,7 @@ describe('refresh token format', () => {
     const a = mintRefreshToken('oUser');
     const b = mintRefreshToken('oUser', a.familyId);
     const seed = newSuccessorSeed();
-    expect(seed).to.have.length(43);
+    expect(seed).to.be.instanceOf(Buffer).and.to.have.length(32);
     const next = successorOf({ ...parseRefreshToken(a.token)!, token: a.token }, seed);
     expect(parseRefreshToken(next.token)).to.deep.equal({
       openid: 'oUser',
@@ -56,5 +63,12 @@ describe('refresh token format', () => {
     expect(
       successorOf({ ...parseRefreshToken(a.token)!, token: a.token }, newSuccessorSeed()).token,
     ).not.to.equal(next.token);
+  });
+
+  it('derives from a seed the successor the previous version derived from its text', () => {
+    const { token, seed, successor, successorHash } = PREVIOUS_VERSION;
+    const next = successorOf({ ...parseRefreshToken(token)!, token }, seed);
+    expect(next.token).to.equal(successor);
+    expect(next.hash).to.deep.equal(Buffer.from(successorHash, 'base64url'));
   });
 });

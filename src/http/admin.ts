@@ -10,6 +10,7 @@ import { bodyReader, readBody } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
 import { rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
+import { createRequestLog } from './request-log.js';
 import type { RequestState } from './state.js';
 
 /** An admin key as it is checked: the SHA-256 of the key, and the short id log lines name it by. */
@@ -101,7 +102,7 @@ export function createAdminApp(config: Config, deps: AdminDeps): Koa {
     ctx.status = 204;
   });
 
-  app.use(requestContext(logger, metrics));
+  app.use(requestContext(logger, createRequestLog(logger, metrics)));
   app.use(async function countAdminAction(ctx, next) {
     try {
       await next();

@@ -1,3 +1,4 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
@@ -16,6 +17,7 @@ import {
   parseRefreshToken,
 } from '../tokens/index.js';
 import type { WechatClient } from '../wechat/index.js';
+import { type BearerLane, bearerLane } from './bearer-lane.js';
 import { clientAddresses } from './client-address.js';
 import type { BearerState } from './middleware/bearer.js';
 import { bodyReader } from './middleware/body.js';
@@ -27,6 +29,7 @@ import {
   rateLimit,
 } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
+import { createRequestLog } from './request-log.js';
 import { authRoutes } from './routes/auth.js';
 import { demoRoutes } from './routes/demo.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
@@ -86,8 +89,9 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     },
   });
 
+  const requests = createRequestLog(logger, metrics);
   // No `proxy` option: Koa would take the leftmost X-Forwarded-For entry, the client's own writing.
-  const app = new Koa();
+  const app = new Service(bearerLane(access, requests));
   // Koa's own error printing would write stacks to stderr; errorResponder logs instead.
   app.silent = true;
   // Exact paths only (no other case, no trailing slash), so that rules on paths in front hold.
@@ -154,7 +158,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     demoRoutes(router, { emulator: deps.emulator });
   }
 
-  app.use(requestContext(logger, metrics));
+  app.use(requestContext(logger, requests));
   const methods = [...new Set(router.stack.flatMap((layer) => layer.methods))];
   app.use(errorResponder(metrics, { methods }));
   app.use(forwardAuthRoutes(access)); // reads no body: ahead of the body reader
@@ -164,6 +168,29 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   app.use(router.allowedMethods());
   return app;
 }
+
+/**
+ * The Koa app, whose request handler first offers each request to the lane (bearer-lane.ts): what the
+ * lane answers from memory never reaches the middleware; everything else goes through it as usual.
+ */
+class Service extends Koa {
+  readonly #lane: BearerLane;
+
+  constructor(lane: BearerLane) {
+    super();
+    this.#lane = lane;
+  }
+
+  override callback(): ReturnType<Koa['callback']> {
+    const stack = super.callback();
+    const lane = this.#lane;
+    return (req, res) =>
+      req instanceof IncomingMessage && res instanceof ServerResponse && lane(req, res)
+        ? ANSWERED
+        : stack(req, res);
+  }
+}
+const ANSWERED = Promise.resolve();
 
 /** How far instances' clocks may be apart, seconds, for how long a revocation is remembered. */
 const CLOCK_SKEW_MARGIN_S = 60;

@@ -3,6 +3,8 @@ import { request as httpRequest } from 'node:http';
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
+  /** Names and values as sent, in order. */
+  rawHeaders: string[];
   body: string;
 }
 
@@ -25,6 +27,7 @@ export function send(
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
+          rawHeaders: res.rawHeaders,
           body: Buffer.concat(chunks).toString(),
         }),
       );

@@ -1,9 +1,6 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { sequentialIds } from '../../lib/index.js';
-import type { Metrics } from '../../metrics/index.js';
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+import type { RequestLog } from '../request-log.js';
 
 /**
  * Each request's ctx.state. Its `log` (a child logger carrying the request id) is made when first read:
@@ -28,39 +25,20 @@ class ContextState {
 
 /**
  * Gives each request an id (the caller's X-Request-Id when it is sane), a child logger carrying it,
- * and one log line when it ends. Only method, route path, status and duration are logged: never a
- * body, a query string or a header value.
+ * and one log line when it ends (request-log.ts).
  */
-export function requestContext(logger: Logger, metrics: Metrics): Middleware {
-  const newRequestId = sequentialIds();
-  // The request line holds only values this code picks (no body, header value or query string), so it
-  // is written without redaction, which cost more than the rest of the line; every other line is
-  // still redacted.
-  const requestLines = logger.child({}, { redact: { paths: [] } });
+export function requestContext(logger: Logger, requests: RequestLog): Middleware {
   return async function tagAndLogRequest(ctx, next) {
-    const given = ctx.req.headers['x-request-id'];
-    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
+    const id = requests.idOf(ctx.req.headers['x-request-id']);
     ctx.set('X-Request-Id', id);
     ctx.state = new ContextState(logger, id);
     const started = performance.now();
     try {
       await next();
     } finally {
-      const seconds = (performance.now() - started) / 1000;
       // The router's pattern, never the raw path: label values must stay few.
       const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      const { method, status, path } = ctx;
-      metrics.observeRequest(route, method, status, seconds);
-      requestLines.info(
-        {
-          req_id: id,
-          method,
-          path: path.length > 200 ? `${path.slice(0, 200)}…` : path,
-          status,
-          ms: Math.round(seconds * 10000) / 10,
-        },
-        'request',
-      );
+      requests.answered(id, route, ctx.method, ctx.path, ctx.status, started);
     }
   };
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Login } from '../../auth/index.js';
 import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
+import { meBody } from '../bearer-lane.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 import { readBody, stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
@@ -69,6 +70,6 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
 
   router.get('/auth/me', requireAccessToken, function whoAmI(ctx) {
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { openid: ctx.state.subject.sub, exp: ctx.state.subject.exp };
+    ctx.body = meBody(ctx.state.subject);
   });
 }

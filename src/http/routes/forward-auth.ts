@@ -1,10 +1,8 @@
 import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AccessTokens } from '../../tokens/index.js';
+import { FORWARD_AUTH_METHODS, verifiedHeaders } from '../bearer-lane.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
-
-/** Every method a gateway may send: nginx's auth_request keeps the client's own. */
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
  * Forward auth for gateways (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy
@@ -14,12 +12,10 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
  */
 export function forwardAuthRoutes(access: AccessTokens): Middleware {
   const router = new Router<BearerState>({ strict: true, sensitive: true });
-  router.register('/auth/verify', METHODS, [
+  router.register('/auth/verify', FORWARD_AUTH_METHODS, [
     bearer(access),
     function allowRequest(ctx) {
-      ctx.set('Cache-Control', 'no-store');
-      ctx.set('X-Openid', ctx.state.subject.sub);
-      if (ctx.state.subject.sid !== undefined) ctx.set('X-Session-Id', ctx.state.subject.sid);
+      for (const [name, value] of verifiedHeaders(ctx.state.subject)) ctx.set(name, value);
       ctx.status = 200;
       ctx.body = '';
     },

@@ -1,8 +1,9 @@
-import { type JWTPayload, type JWTVerifyResult, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { type JWTPayload, type JWTVerifyResult, errors as joseErrors, jwtVerify } from 'jose';
 import { InvalidToken } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
 import type { KeySet } from './keys.js';
 import type { Revocations } from './revocations.js';
+import { createSigner } from './signer.js';
 
 export interface AccessTokenOptions {
   keys: KeySet;
@@ -106,18 +107,13 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   const { keys, clock, issuer, audience, ttlS, clockToleranceS, revocations } = options;
   const verified = new VerifiedTokens(options.cacheSize ?? DEFAULT_CACHE_SIZE);
 
+  const signToken = createSigner(keys.signing, TYP);
+
   async function issue(openid: string, sid: string): Promise<IssuedAccessToken> {
     const iat = epochSeconds(clock.now());
     const exp = iat + ttlS;
-    const token = await new SignJWT({ sid })
-      .setProtectedHeader({ alg: keys.signing.alg, typ: TYP, kid: keys.signing.kid })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setSubject(openid)
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .setJti(randomId(16))
-      .sign(keys.signing.key);
+    // The claims in the order jose's SignJWT wrote them before, so a token reads as it did.
+    const token = signToken({ sid, iss: issuer, aud: audience, sub: openid, iat, exp, jti: randomId(16) });
     return { token, expiresIn: ttlS, exp };
   }
 

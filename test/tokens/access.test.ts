@@ -1,6 +1,6 @@
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { expect } from 'chai';
-import { base64url, generateKeyPair, importJWK, SignJWT } from 'jose';
+import { base64url, createLocalJWKSet, generateKeyPair, importJWK, jwtVerify, SignJWT } from 'jose';
 import { InvalidToken } from '../../src/errors/index.js';
 import { ManualClock } from '../../src/lib/index.js';
 import {
@@ -10,6 +10,7 @@ import {
   generatePrivateJwks,
   type KeySet,
   keySetFromJwks,
+  SUPPORTED_ALGORITHMS,
 } from '../../src/tokens/index.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -83,6 +84,25 @@ describe('access tokens', () => {
       true,
     );
   });
+
+  for (const alg of SUPPORTED_ALGORITHMS) {
+    it(`signs ${alg} tokens that jose verifies from the published JWKS alone, with the header and claims it reads`, async () => {
+      const set = await generateEphemeralKeySet(alg);
+      const issuer = createAccessTokens({ keys: set, clock, ...options });
+      const { token } = await issuer.issue('oUser', 'family1');
+      const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(set.publicJwks), {
+        issuer: 'wxauth',
+        audience: 'wxauth',
+        typ: 'at+jwt',
+        currentDate: new Date(clock.now()),
+      });
+      expect(protectedHeader).to.deep.equal({ alg, typ: 'at+jwt', kid: set.signing.kid });
+      expect(payload).to.include({ sub: 'oUser', sid: 'family1', iat: T0 / 1000, exp: T0 / 1000 + 900 });
+      expect(payload.jti).to.be.a('string').with.length(22);
+      // And by its own verification, which goes through jose too.
+      expect((await issuer.verify(token)).sub).to.equal('oUser');
+    });
+  }
 
   it('answers the sid it was issued with, and accepts a token without one (issued before sid existed)', async () => {
     const { token } = await tokens.issue('oUser', 'family1');

@@ -33,6 +33,8 @@ export function verifiedHeaders(subject: VerifiedAccessToken): [string, string][
   return headers;
 }
 
+/** Forward auth's one path. */
+export const FORWARD_AUTH_PATH = '/auth/verify';
 /** Every method a gateway may send to forward auth (nginx's auth_request keeps the client's own). */
 export const FORWARD_AUTH_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 /** HEAD is left to Koa, which leaves out the body a GET would have. */
@@ -44,7 +46,7 @@ export function bearerLane(access: AccessTokens, requests: RequestLog): BearerLa
   return function answerFromMemory(req, res) {
     const { url, method } = req;
     const me = url === '/auth/me';
-    if (me ? method !== 'GET' : url !== '/auth/verify' || !LANE_VERIFY_METHODS.has(method as string))
+    if (me ? method !== 'GET' : url !== FORWARD_AUTH_PATH || !LANE_VERIFY_METHODS.has(method as string))
       return false;
     const header = req.headers.authorization;
     if (header === undefined || !header.startsWith(BEARER)) return false;
@@ -52,7 +54,7 @@ export function bearerLane(access: AccessTokens, requests: RequestLog): BearerLa
     if (subject === undefined) return false;
 
     const started = performance.now();
-    const route = me ? '/auth/me' : '/auth/verify';
+    const route = me ? '/auth/me' : FORWARD_AUTH_PATH;
     const id = requests.idOf(req.headers['x-request-id']);
     if (me) {
       const body = JSON.stringify(meBody(subject));

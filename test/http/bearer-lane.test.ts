@@ -73,24 +73,26 @@ describe('the answer from memory of a token verified before (GET /auth/me, /auth
     });
   }
 
-  it('counts its answers in the request metrics under the route, as the stack does', async () => {
-    const { access_token } = await h.login();
-    const authorization = `Bearer ${access_token}`;
-    const count = async () => {
-      const text = await h.metrics.registry.metrics();
-      const line = text
-        .split('\n')
-        .find((l) => l.startsWith('wxauth_http_requests_total{') && l.includes('route="/auth/me"'));
-      return line === undefined ? 0 : Number(line.split(' ').pop());
-    };
-    const before = await count();
-    await send(port, 'GET', '/auth/me', { authorization });
-    const before2 = reachedStack;
-    await send(port, 'GET', '/auth/me', { authorization });
-    await send(port, 'GET', '/auth/me', { authorization });
-    expect(reachedStack).to.equal(before2);
-    expect(await count()).to.equal(before + 3);
-  });
+  for (const path of ['/auth/me', '/auth/verify']) {
+    it(`counts ${path} in the request metrics under its route, whether the stack or the lane answers`, async () => {
+      const { access_token } = await h.login();
+      const authorization = `Bearer ${access_token}`;
+      const count = async () => {
+        const text = await h.metrics.registry.metrics();
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith('wxauth_http_requests_total{') && l.includes(`route="${path}"`));
+        return line === undefined ? 0 : Number(line.split(' ').pop());
+      };
+      const before = await count();
+      await send(port, 'GET', path, { authorization });
+      const reached = reachedStack;
+      await send(port, 'GET', path, { authorization });
+      await send(port, 'GET', path, { authorization });
+      expect(reachedStack).to.equal(reached);
+      expect(await count()).to.equal(before + 3);
+    });
+  }
 
   it('gives a new request id when the one sent is not sane, as the stack does', async () => {
     const { access_token } = await h.login();

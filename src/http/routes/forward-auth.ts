@@ -1,7 +1,6 @@
-import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AccessTokens } from '../../tokens/index.js';
-import { FORWARD_AUTH_METHODS, verifiedHeaders } from '../bearer-lane.js';
+import { FORWARD_AUTH_METHODS, FORWARD_AUTH_PATH, verifiedHeaders } from '../bearer-lane.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 
 /**
@@ -9,16 +8,21 @@ import { type BearerState, bearer } from '../middleware/bearer.js';
  * ext_authz): 200 with the subject in headers, or the 401 of every Bearer route. It verifies as
  * /auth/me does (the same middleware and verified-token cache, no store) and reads no body, so it is
  * mounted ahead of the body reader: a gateway's body, of any size or type, is never parsed.
+ *
+ * One exact path, so a comparison rather than a second router, which every other request went
+ * through too. Its answers count under the route's path, as the router's would.
  */
-export function forwardAuthRoutes(access: AccessTokens): Middleware {
-  const router = new Router<BearerState>({ strict: true, sensitive: true });
-  router.register('/auth/verify', FORWARD_AUTH_METHODS, [
-    bearer(access),
-    function allowRequest(ctx) {
-      for (const [name, value] of verifiedHeaders(ctx.state.subject)) ctx.set(name, value);
-      ctx.status = 200;
-      ctx.body = '';
-    },
-  ]);
-  return router.routes() as Middleware;
+export function forwardAuthRoutes(access: AccessTokens): Middleware<BearerState> {
+  const methods = new Set(FORWARD_AUTH_METHODS);
+  const requireAccessToken = bearer(access);
+  const allowRequest: Middleware<BearerState> = (ctx) => {
+    for (const [name, value] of verifiedHeaders(ctx.state.subject)) ctx.set(name, value);
+    ctx.status = 200;
+    ctx.body = '';
+  };
+  return function forwardAuth(ctx, next) {
+    if (ctx.path !== FORWARD_AUTH_PATH || !methods.has(ctx.method)) return next();
+    (ctx as { _matchedRoute?: string })._matchedRoute = FORWARD_AUTH_PATH;
+    return requireAccessToken(ctx, async () => allowRequest(ctx, next));
+  };
 }

@@ -30,14 +30,9 @@ export const TARGETS = {
   meOverTicket: { text: '≤ 0.7×', met: (v) => v <= 0.7 },
   verifyOverTicket: { text: '≤ 0.7×', met: (v) => v <= 0.7 },
   verifyOverMe: { text: '≤ 1×', met: (v) => v <= 1 },
-  loginCpuUs: {
-    text: `≤ ${Math.round(BEFORE.loginCpuUs / 2)} µs (½ before)`,
-    met: (v) => v <= BEFORE.loginCpuUs / 2,
-  },
-  refreshCpuUs: {
-    text: `≤ ${Math.round(BEFORE.refreshCpuUs / 2)} µs (½ before)`,
-    met: (v) => v <= BEFORE.refreshCpuUs / 2,
-  },
+  /** CPU per request ÷ before's: the compared build's in the same rounds when given, else BEFORE's. */
+  loginOverBefore: { text: '≤ 0.5× before', met: (v) => v <= 0.5 },
+  refreshOverBefore: { text: '≤ 0.5× before', met: (v) => v <= 0.5 },
   redisLogin: { text: '1 round trip', met: (v) => v <= 1 },
   redisRefresh: { text: '1 round trip', met: (v) => v <= 1 },
   redisMe: { text: '0 round trips', met: (v) => v <= 0 },

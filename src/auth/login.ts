@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Logger } from 'pino';
 import { openUnderSecret, sealUnderSecret } from '../crypto/index.js';
 import type { LoginCodes } from '../store/index.js';
-import type { Sessions, TokenResponse } from '../tokens/index.js';
-import type { Code2SessionResult, WechatClient } from '../wechat/index.js';
+import type { TokenResponse } from '../tokens/index.js';
+import type { Code2SessionResult } from '../wechat/index.js';
+import type { FlowDeps } from './flow.js';
 
 /** POST /auth/login's flow: a wx.login() code in, the user's session out. */
 export interface Login {
@@ -16,11 +16,7 @@ export interface Login {
   login(code: string, device?: string): Promise<TokenResponse>;
 }
 
-export interface LoginOptions {
-  wechat: Pick<WechatClient, 'code2Session'>;
-  store: LoginCodes;
-  sessions: Pick<Sessions, 'login'>;
-  logger: Logger;
+export interface LoginOptions extends FlowDeps<'code2Session', LoginCodes, 'login'> {
   /** How long a result is shared; the contract caps it at a minute. */
   windowMs: number;
   /** How long a duplicate waits for the first exchange before asking WeChat itself. */

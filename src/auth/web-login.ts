@@ -1,11 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Logger } from 'pino';
 import { InvalidGrant } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
 import type { WebLoginOutcome } from '../metrics/index.js';
 import type { WebLoginStatus, WebLoginStep, WebLoginStore, WebLoginTicket } from '../store/index.js';
-import type { Sessions, TokenResponse } from '../tokens/index.js';
-import type { WechatClient } from '../wechat/index.js';
+import type { TokenResponse } from '../tokens/index.js';
+import type { FlowDeps } from './flow.js';
 import { sanitizeUserAgent, webDevice } from './user-agent.js';
 
 /** 16 random bytes, base64url: 128 bits within the 32 characters a mini-program code's scene takes. */
@@ -78,12 +77,8 @@ export interface WebLogin {
   ): Promise<WebLoginPoll>;
 }
 
-export interface WebLoginOptions {
-  wechat: Pick<WechatClient, 'getUnlimitedWxacode'>;
-  store: WebLoginStore;
-  sessions: Pick<Sessions, 'openSession'>;
+export interface WebLoginOptions extends FlowDeps<'getUnlimitedWxacode', WebLoginStore, 'openSession'> {
   clock: Clock;
-  logger: Logger;
   /** The mini-program page the code opens (QR_LOGIN_PAGE), its version, and a ticket's life. */
   page: string;
   envVersion: 'release' | 'trial' | 'develop';

@@ -91,7 +91,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
 
   const requests = createRequestLog(logger, metrics);
   // No `proxy` option: Koa would take the leftmost X-Forwarded-For entry, the client's own writing.
-  const app = new Service(bearerLane(access, requests));
+  const app = new Service(bearerLane(access, requests), logger);
   // Koa's own error printing would write stacks to stderr; errorResponder logs instead.
   app.silent = true;
   // Exact paths only (no other case, no trailing slash), so that rules on paths in front hold.
@@ -175,19 +175,33 @@ export function createApp(config: Config, deps: AppDeps): Koa {
  */
 class Service extends Koa {
   readonly #lane: BearerLane;
+  readonly #logger: Logger;
 
-  constructor(lane: BearerLane) {
+  constructor(lane: BearerLane, logger: Logger) {
     super();
     this.#lane = lane;
+    this.#logger = logger;
   }
 
   override callback(): ReturnType<Koa['callback']> {
     const stack = super.callback();
     const lane = this.#lane;
-    return (req, res) =>
-      req instanceof IncomingMessage && res instanceof ServerResponse && lane(req, res)
-        ? ANSWERED
-        : stack(req, res);
+    const logger = this.#logger;
+    return (req, res) => {
+      if (!(req instanceof IncomingMessage && res instanceof ServerResponse)) return stack(req, res);
+      try {
+        if (lane(req, res)) return ANSWERED;
+      } catch (error) {
+        // It runs in Node's request event, where a throw would end the process: nothing known throws
+        // there, but a fault of ours must cost one request at most. Unanswered, the stack answers it.
+        logger.error({ err: error }, 'unhandled error answering from memory');
+        if (res.headersSent) {
+          res.destroy();
+          return ANSWERED;
+        }
+      }
+      return stack(req, res);
+    };
   }
 }
 const ANSWERED = Promise.resolve();

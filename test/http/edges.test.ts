@@ -56,6 +56,14 @@ describe('HTTP edges', () => {
       });
     }
 
+    it('answers a method forward auth lacks with 501 and Allow naming every method /auth/verify answers', async () => {
+      const res = await send(port, 'TRACE', '/auth/verify');
+      expect(res.status, res.body).to.equal(501);
+      expect(JSON.parse(res.body).error).to.equal('invalid_request');
+      expect(allowed(res)).to.deep.equal(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
+      expect(JSON.parse(res.body).error_description).to.contain('PUT');
+    });
+
     it("answers a method the route lacks with 405 invalid_request and the route's methods in Allow", async () => {
       const before = h.logs.length;
       const login = await send(port, 'DELETE', '/auth/login');

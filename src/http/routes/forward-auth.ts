@@ -20,8 +20,15 @@ export function forwardAuthRoutes(access: AccessTokens): Middleware<BearerState>
     ctx.status = 200;
     ctx.body = '';
   };
+  // Another method is answered 501 with this Allow by the error responder, as its router did before.
+  const allow = ['HEAD', ...FORWARD_AUTH_METHODS.filter((method) => method !== 'HEAD')].join(', ');
   return function forwardAuth(ctx, next) {
-    if (ctx.path !== FORWARD_AUTH_PATH || !methods.has(ctx.method)) return next();
+    if (ctx.path !== FORWARD_AUTH_PATH) return next();
+    if (!methods.has(ctx.method)) {
+      ctx.set('Allow', allow);
+      ctx.status = 501;
+      return Promise.resolve();
+    }
     (ctx as { _matchedRoute?: string })._matchedRoute = FORWARD_AUTH_PATH;
     return requireAccessToken(ctx, async () => allowRequest(ctx, next));
   };

@@ -33,10 +33,15 @@ export function verifiedHeaders(subject: VerifiedAccessToken): [string, string][
   return headers;
 }
 
+/** The path of `GET /auth/me`. */
+export const ME_PATH = '/auth/me';
 /** Forward auth's one path. */
 export const FORWARD_AUTH_PATH = '/auth/verify';
-/** Every method a gateway may send to forward auth (nginx's auth_request keeps the client's own). */
-export const FORWARD_AUTH_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+/**
+ * Every method a gateway may send to forward auth (nginx's auth_request keeps the client's own), in the
+ * order its 501's Allow names them.
+ */
+export const FORWARD_AUTH_METHODS = ['HEAD', 'GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 /** HEAD is left to Koa, which leaves out the body a GET would have. */
 const LANE_VERIFY_METHODS = new Set(FORWARD_AUTH_METHODS.filter((method) => method !== 'HEAD'));
 
@@ -44,8 +49,9 @@ const BEARER = 'Bearer ';
 
 export function bearerLane(access: AccessTokens, requests: RequestLog): BearerLane {
   return function answerFromMemory(req, res) {
+    const started = performance.now();
     const { url, method } = req;
-    const me = url === '/auth/me';
+    const me = url === ME_PATH;
     if (me ? method !== 'GET' : url !== FORWARD_AUTH_PATH || !LANE_VERIFY_METHODS.has(method as string))
       return false;
     const header = req.headers.authorization;
@@ -53,8 +59,7 @@ export function bearerLane(access: AccessTokens, requests: RequestLog): BearerLa
     const subject = access.recall(header.slice(BEARER.length));
     if (subject === undefined) return false;
 
-    const started = performance.now();
-    const route = me ? '/auth/me' : FORWARD_AUTH_PATH;
+    const route = me ? ME_PATH : FORWARD_AUTH_PATH;
     const id = requests.idOf(req.headers['x-request-id']);
     if (me) {
       const body = JSON.stringify(meBody(subject));

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Login } from '../../auth/index.js';
 import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
-import { meBody } from '../bearer-lane.js';
+import { ME_PATH, meBody } from '../bearer-lane.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 import { readBody, stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
@@ -68,7 +68,7 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
     ctx.status = 204;
   });
 
-  router.get('/auth/me', requireAccessToken, function whoAmI(ctx) {
+  router.get(ME_PATH, requireAccessToken, function whoAmI(ctx) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = meBody(ctx.state.subject);
   });

@@ -21,7 +21,7 @@ export function forwardAuthRoutes(access: AccessTokens): Middleware<BearerState>
     ctx.body = '';
   };
   // Another method is answered 501 with this Allow by the error responder, as its router did before.
-  const allow = ['HEAD', ...FORWARD_AUTH_METHODS.filter((method) => method !== 'HEAD')].join(', ');
+  const allow = FORWARD_AUTH_METHODS.join(', ');
   return function forwardAuth(ctx, next) {
     if (ctx.path !== FORWARD_AUTH_PATH) return next();
     if (!methods.has(ctx.method)) {

@@ -3,12 +3,13 @@ import { type AddressInfo, Server as NetServer, type Socket } from 'node:net';
 import { ConfigError, loadProcessConfig } from './config/index.js';
 import { buildDeps } from './deps.js';
 import { createAdminApp, createApp } from './http/index.js';
-import { flushLogs, type Logger } from './lib/index.js';
+import { flushLogs, type Logger, tuneRuntime } from './lib/index.js';
 import type { Metrics } from './metrics/index.js';
 import { walkthrough } from './walkthrough.js';
 
 /** Process wiring only: settings, collaborators, listen, and a graceful end on SIGTERM. */
 async function main(): Promise<void> {
+  tuneRuntime();
   const config = loadProcessConfig();
   const deps = await buildDeps(config, { processMetrics: true });
   const { logger, metrics, emulator } = deps;

@@ -10,3 +10,4 @@ export {
 } from './ids.js';
 export { createLogger, flushLogs, type Logger, REDACTED_PATHS } from './logger.js';
 export { randomId, sequentialIds } from './random.js';
+export { tuneRuntime } from './runtime.js';

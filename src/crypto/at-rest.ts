@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { randomBytes } from '../lib/index.js';
 
 /**
  * AES-256-GCM for secrets kept in the store (the session_key). Each value names its key id, so a new

@@ -9,5 +9,5 @@ export {
   requireOpenid,
 } from './ids.js';
 export { createLogger, flushLogs, type Logger, REDACTED_PATHS } from './logger.js';
-export { randomId, sequentialIds } from './random.js';
+export { randomBytes, randomId, sequentialIds } from './random.js';
 export { tuneRuntime } from './runtime.js';

@@ -1,4 +1,28 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync, randomBytes as systemRandomBytes } from 'node:crypto';
+
+/**
+ * `size` unpredictable bytes, from the system's CSPRNG through a pool of this process: one refill of
+ * POOL_BYTES serves many calls, as Node's own crypto.randomUUID() pools its randomness. A call of
+ * randomBytes() costs a round into OpenSSL whatever its size (2 µs, and a refresh makes several); a
+ * slice of the pool costs a copy. Bytes handed out are wiped from the pool, so that it holds only
+ * bytes nobody has been given. Larger requests go to the system directly.
+ */
+export function randomBytes(size: number): Buffer {
+  if (size > MAX_POOLED) return systemRandomBytes(size);
+  if (offset + size > POOL_BYTES) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  const bytes = Buffer.from(pool.subarray(offset, offset + size));
+  pool.fill(0, offset, offset + size);
+  offset += size;
+  return bytes;
+}
+const POOL_BYTES = 4096;
+const MAX_POOLED = 64;
+// Outside Node's shared Buffer pool, so that no other Buffer is a view of these bytes.
+const pool = Buffer.allocUnsafeSlow(POOL_BYTES);
+let offset = POOL_BYTES;
 
 /** Unpredictable identifier, base64url, `bytes` of entropy. */
 export function randomId(bytes = 16): string {

@@ -1,5 +1,5 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { isOpenid } from '../lib/index.js';
+import { createHash, createHmac } from 'node:crypto';
+import { isOpenid, randomBytes } from '../lib/index.js';
 
 /**
  * The refresh token is opaque to clients. Inside: a version byte, the family id, 256 random bits and the

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
@@ -40,16 +41,28 @@ export const REDACTED_PATHS = [
  * the OOM killer) loses the lines not yet written: at most the last 100 ms, or 4 KB.
  */
 function stdoutDestination(): DestinationStream {
-  const boom = pino.destination({
-    dest: 1,
-    sync: false,
-    minLength: 4096,
-    periodicFlush: 100,
-    maxLength: MAX_BUFFERED_BYTES,
-  });
-  return new TurnBatch(boom);
+  // One per process, shared by every logger that writes to stdout: fd 1 is one resource, and two
+  // buffers in front of it would each hold an exit hook and could interleave their lines.
+  stdout ??= new TurnBatch(
+    pino.destination({
+      dest: STDOUT,
+      sync: false,
+      minLength: 4096,
+      periodicFlush: 100,
+      maxLength: MAX_BUFFERED_BYTES,
+    }),
+    STDOUT,
+  );
+  return stdout;
 }
+let stdout: TurnBatch | undefined;
+const STDOUT = 1;
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** How long an exit waits for a stalled stdout reader before it gives up on the last lines. */
+const EXIT_WRITE_PATIENCE_MS = 2000;
+
+/** sonic-boom, as pino.destination makes it (pino re-exports its type, not its package). */
+type Boom = ReturnType<typeof pino.destination>;
 
 /**
  * The lines of one event-loop turn, handed to sonic-boom as one string at the turn's end. sonic-boom
@@ -58,17 +71,16 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
  * a copy of everything buffered before it, up to 16 KB, the largest single cost of a request answered
  * from memory. Joined here, that copy is paid once a turn instead of once a line.
  */
-/** sonic-boom, as pino.destination makes it (pino re-exports its type, not its package). */
-type Boom = ReturnType<typeof pino.destination>;
-
 class TurnBatch implements DestinationStream {
   readonly #boom: Boom;
+  readonly #fd: number;
   #lines: string[] = [];
   #scheduled = false;
 
-  constructor(boom: Boom) {
+  constructor(boom: Boom, fd: number) {
     this.#boom = boom;
-    // An exit runs no more turns: what this turn logged is handed over and written synchronously.
+    this.#fd = fd;
+    // An exit runs no more turns: what this turn logged is written there and then.
     process.once('exit', () => this.flushSync());
   }
 
@@ -86,19 +98,52 @@ class TurnBatch implements DestinationStream {
     this.#boom.flush(callback);
   }
 
+  /**
+   * Everything, written before it returns (an exit, pino's fatal()). Not through sonic-boom's write():
+   * past 4 KB it starts an asynchronous write, which an exit cuts short when stdout is a full
+   * non-blocking pipe. What sonic-boom holds goes first, by its own synchronous flush (which waits out
+   * a full pipe); then this turn's lines, by the same kind of write.
+   */
   flushSync(): void {
-    this.#handOver();
+    this.#scheduled = false;
     this.#boom.flushSync();
+    const text = this.#take();
+    if (text !== '') writeAllSync(this.#fd, Buffer.from(text, 'utf8'));
   }
 
   readonly #handOver = (): void => {
     this.#scheduled = false;
-    if (this.#lines.length === 0) return;
+    const text = this.#take();
+    if (text !== '') this.#boom.write(text);
+  };
+
+  #take(): string {
+    if (this.#lines.length === 0) return '';
     const text = this.#lines.length === 1 ? (this.#lines[0] as string) : this.#lines.join('');
     this.#lines = [];
-    this.#boom.write(text);
-  };
+    return text;
+  }
 }
+
+/**
+ * `bytes` to `fd`, synchronously: a full pipe (EAGAIN) is waited out for EXIT_WRITE_PATIENCE_MS in
+ * all, after which, or on any other failure (the reader gone: EPIPE), the rest is given up; logging
+ * never throws.
+ */
+function writeAllSync(fd: number, bytes: Buffer): void {
+  const giveUpAt = Date.now() + EXIT_WRITE_PATIENCE_MS;
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() > giveUpAt) return;
+      Atomics.wait(PAUSE, 0, 0, 10);
+    }
+  }
+}
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /** `,"time":"<ISO 8601>"`, formatted once per millisecond: toISOString cost a microsecond a line. */
 let stampedAt = -1;

@@ -8,6 +8,9 @@ import { randomFillSync, randomBytes as systemRandomBytes } from 'node:crypto';
  * bytes nobody has been given. Larger requests go to the system directly.
  */
 export function randomBytes(size: number): Buffer {
+  // A fractional or negative size would move the offset back over bytes already handed out (wiped
+  // to zeros): refused, as crypto.randomBytes refuses it.
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`randomBytes: bad size ${size}`);
   if (size > MAX_POOLED) return systemRandomBytes(size);
   if (offset + size > POOL_BYTES) {
     randomFillSync(pool);

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
@@ -22,6 +22,37 @@ function logThen(then: string, lines = 500): Promise<{ stdout: string; code: num
       { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout) => resolve({ stdout, code: error ? ((error as { code?: number }).code ?? null) : 0 }),
     );
+  });
+}
+
+/**
+ * As logThen, but stdout is a non-blocking pipe (the process touches process.stdout, as the server
+ * does) that nobody reads for `stallMs`: a write that does not fit comes back EAGAIN.
+ */
+function logThenWithStalledReader(
+  then: string,
+  lines: number,
+  stallMs: number,
+): Promise<{ stdout: string; code: number | null }> {
+  const script = `
+    import { createLogger } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/lib/index.ts')).href)};
+    void process.stdout.writable;
+    const logger = createLogger({ level: 'info' });
+    for (let i = 0; i < ${lines}; i += 1) logger.info({ line: i }, 'numbered');
+    ${then}
+  `;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.pause();
+    setTimeout(() => {
+      child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+      child.stdout.resume();
+    }, stallMs);
+    child.on('close', (code) => resolve({ stdout: Buffer.concat(chunks).toString('utf8'), code }));
   });
 }
 
@@ -52,6 +83,12 @@ describe('the log destination (stdout, buffered)', function () {
     const { stdout, code } = await logThen("throw new Error('boom');");
     expect(code).to.equal(1);
     expect(numbered(stdout)).to.deep.equal(all);
+  });
+
+  it('writes the lines of its last turn before a process.exit() even while its reader is stalled (a full, non-blocking pipe)', async () => {
+    const { stdout, code } = await logThenWithStalledReader('process.exit(3);', 5000, 700);
+    expect(code).to.equal(3);
+    expect(numbered(stdout)).to.deep.equal(Array.from({ length: 5000 }, (_, i) => i));
   });
 
   it('writes every line of a long run logged a turn at a time, with no line cut or joined to another', async () => {

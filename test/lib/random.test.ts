@@ -7,6 +7,12 @@ describe('random bytes (pooled)', () => {
       expect(randomBytes(size).length).to.equal(size);
   });
 
+  it('refuses a size that is not a whole number of bytes, and then still hands out random bytes', () => {
+    for (const size of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => randomBytes(size)).to.throw(RangeError);
+    expect(randomBytes(32).equals(Buffer.alloc(32))).to.equal(false);
+  });
+
   it('never hands out the same bytes twice, across many refills of the pool', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 20_000; i += 1) seen.add(randomBytes(16).toString('hex'));

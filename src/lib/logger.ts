@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import sonicBoom from 'sonic-boom';
 
 export type { Logger } from 'pino';
 
@@ -37,101 +38,116 @@ export const REDACTED_PATHS = [
  * so the service never waits on stdout, and a log reader that stalls does not stop it (past
  * MAX_BUFFERED_BYTES, lines are dropped instead). A graceful stop loses no line: SIGTERM flushes, and
  * flushLogs() waits for the last lines before exit; any other exit writes what is buffered
- * synchronously (process.exit and uncaught exceptions included). A death that skips exit (SIGKILL,
- * the OOM killer) loses the lines not yet written: at most the last 100 ms, or 4 KB.
+ * synchronously (process.exit and uncaught exceptions included), waiting at most
+ * SYNC_WRITE_PATIENCE_MS for a reader that has stopped reading. A death that skips exit (SIGKILL, the
+ * OOM killer) loses the lines not yet written: at most the last 100 ms, or 4 KB.
  */
 function stdoutDestination(): DestinationStream {
   // One per process, shared by every logger that writes to stdout: fd 1 is one resource, and two
   // buffers in front of it would each hold an exit hook and could interleave their lines.
-  stdout ??= new TurnBatch(
-    pino.destination({
-      dest: STDOUT,
+  stdout ??= new StdoutLines();
+  return stdout;
+}
+let stdout: StdoutLines | undefined;
+const STDOUT = 1;
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+// A CommonJS module whose class is also its own `SonicBoom` property, which is what its types declare.
+const { SonicBoom } = sonicBoom;
+/** How long a synchronous write (an exit's) waits for a stalled stdout reader before it gives up. */
+const SYNC_WRITE_PATIENCE_MS = 2000;
+
+/**
+ * sonic-boom behind a buffer of the lines of one event-loop turn, handed over as one string at the
+ * turn's end. sonic-boom appends every write to the string it holds and measures that whole string
+ * again (Buffer.byteLength, which first copies the appended pieces into one): under load, each line
+ * cost a copy of everything buffered before it, up to 16 KB, about a twentieth of a request answered
+ * from memory. Joined here, that copy is paid once a turn instead of once a line.
+ *
+ * sonic-boom is made here rather than by pino.destination() because of the exit: the one that pino
+ * makes flushes it on exit and retries a full pipe for ever, so that an exit with a stalled log
+ * reader never ended. Here every synchronous write gives up after SYNC_WRITE_PATIENCE_MS.
+ */
+class StdoutLines implements DestinationStream {
+  readonly #boom: InstanceType<typeof SonicBoom>;
+  /** This turn's lines; the first one schedules their hand-over at the turn's end. */
+  #lines: string[] = [];
+  /** While a synchronous write runs: when it gives up on a full pipe. */
+  #giveUpAt: number | undefined;
+  /** The reader has gone, or stdout failed: lines are dropped from then on. */
+  #failed = false;
+
+  constructor() {
+    this.#boom = new SonicBoom({
+      fd: STDOUT,
       sync: false,
       minLength: 4096,
       periodicFlush: 100,
       maxLength: MAX_BUFFERED_BYTES,
-    }),
-    STDOUT,
-  );
-  return stdout;
-}
-let stdout: TurnBatch | undefined;
-const STDOUT = 1;
-const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
-/** How long an exit waits for a stalled stdout reader before it gives up on the last lines. */
-const EXIT_WRITE_PATIENCE_MS = 2000;
-
-/** sonic-boom, as pino.destination makes it (pino re-exports its type, not its package). */
-type Boom = ReturnType<typeof pino.destination>;
-
-/**
- * The lines of one event-loop turn, handed to sonic-boom as one string at the turn's end. sonic-boom
- * appends every write to the string it holds and measures that whole string again
- * (Buffer.byteLength, which first copies the appended pieces into one): under load, each line cost
- * a copy of everything buffered before it, up to 16 KB, the largest single cost of a request answered
- * from memory. Joined here, that copy is paid once a turn instead of once a line.
- */
-class TurnBatch implements DestinationStream {
-  readonly #boom: Boom;
-  readonly #fd: number;
-  #lines: string[] = [];
-  #scheduled = false;
-
-  constructor(boom: Boom, fd: number) {
-    this.#boom = boom;
-    this.#fd = fd;
-    // An exit runs no more turns: what this turn logged is written there and then.
+      // A full pipe is waited out (sonic-boom retries every 100 ms), except by a synchronous write
+      // past its patience.
+      retryEAGAIN: () => this.#giveUpAt === undefined || Date.now() < this.#giveUpAt,
+    });
+    // Without a listener an error would end the process; a log that cannot be written must not.
+    this.#boom.on('error', (error: NodeJS.ErrnoException) => {
+      if (this.#failed) return;
+      this.#failed = true;
+      process.stderr.write(
+        `wxauth: stdout failed (${error.code ?? 'error'}): log lines are dropped from now on\n`,
+      );
+    });
+    // An exit runs no more turns: what is buffered, this turn's lines included, is written there and then.
     process.once('exit', () => this.flushSync());
   }
 
   write(line: string): void {
-    this.#lines.push(line);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#handOver);
-    }
+    if (this.#failed) return;
+    if (this.#lines.push(line) === 1) setImmediate(this.#handOver);
   }
 
   /** pino's logger.flush(cb): everything logged so far, written. */
   flush(callback: (error?: Error) => void): void {
     this.#handOver();
-    this.#boom.flush(callback);
+    if (this.#failed) callback();
+    else this.#boom.flush(callback);
   }
 
   /**
-   * Everything, written before it returns (an exit, pino's fatal()). Not through sonic-boom's write():
-   * past 4 KB it starts an asynchronous write, which an exit cuts short when stdout is a full
-   * non-blocking pipe. What sonic-boom holds goes first, by its own synchronous flush (which waits out
-   * a full pipe); then this turn's lines, by the same kind of write.
+   * Everything, written before it returns (an exit, pino's fatal()), or given up on after
+   * SYNC_WRITE_PATIENCE_MS of a full pipe. Not through sonic-boom's write(): past 4 KB it starts an
+   * asynchronous write, which an exit cuts short when stdout is a full non-blocking pipe. What
+   * sonic-boom holds goes first, by its own synchronous flush; then this turn's lines.
    */
   flushSync(): void {
-    this.#scheduled = false;
-    this.#boom.flushSync();
     const text = this.#take();
-    if (text !== '') writeAllSync(this.#fd, Buffer.from(text, 'utf8'));
+    if (this.#failed) return;
+    this.#giveUpAt = Date.now() + SYNC_WRITE_PATIENCE_MS;
+    try {
+      this.#boom.flushSync();
+      if (text !== '') writeAllSync(STDOUT, Buffer.from(text, 'utf8'), this.#giveUpAt);
+    } catch {
+      // sonic-boom gave up on a full pipe, or the reader has gone: the rest is lost, the exit goes on.
+    } finally {
+      this.#giveUpAt = undefined;
+    }
   }
 
   readonly #handOver = (): void => {
-    this.#scheduled = false;
     const text = this.#take();
-    if (text !== '') this.#boom.write(text);
+    if (text !== '' && !this.#failed) this.#boom.write(text);
   };
 
   #take(): string {
-    if (this.#lines.length === 0) return '';
-    const text = this.#lines.length === 1 ? (this.#lines[0] as string) : this.#lines.join('');
+    const text = this.#lines.join('');
     this.#lines = [];
     return text;
   }
 }
 
 /**
- * `bytes` to `fd`, synchronously: a full pipe (EAGAIN) is waited out for EXIT_WRITE_PATIENCE_MS in
- * all, after which, or on any other failure (the reader gone: EPIPE), the rest is given up; logging
- * never throws.
+ * `bytes` to `fd`, synchronously: a full pipe (EAGAIN) is waited out until `giveUpAt`, after which,
+ * or on any other failure (the reader gone: EPIPE), the rest is given up; it never throws.
  */
-function writeAllSync(fd: number, bytes: Buffer): void {
-  const giveUpAt = Date.now() + EXIT_WRITE_PATIENCE_MS;
+function writeAllSync(fd: number, bytes: Buffer, giveUpAt: number): void {
   let offset = 0;
   while (offset < bytes.length) {
     try {

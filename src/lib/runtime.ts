@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
  * empties. Seen with `npm run bench`, which logs its 200 users in at once: afterwards `GET /auth/me`
  * cost 25 µs of CPU instead of 17, a quarter of it in the collector, and its p99 went from 1.6 ms to
  * 7 ms. Without pretenuring, an object that does live long (a cache entry) still reaches the old
- * generation, after surviving two young collections, as any object does.
+ * generation, by surviving young collections, as every object of a site V8 has not pretenured does.
  *
  * Set at run time rather than on node's command line so that every way of starting the server has it
  * (npm start, node dist/server.js, the workers, a container's own command). Node warns that changing

@@ -25,7 +25,21 @@ async function main(): Promise<void> {
   server.headersTimeout = config.http.keepAliveTimeoutMs + 1000;
   server.requestTimeout = 30_000;
   const drain = drainable(server);
-  const { address, port } = await listen(server, config.port, config.host);
+  // A listener that cannot open (port taken) is a setting to change: the store's connections and the
+  // buffered log lines go first, so that the line naming the setting is the last one written.
+  const listenOrClose = async (on: Server, setting: Settings, port: number, host: string | undefined) => {
+    try {
+      return await listen(on, setting, port, host);
+    } catch (error) {
+      for (const other of [server, metricsServer, adminServer]) other?.close();
+      await deps.close().catch(() => undefined);
+      await flushLogs(logger);
+      throw error;
+    }
+  };
+  let metricsServer: Server | undefined;
+  let adminServer: Server | undefined;
+  const { address, port } = await listenOrClose(server, ['PORT', 'HOST'], config.port, config.host);
   logger.info({ host: address, port, env: config.env }, `wxauth listening on port ${port}`);
   if (emulator) {
     // Below the log lines so far, which wait in a buffer (lib/logger.ts).
@@ -33,20 +47,28 @@ async function main(): Promise<void> {
     process.stdout.write(walkthrough(`http://127.0.0.1:${port}`, emulator.url));
   }
 
-  let metricsServer: Server | undefined;
   if (config.metrics.port !== undefined) {
     metricsServer = metricsListener(metrics, logger);
-    const at = await listen(metricsServer, config.metrics.port, config.metrics.host);
+    const at = await listenOrClose(
+      metricsServer,
+      ['METRICS_PORT', 'METRICS_HOST'],
+      config.metrics.port,
+      config.metrics.host,
+    );
     logger.info(
       { host: at.address, port: at.port },
       `metrics on http://${hostPort(at.address, at.port)}/metrics`,
     );
   }
 
-  let adminServer: Server | undefined;
   if (config.admin !== undefined) {
     adminServer = createServer(createAdminApp(config, deps).callback());
-    const at = await listen(adminServer, config.admin.port, config.admin.host);
+    const at = await listenOrClose(
+      adminServer,
+      ['ADMIN_PORT', 'ADMIN_HOST'],
+      config.admin.port,
+      config.admin.host,
+    );
     logger.info({ host: at.address, port: at.port }, `admin API on http://${hostPort(at.address, at.port)}`);
   }
 
@@ -82,9 +104,42 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-function listen(server: Server, port: number, host: string | undefined): Promise<AddressInfo> {
+/** The settings that name a listener's port and host. */
+type Settings = [port: string, host: string];
+
+/**
+ * Listens, or rejects with a ConfigError naming the setting to change when the address cannot be had: a port in
+ * use or one below 1024 without the right to it is fixed by changing that setting.
+ */
+function listen(
+  server: Server,
+  [setting, hostSetting]: Settings,
+  port: number,
+  host: string | undefined,
+): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const where = `${host ?? 'every interface'} port ${port}`;
+      if (error.code === 'EADDRINUSE')
+        reject(
+          new ConfigError(
+            `${setting}: ${where} is in use by another process; stop it, or set ${setting} to a free port (0: any)`,
+          ),
+        );
+      else if (error.code === 'EACCES')
+        reject(
+          new ConfigError(
+            `${setting}: this process may not listen on ${where} (ports below 1024 need privileges); set ${setting} to a port from 1024 up`,
+          ),
+        );
+      else if (error.code === 'EADDRNOTAVAIL')
+        reject(
+          new ConfigError(
+            `${hostSetting}: ${host} is not an address of this machine (${error.code}); set ${hostSetting} to one of its addresses`,
+          ),
+        );
+      else reject(error);
+    });
     server.listen(port, host, () => resolve(server.address() as AddressInfo));
   });
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,31 @@ describe('the compiled service (npm run build, then npm start: node dist/server.
     expect((await fetch(`http://127.0.0.1:${listening[0]![1]}/healthz`)).status).to.equal(200);
     expect(await started.stop('SIGTERM')).to.equal(0);
     expect(started.output()).not.to.contain('worker died');
+  });
+
+  it('npm start without a build says in one line how to get one, instead of a module-not-found stack', async () => {
+    const bare = mkdtempSync(join(tmpdir(), 'wxauth-unbuilt-'));
+    try {
+      // The repository's package.json and start script beside no dist/, as after npm ci --omit=dev.
+      mkdirSync(join(bare, 'bin'));
+      copyFileSync(join(ROOT, 'package.json'), join(bare, 'package.json'));
+      copyFileSync(join(ROOT, 'bin', 'wxauth.js'), join(bare, 'bin', 'wxauth.js'));
+      for (const script of ['start', 'start:workers']) {
+        const failed = await promisify(execFile)('npm', ['run', script, '--silent'], { cwd: bare }).then(
+          () => undefined,
+          (error: { code: number; stdout: string; stderr: string }) => error,
+        );
+        expect(failed?.code, 'exit code').to.equal(1);
+        expect(failed?.stdout).to.equal('');
+        const lines = failed!.stderr.trim().split('\n');
+        expect(lines, failed!.stderr).to.have.length(1);
+        expect(lines[0]).to.match(
+          /^wxauth: cannot start: dist\/(server|workers)\.js is missing.*npm run build/,
+        );
+      }
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 
   it('skips the build instead of failing when npm installs without the dev dependencies', async () => {

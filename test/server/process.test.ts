@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { expect } from 'chai';
 import { type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
@@ -258,6 +258,30 @@ describe('the process (npm start)', function () {
     expect(host).to.be.oneOf(['::', '0.0.0.0']);
     const external = nonLoopbackAddress();
     if (external) expect(await connects(external, port), `connect to ${external}:${port}`).to.equal(true);
+  });
+
+  it('names PORT in one line, written after every log line, when the port is taken, and exits 1', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      const { port } = taken.address() as AddressInfo;
+      started = startServer({ PORT: String(port) });
+      const [exitCode] = await once(started.child, 'exit');
+      expect(exitCode).to.equal(1);
+      const text = started.output();
+      const notLogLines = text
+        .trim()
+        .split('\n')
+        .filter((line) => !line.startsWith('{'));
+      expect(notLogLines).to.deep.equal([
+        `wxauth: cannot start: PORT: 127.0.0.1 port ${port} is in use by another process; stop it, or set PORT to a free port (0: any)`,
+      ]);
+      // Written last: the buffered log lines went out before it.
+      expect(text.trimEnd().endsWith(notLogLines[0]!)).to.equal(true);
+    } finally {
+      taken.close();
+    }
   });
 
   it('refuses to start in production without its settings, naming every one in one line', async () => {

@@ -16,13 +16,22 @@ import { generatePrivateJwks } from './tokens/index.js';
  * provides the last two (an ephemeral key in a private file, one emulator) so that they are shared too.
  *
  * SIGTERM or SIGINT: every worker gets SIGTERM and finishes its requests in flight (server.ts), then the
- * primary exits 0. A worker that dies is started again, unless it dies within 10 s of its start (then
- * the primary stops everything and exits 1 rather than loop).
+ * primary exits 0.
+ *
+ * A worker that dies after it listened has crashed (a bug, memory, a kill from outside): it is started
+ * again, at once the first time and then with a back-off while its replacements keep dying young, so a
+ * crash loop costs little and the other workers serve meanwhile. A worker that dies before it listens
+ * failed at start, which with settings checked by the primary means something every worker shares (the
+ * port taken, a key file unreadable): when as many starts in a row as there are workers fail so, the
+ * primary stops and exits 1 rather than loop.
  */
 /** The server beside this file: dist/server.js when compiled, src/server.ts through tsx. */
 const SERVER = fileURLToPath(new URL(`./server${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-/** A worker that exits sooner than this after its start is failing, not crashing now and then. */
+/** A worker that crashes sooner than this after its start is in a crash loop: its replacement waits. */
 const MIN_LIFETIME_MS = 10_000;
+/** The first and the longest wait before a replacement of a worker that crashed young, ms. */
+const RESTART_DELAY_MS = 500;
+const RESTART_DELAY_MAX_MS = 30_000;
 
 async function primary(): Promise<void> {
   const config = loadProcessConfig();
@@ -68,8 +77,17 @@ async function primary(): Promise<void> {
 
   cluster.setupPrimary({ exec: SERVER });
   const startedAt = new Map<Worker, number>();
+  const listening = new WeakSet<Worker>();
   let stopping = false;
+  /** Starts that failed in a row (no worker listened since), and crashes of young workers in a row. */
+  let failedStarts = 0;
+  let youngCrashes = 0;
+  const restarts = new Set<NodeJS.Timeout>();
   const fork = () => startedAt.set(cluster.fork(shared), Date.now());
+  cluster.on('listening', (worker) => {
+    listening.add(worker);
+    failedStarts = 0;
+  });
 
   const finish = async (code: number) => {
     await emulator?.close();
@@ -84,6 +102,8 @@ async function primary(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, workers: startedAt.size }, 'stopping the workers');
+    for (const timer of restarts) clearTimeout(timer);
+    restarts.clear();
     for (const worker of startedAt.keys()) worker.process.kill('SIGTERM');
     // server.ts gives requests SHUTDOWN_TIMEOUT_MS; past that and a margin, no worker is waited for.
     setTimeout(() => {
@@ -101,9 +121,33 @@ async function primary(): Promise<void> {
       if (startedAt.size === 0) void finish(exitCode);
       return;
     }
-    logger.error({ pid: worker.process.pid, status, signal, livedMs: lived }, 'worker died');
-    if (lived < MIN_LIFETIME_MS) stop('worker failed at start', 1);
-    else fork();
+    if (!listening.has(worker)) {
+      failedStarts += 1;
+      logger.error(
+        { pid: worker.process.pid, status, signal, failedStarts },
+        'worker failed at start, before it listened',
+      );
+      if (failedStarts >= count) {
+        process.stderr.write(
+          `wxauth: cannot start: ${failedStarts} workers in a row failed before they listened (their lines above say why)\n`,
+        );
+        stop('every worker failed at start', 1);
+        return;
+      }
+    } else {
+      youngCrashes = lived < MIN_LIFETIME_MS ? youngCrashes + 1 : 0;
+    }
+    const delayMs =
+      youngCrashes === 0 ? 0 : Math.min(RESTART_DELAY_MS * 2 ** (youngCrashes - 1), RESTART_DELAY_MAX_MS);
+    logger.error(
+      { pid: worker.process.pid, status, signal, livedMs: lived, restartInMs: delayMs },
+      'worker died: starting another',
+    );
+    const timer = setTimeout(() => {
+      restarts.delete(timer);
+      if (!stopping) fork();
+    }, delayMs);
+    restarts.add(timer);
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -140,6 +141,61 @@ describe('every core (npm run start:workers)', function () {
       expect(output()).not.to.contain('worker died');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts another worker when one is killed in its first seconds, waiting longer while they keep dying young, and keeps serving', async () => {
+    const redis = await testRedis();
+    start({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'workers-crash-test:',
+      WECHAT_EMULATOR: '1',
+      WORKERS: '2',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    const listening = await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 2);
+    const base = `http://127.0.0.1:${listening[0]![1]}`;
+    const workers = () =>
+      readFileSync(`/proc/${child!.pid}/task/${child!.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const first = workers();
+    const [victim] = first;
+    // Killed from outside at once, well within the 10 s in which the primary used to give up.
+    process.kill(victim!, 'SIGKILL');
+    await waitFor(/"msg":"worker died: starting another"/);
+    await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 3);
+    expect(child!.exitCode, 'the primary is still running').to.equal(null);
+    const replacement = workers().find((pid) => pid !== victim && !first.includes(pid));
+    expect(workers()).to.have.length(2).and.not.include(victim);
+    for (let i = 0; i < 4; i += 1) expect((await getOnce(`${base}/healthz`, '')).status).to.equal(200);
+    // Its replacement dying young too is a crash loop: the next one waits.
+    process.kill(replacement!, 'SIGKILL');
+    await waitFor(/"restartInMs":500,"msg":"worker died: starting another"/);
+    await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 4);
+    expect(workers()).to.have.length(2);
+    child!.kill('SIGTERM');
+    const [status] = (await once(child!, 'exit')) as [number | null];
+    expect(status).to.equal(0);
+  });
+
+  it('stops with exit 1 when every worker fails before it listens, each saying why', async () => {
+    const redis = await testRedis();
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      start({
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: 'workers-port-test:',
+        WECHAT_EMULATOR: '1',
+        WORKERS: '2',
+        PORT: String((taken.address() as AddressInfo).port),
+      });
+      const [status] = (await once(child!, 'exit')) as [number | null];
+      expect(status).to.equal(1);
+      expect(output()).to.match(/wxauth: cannot start: PORT: 127\.0\.0\.1 port \d+ is in use/);
+      expect(output()).to.contain('wxauth: cannot start: 2 workers in a row failed before they listened');
+    } finally {
+      taken.close();
     }
   });
 

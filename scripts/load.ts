@@ -34,6 +34,8 @@ const server = startService({
     PORT: '0',
     LOG_LEVEL: 'warn',
     REDIS_URL: redis.url,
+    // The service's own emulator beside a real Redis: asked for, as it is never taken by default.
+    WECHAT_EMULATOR: '1',
     RATE_LIMIT_LOGIN_PER_IP: '0',
     RATE_LIMIT_REFRESH_PER_IP: '0',
     RATE_LIMIT_REFRESH_PER_USER: '0',

@@ -14,11 +14,6 @@ export interface DepsOverrides {
   logger?: Logger;
   /** The signing keys (another instance's, in tests); default: JWT_SIGNING_KEYS_FILE or an ephemeral key. */
   keys?: KeySet;
-  /**
-   * The WeChat API to call (an emulator a test started); default: the config's, or, in emulator mode,
-   * a built-in emulator started here.
-   */
-  wechat?: { apiBase: string; appid: string; secret: string };
   /** Node's process metrics in /metrics (a server process wants them; tests do not). */
   processMetrics?: boolean;
 }
@@ -44,19 +39,17 @@ export async function buildDeps(config: Config, overrides: DepsOverrides = {}): 
   const metrics = createMetrics({ processMetrics: overrides.processMetrics ?? false });
 
   let emulator: Emulator | undefined;
-  let wechat = overrides.wechat;
-  if (wechat === undefined) {
-    if (config.wechat.mode === 'emulator') {
-      emulator = createEmulator({ clock });
-      const url = await emulator.listen(0, '127.0.0.1');
-      wechat = { apiBase: url, appid: emulator.appid, secret: emulator.secret };
-      logger.warn(
-        { default: 'wechat', url },
-        'WARNING: WECHAT_APPID/WECHAT_SECRET unset: using the built-in WeChat emulator (development only)',
-      );
-    } else {
-      wechat = config.wechat;
-    }
+  let wechat: { apiBase: string; appid: string; secret: string };
+  if (config.wechat.mode === 'emulator') {
+    emulator = createEmulator({ clock });
+    const url = await emulator.listen(0, '127.0.0.1');
+    wechat = { apiBase: url, appid: emulator.appid, secret: emulator.secret };
+    logger.warn(
+      { default: 'wechat', url },
+      'WARNING: WECHAT_APPID/WECHAT_SECRET unset: using the built-in WeChat emulator (development only)',
+    );
+  } else {
+    wechat = config.wechat;
   }
 
   const keys = overrides.keys ?? (await signingKeys(config, logger));

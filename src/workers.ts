@@ -65,6 +65,8 @@ async function primary(): Promise<void> {
       WECHAT_API_BASE: url,
       WECHAT_APPID: emulator.appid,
       WECHAT_SECRET: emulator.secret,
+      // Credentials beside WECHAT_EMULATOR=1 are refused: the workers get credentials only.
+      WECHAT_EMULATOR: '',
       // The workers see credentials, so they would take that default (every interface): pass on the
       // embedded one (loopback only, as npm start does) or the HOST given.
       ...(config.host ? { HOST: config.host } : {}),

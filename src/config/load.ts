@@ -90,6 +90,15 @@ const DEFAULTS: Partial<Record<SettingName, string>> = Object.fromEntries(
   SETTINGS.filter((s) => !s.default.startsWith('none')).map((s) => [s.name, s.default]),
 );
 
+/** The settings that make a configuration real: beside any of them, the emulator is only run on request. */
+const REAL_PARTS = [
+  'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
+  'REDIS_SENTINELS',
+  'JWT_SIGNING_KEYS_FILE',
+  'SESSION_KEY_ENCRYPTION_KEYS',
+] as const satisfies readonly SettingName[];
+
 /** Reads and validates every setting once. Pure: takes the environment, returns a frozen Config. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const problems: string[] = [];
@@ -109,6 +118,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const has = (name: SettingName) => values.has(name) && env[name]?.trim();
   const nodeEnv = get('NODE_ENV');
   const production = nodeEnv === 'production';
+
+  const emulatorAsked = values.has('WECHAT_EMULATOR') ? get('WECHAT_EMULATOR') : undefined;
+  // Before the list of what is missing: that list would send the operator to WECHAT_APPID alone.
+  if (production && emulatorAsked === true) {
+    throw new ConfigError(
+      'WECHAT_EMULATOR=1 is refused when NODE_ENV=production: set WECHAT_APPID and WECHAT_SECRET',
+    );
+  }
 
   const missing: string[] = [];
   if (production) {
@@ -155,12 +172,31 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
 
+  const credentials = Boolean(has('WECHAT_APPID'));
+  if (emulatorAsked === true && credentials) {
+    throw new ConfigError(
+      'WECHAT_EMULATOR=1 and WECHAT_APPID/WECHAT_SECRET are exclusive: the built-in emulator or WeChat',
+    );
+  }
+  // The emulator answers any code with any openid: beside a real store or real keys, a missing
+  // credential is a mistake that would let anyone log in as anyone, so it stops start-up instead.
+  if (!credentials && emulatorAsked !== true) {
+    const real = REAL_PARTS.filter((name) => has(name));
+    if (real.length > 0 || emulatorAsked === false) {
+      const why =
+        real.length > 0
+          ? `with ${real.join(', ')} set (the built-in emulator runs only when nothing real is configured; WECHAT_EMULATOR=1 asks for it anyway, outside production)`
+          : 'when WECHAT_EMULATOR=0';
+      throw new ConfigError(`WECHAT_APPID and WECHAT_SECRET are required ${why}`);
+    }
+  }
+
   const calls: WechatCallSettings = {
     timeoutMs: get('WECHAT_TIMEOUT_MS'),
     breakerThreshold: get('WECHAT_BREAKER_THRESHOLD'),
     breakerCooldownMs: get('WECHAT_BREAKER_COOLDOWN_MS'),
   };
-  const wechat: WechatSettings = has('WECHAT_APPID')
+  const wechat: WechatSettings = credentials
     ? {
         mode: 'remote',
         appid: get('WECHAT_APPID'),

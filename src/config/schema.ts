@@ -116,7 +116,7 @@ export const SETTINGS = [
   {
     name: 'WECHAT_APPID',
     default: 'none: the emulator',
-    doc: "The mini-program's AppID. With WECHAT_SECRET unset too, a built-in emulator of the WeChat API is started (refused in production).",
+    doc: "The mini-program's AppID. Unset with WECHAT_SECRET: the built-in emulator of the WeChat API when nothing real is configured (see WECHAT_EMULATOR), else start-up stops.",
     schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected an AppID such as wx1234567890abcdef'),
   },
   {
@@ -131,6 +131,14 @@ export const SETTINGS = [
     default: 'https://api.weixin.qq.com',
     doc: 'Base URL of the WeChat server API; point it at any server that speaks that API.',
     schema: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, '')),
+  },
+  {
+    name: 'WECHAT_EMULATOR',
+    default: 'none: on only when nothing real is configured',
+    doc: 'The built-in WeChat emulator and /demo. Unset, they run when no WeChat credentials are set and none of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS, JWT_SIGNING_KEYS_FILE, SESSION_KEY_ENCRYPTION_KEYS is; real parts without credentials stop start-up. `1` runs them beside real parts (a shared development setup; refused in production and with WeChat credentials); `0` never runs them.',
+    schema: z
+      .enum(['0', '1'], { error: 'expected 1 (run the built-in emulator) or 0' })
+      .transform((v) => v === '1'),
   },
   {
     name: 'WECHAT_TIMEOUT_MS',

@@ -70,8 +70,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const emulator =
     peer?.emulator ?? createEmulator({ clock, ...(options.appid ? { appid: options.appid } : {}) });
   if (!peer) await emulator.listen(0, '127.0.0.1');
-  // Rate limits are off unless a test sets them: every test logs in from 127.0.0.1.
-  const env: Record<string, string> = { LOG_LEVEL: 'info', ...NO_RATE_LIMITS, ...options.env };
+  // Rate limits are off unless a test sets them: every test logs in from 127.0.0.1. The emulator comes
+  // in as the WeChat API a deployment configures: a real Redis beside no credentials is refused.
+  const env: Record<string, string> = {
+    LOG_LEVEL: 'info',
+    WECHAT_APPID: emulator.appid,
+    WECHAT_SECRET: emulator.secret,
+    WECHAT_API_BASE: emulator.url,
+    ...NO_RATE_LIMITS,
+    ...options.env,
+  };
   let redis: Harness['redis'];
   if ((options.store ?? 'redis') === 'redis') {
     const server = peer?.redis?.server ?? options.redisServer ?? (await testRedis());
@@ -87,12 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     level: config.logLevel,
     destination: { write: (line: string) => void logs.push(line) },
   });
-  const deps = await buildDeps(config, {
-    clock,
-    logger,
-    wechat: { apiBase: emulator.url, appid: emulator.appid, secret: emulator.secret },
-    ...(peer ? { keys: peer.keys } : {}),
-  });
+  const deps = await buildDeps(config, { clock, logger, ...(peer ? { keys: peer.keys } : {}) });
   const { store, keys, metrics } = deps;
   const app = createApp(config, deps);
   const http = supertest(app.callback());

@@ -49,7 +49,13 @@ describe('the compiled service (npm run build, then npm start: node dist/server.
     const redis = await testRedis();
     started = startService({
       entry: join(dir, 'workers.js'),
-      env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'compiled-workers:', WORKERS: '2', PORT: '0' },
+      env: {
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: 'compiled-workers:',
+        WECHAT_EMULATOR: '1',
+        WORKERS: '2',
+        PORT: '0',
+      },
     });
     const listening = await started.matches(/"msg":"wxauth listening on [^"]*?(\d+)"/, 2);
     expect((await fetch(`http://127.0.0.1:${listening[0]![1]}/healthz`)).status).to.equal(200);

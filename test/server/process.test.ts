@@ -284,6 +284,20 @@ describe('the process (npm start)', function () {
     }
   });
 
+  it('refuses to start with a real store and no WeChat credentials, outside production too, in one line naming WECHAT_APPID', async () => {
+    // NODE_ENV unset, as in most containers: the emulator must not come up beside a real Redis.
+    started = startServer({ PORT: '0', REDIS_URL: 'redis://127.0.0.1:9' });
+    const outcome = await Promise.race([
+      once(started.child, 'exit').then(([code]) => `exit ${String(code)}`),
+      listeningLine(started).then(() => 'listening'),
+    ]);
+    expect(outcome, started.output()).to.equal('exit 1');
+    const lines = started.output().trim().split('\n');
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/^wxauth: cannot start: .*WECHAT_APPID/);
+    expect(lines[0]).to.contain('REDIS_URL');
+  });
+
   it('refuses to start in production without its settings, naming every one in one line', async () => {
     started = startServer({ NODE_ENV: 'production' });
     const [exitCode] = await once(started.child, 'exit');

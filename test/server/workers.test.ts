@@ -54,6 +54,7 @@ describe('every core (npm run start:workers)', function () {
     start({
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: 'workers-test:',
+      WECHAT_EMULATOR: '1',
       WORKERS: '2',
       PORT: '0',
       LOG_LEVEL: 'info',
@@ -105,6 +106,7 @@ describe('every core (npm run start:workers)', function () {
         REDIS_URL: `redis://127.0.0.1:${redisPort}`,
         JWT_SIGNING_KEYS_FILE: file,
         JWT_ISSUER: 'wxauth',
+        WECHAT_EMULATOR: '1',
         WORKERS: '2',
         PORT: '0',
         LOG_LEVEL: 'info',

@@ -61,8 +61,8 @@ export interface Config {
   };
   /** trustProxy: how many proxies in front append to X-Forwarded-For; 0: none, the socket address is the client's. */
   http: { bodyLimitBytes: number; trustProxy: number; keepAliveTimeoutMs: number };
-  /** port undefined: /metrics is served on the public port. */
-  metrics: { port: number | undefined; host: string };
+  /** port: a listener of its own (METRICS_PORT); onPublicPort: /metrics on PORT too. */
+  metrics: { port: number | undefined; host: string; onPublicPort: boolean };
   /** Undefined: no admin API. `keys`: as given (plain, or `sha256:<hex>`), digested where they are checked. */
   admin: { keys: readonly string[]; port: number; host: string } | undefined;
   rateLimits: RateLimitSettings;
@@ -244,10 +244,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       trustProxy: get('TRUST_PROXY'),
       keepAliveTimeoutMs: get('HTTP_KEEP_ALIVE_TIMEOUT_MS'),
     },
-    metrics: {
-      port: values.has('METRICS_PORT') ? get('METRICS_PORT') : undefined,
-      host: get('METRICS_HOST'),
-    },
+    metrics: metricsSettings(
+      values.has('METRICS_PORT') ? get('METRICS_PORT') : undefined,
+      values.has('METRICS_PUBLIC') ? get('METRICS_PUBLIC') : undefined,
+      { host: get('METRICS_HOST'), production },
+    ),
     admin: adminSettings(values.has('ADMIN_API_KEYS') ? get('ADMIN_API_KEYS') : undefined, {
       port: values.has('ADMIN_PORT') ? get('ADMIN_PORT') : undefined,
       host: get('ADMIN_HOST'),
@@ -282,6 +283,23 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError('REFRESH_TOKEN_MAX_LIFETIME must be 0 or at least ACCESS_TOKEN_TTL');
   }
   return deepFreeze(config);
+}
+
+/**
+ * /metrics tells whoever reads it the traffic, error rates and user counts: on the public port, which
+ * the internet reaches in production, only when asked for.
+ */
+function metricsSettings(
+  port: number | undefined,
+  asked: boolean | undefined,
+  at: { host: string; production: boolean },
+): Config['metrics'] {
+  if (port !== undefined && asked === true) {
+    throw new ConfigError(
+      'METRICS_PUBLIC=1 and METRICS_PORT are exclusive: /metrics on PORT or on its own port',
+    );
+  }
+  return { port, host: at.host, onPublicPort: port === undefined && (asked ?? !at.production) };
 }
 
 /** The admin listener exists only with keys, and never shares a port with the public or metrics one. */

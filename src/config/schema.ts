@@ -59,9 +59,17 @@ export const SETTINGS = [
   },
   {
     name: 'METRICS_PORT',
-    default: 'none: /metrics on PORT',
+    default: 'none: /metrics on PORT outside production (see METRICS_PUBLIC)',
     doc: 'Serve /metrics on this port only (on METRICS_HOST), and answer 404 for it on PORT. `0`: any free port, printed at start.',
     schema: port,
+  },
+  {
+    name: 'METRICS_PUBLIC',
+    default: 'none: 1 outside production, 0 in production',
+    doc: '`1`: serve /metrics on the public PORT too (without METRICS_PORT); `0`: answer 404 for it there. In production it is off unless set, since the public port is what the internet reaches.',
+    schema: z
+      .enum(['0', '1'], { error: 'expected 1 (serve /metrics on PORT) or 0' })
+      .transform((v) => v === '1'),
   },
   {
     name: 'METRICS_HOST',

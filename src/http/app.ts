@@ -100,7 +100,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     keys,
     ready: () => store.ping(),
     metrics,
-    serveMetrics: config.metrics.port === undefined,
+    serveMetrics: config.metrics.onPublicPort,
   });
   const limits = config.rateLimits;
   const backend = deps.rateLimitBackend;

@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
+import { generatePrivateJwks } from '../../src/tokens/index.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
 import { startRedisServer } from '../setup/hooks.js';
 import type { RedisServer } from '../setup/redis.js';
@@ -41,6 +45,43 @@ describe('operations', () => {
       const text = (await h.http.get('/metrics')).text;
       expect(text).not.to.contain('/no/such/path');
       expect(text).to.match(/route="unmatched",method="GET",status="404"/);
+    });
+  });
+
+  describe('GET /metrics in production', () => {
+    let production: Record<string, string>;
+    before(async () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'wxauth-metrics-')), 'keys.json');
+      writeFileSync(file, JSON.stringify(await generatePrivateJwks()), { mode: 0o600 });
+      production = {
+        NODE_ENV: 'production',
+        JWT_SIGNING_KEYS_FILE: file,
+        SESSION_KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+        PUBLIC_URL: 'https://auth.example.com',
+      };
+    });
+
+    it('answers 404 for /metrics on the public port, which the internet may reach', async () => {
+      const h = await startHarness({ env: production });
+      try {
+        await h.login();
+        const res = await h.http.get('/metrics').expect(404);
+        expect(res.body.error).to.equal('invalid_request');
+        expect(res.text).not.to.contain('wxauth_');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('serves /metrics on the public port when METRICS_PUBLIC=1 asks for it', async () => {
+      const h = await startHarness({ env: { ...production, METRICS_PUBLIC: '1' } });
+      try {
+        await h.login();
+        const res = await h.http.get('/metrics').expect(200);
+        expect(res.text).to.match(/wxauth_tokens_total\{event="issued"\} 1/);
+      } finally {
+        await h.close();
+      }
     });
   });
 

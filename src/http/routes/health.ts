@@ -7,7 +7,7 @@ import { openApiDocument } from '../openapi.js';
 
 export function healthRoutes(
   router: Router<BearerState>,
-  /** serveMetrics false: /metrics has a listener of its own (METRICS_PORT). */
+  /** serveMetrics false: /metrics is on a listener of its own (METRICS_PORT) or on none (production). */
   deps: { keys: KeySet; ready: () => Promise<void>; metrics: Metrics; serveMetrics: boolean },
 ): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);

@@ -54,7 +54,7 @@ server.child.stdout!.on('data', (chunk: Buffer) => {
 
 try {
   const [, service, emulator] = await server.match(
-    /listening on (http:\/\/127\.0\.0\.1:\d+), with the built-in WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/,
+    /listening on (http:\/\/localhost:\d+), with the built-in WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/,
   );
   const json = { 'content-type': 'application/json' };
   const counts = { login: 0, refresh: 0, me: 0, logout: 0 };

@@ -10,12 +10,12 @@ import { walkthrough } from './walkthrough.js';
 /** Process wiring only: settings, collaborators, listen, and a graceful end on SIGTERM. */
 async function main(): Promise<void> {
   tuneRuntime();
-  const config = loadProcessConfig();
+  let config = loadProcessConfig();
   const deps = await buildDeps(config, { processMetrics: true });
   const { logger, metrics, emulator } = deps;
-  const app = createApp(config, deps);
 
-  const server = createServer(app.callback());
+  // The app comes once the port is known: PUBLIC_URL's default, the tokens' issuer, names it (PORT=0).
+  const server = createServer();
   // A load balancer reusing a connection that we close at that moment answers 502: idle connections
   // must outlive its idle timeout, so that it is the one closing them.
   server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
@@ -40,11 +40,15 @@ async function main(): Promise<void> {
   let metricsServer: Server | undefined;
   let adminServer: Server | undefined;
   const { address, port } = await listenOrClose(server, ['PORT', 'HOST'], config.port, config.host);
+  // No await until the app handles requests: none is read before this turn ends.
+  if (config.port === 0) config = loadProcessConfig({ PORT: String(port) });
+  server.on('request', createApp(config, deps).callback());
   logger.info({ host: address, port, env: config.env }, `wxauth listening on port ${port}`);
   if (emulator) {
     // Below the log lines so far, which wait in a buffer (lib/logger.ts).
     await flushLogs(logger);
-    process.stdout.write(walkthrough(`http://127.0.0.1:${port}`, emulator.url));
+    // The URL tokens name as their issuer: a service configured with the printed URL accepts them.
+    process.stdout.write(walkthrough(config.publicUrl, emulator.url));
   }
 
   if (config.metrics.port !== undefined) {

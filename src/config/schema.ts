@@ -283,7 +283,7 @@ export const SETTINGS = [
   {
     name: 'PUBLIC_URL',
     default: 'none: `http://localhost:<PORT>` (required in production, `https://`)',
-    doc: "The service's public base URL, as clients and other services reach it: the default `iss` of access tokens and the prefix of every absolute URL in the discovery documents (`/.well-known/openid-configuration`). Set it with PORT=0: the default would name port 0.",
+    doc: "The service's public base URL, as clients and other services reach it: the default `iss` of access tokens and the prefix of every absolute URL in the discovery documents (`/.well-known/openid-configuration`). With PORT=0 the default names the port the service was given. In zero-config mode it is the URL the walk-through prints.",
     schema: z
       .url({ protocol: /^https?$/ })
       .refine((u) => !/[?#]/.test(u), 'a base URL has no query or fragment')

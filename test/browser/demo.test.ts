@@ -48,7 +48,7 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     await run(process.execPath, [tsc, '-p', 'src/client/tsconfig.json'], { cwd: ROOT });
     entry = join(build(join('.tmp', `demo-build-${process.pid}`)), 'server.js');
     service = startService({ entry, env: { PORT: '0' } });
-    const [, url] = await service.match(/^Open (http:\/\/127\.0\.0\.1:\d+\/demo) in a browser/m, 30_000);
+    const [, url] = await service.match(/^Open (http:\/\/localhost:\d+\/demo) in a browser/m, 30_000);
     demo = url!;
     profile = mkdtempSync(join(tmpdir(), 'wxauth-chromium-'));
     shots = SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'wxauth-shots-'));

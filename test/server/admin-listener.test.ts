@@ -14,7 +14,7 @@ describe('the admin listener of the server process', () => {
   it('listens on ADMIN_HOST:ADMIN_PORT when ADMIN_API_KEYS is set, apart from the public port, and stops on SIGTERM', async () => {
     const key = randomBytes(32).toString('hex');
     started = startService({ env: { PORT: '0', ADMIN_API_KEYS: key, ADMIN_PORT: '0', LOG_LEVEL: 'info' } });
-    const [, service] = await started.match(/is listening on (http:\/\/127\.0\.0\.1:\d+)/, 15000);
+    const [, service] = await started.match(/is listening on (http:\/\/localhost:\d+)/, 15000);
     const [, adminUrl] = await started.match(/admin API on (http:\/\/127\.0\.0\.1:\d+)/, 15000);
     expect(adminUrl).not.to.equal(service);
     const unknown = await fetch(`${adminUrl}/admin/users/oNobody`, {
@@ -37,7 +37,7 @@ describe('the admin listener of the server process', () => {
 
   it('has no admin listener without ADMIN_API_KEYS', async () => {
     started = startService({ env: { PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info' } });
-    const [, service] = await started.match(/is listening on (http:\/\/127\.0\.0\.1:\d+)/, 15000);
+    const [, service] = await started.match(/is listening on (http:\/\/localhost:\d+)/, 15000);
     // The admin listener would be up before the first request is answered.
     await started.healthy(service!);
     await new Promise((resolve) => setTimeout(resolve, 300));

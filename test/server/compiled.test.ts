@@ -25,7 +25,7 @@ describe('the compiled service (npm run build, then npm start: node dist/server.
   it('starts with node alone and no settings, serves the whole flow against the embedded emulator, and exits 0 on SIGTERM to its pid', async () => {
     started = startService({ entry: join(dir, 'server.js'), env: { PORT: '0' } });
     const [, service, emulator] = await started.match(
-      /listening on (http:\/\/127\.0\.0\.1:\d+), with the built-in WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/,
+      /listening on (http:\/\/localhost:\d+), with the built-in WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/,
     );
     expect((await fetch(`${service}/healthz`)).status).to.equal(200);
     const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {

@@ -4,7 +4,7 @@ import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders }
 import { type AddressInfo, connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { expect } from 'chai';
-import { type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
+import { freePort, type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
 
 /** Runs src/server.ts through tsx (as `npm run dev`), with only the given environment. */
 const startServer = (env: Record<string, string>) => startService({ env });
@@ -106,9 +106,38 @@ describe('the process (npm start)', function () {
     expect(lines[3]).to.equal('204');
   });
 
+  for (const port of ['a free port', '0']) {
+    it(`with no settings on ${port === '0' ? 'PORT=0' : port}, prints the URL that its tokens and discovery name as issuer`, async () => {
+      started = startServer({ PORT: port === '0' ? '0' : String(await freePort()) });
+      const [, printed] = await waitFor(started, /wxauth is listening on (\S+), with the built-in/);
+      const [, emulator] = await waitFor(started, /WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/);
+      const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
+        code: string;
+      };
+      const login = await fetch(`${printed}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code }),
+      });
+      expect(login.status).to.equal(200);
+      const { access_token } = (await login.json()) as { access_token: string };
+      const claims = JSON.parse(Buffer.from(access_token.split('.')[1]!, 'base64url').toString()) as {
+        iss: string;
+      };
+      expect(claims.iss).to.equal(printed);
+      const discovery = (await (await fetch(`${printed}/.well-known/openid-configuration`)).json()) as {
+        issuer: string;
+        jwks_uri: string;
+      };
+      expect(discovery.issuer).to.equal(printed);
+      expect(discovery.jwks_uri).to.equal(`${printed}/.well-known/jwks.json`);
+      expect((await fetch(discovery.jwks_uri)).status).to.equal(200);
+    });
+  }
+
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {
     started = startServer({ PORT: '0', LOG_LEVEL: 'info' });
-    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:\d+)/);
     const [, emulator] = await waitFor(started, /WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/);
     const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
       code: string;
@@ -134,7 +163,7 @@ describe('the process (npm start)', function () {
 
   it('on SIGTERM under keep-alive load loses no request: later answers say Connection: close, idle connections close, and it exits 0 promptly', async () => {
     started = startServer({ PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '10000' });
-    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:(\d+))/);
     const idle = await idleConnection(Number(new URL(service!).port));
     const agent = new Agent({ keepAlive: true });
     const deadline = Date.now() + 8000;
@@ -177,7 +206,7 @@ describe('the process (npm start)', function () {
 
   it('keeps answering while nothing reads its log, and writes every request line before it exits on SIGTERM', async () => {
     started = startServer({ PORT: '0', LOG_LEVEL: 'info' });
-    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:\d+)/);
     // Lines of some 330 bytes (the path is logged up to 200 characters): 3,000 of them are more than the
     // pipe and what this process reads ahead hold, so that writing them synchronously would block.
     const path = `/${'x'.repeat(199)}`;
@@ -209,7 +238,7 @@ describe('the process (npm start)', function () {
 
   it('closes an idle keep-alive connection after HTTP_KEEP_ALIVE_TIMEOUT_MS', async () => {
     started = startServer({ PORT: '0', HTTP_KEEP_ALIVE_TIMEOUT_MS: '1500' });
-    const [, port] = await waitFor(started, /wxauth is listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    const [, port] = await waitFor(started, /wxauth is listening on http:\/\/localhost:(\d+)/);
     const idle = await idleConnection(Number(port));
     const answered = Date.now();
     await within(4500, 'the server closing the idle connection', idle.closed);
@@ -219,7 +248,7 @@ describe('the process (npm start)', function () {
 
   it('keeps idle keep-alive connections 65 s by default, longer than the 60 s of common load balancers', async () => {
     started = startServer({ PORT: '0' });
-    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:\d+)/);
     const agent = new Agent({ keepAlive: true });
     const res = await get(agent, `${service}/healthz`);
     agent.destroy();
@@ -228,7 +257,7 @@ describe('the process (npm start)', function () {
 
   it('serves /metrics only on METRICS_PORT, on 127.0.0.1 by default, and 404 for it on the public port', async () => {
     started = startServer({ PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info' });
-    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:\d+)/);
     const [, metricsUrl] = await waitFor(started, /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/);
     await fetch(`${service}/healthz`);
     const scraped = await fetch(`${metricsUrl}/metrics`);

@@ -1,4 +1,6 @@
 export {
+  type AdminKeySetting,
+  adminKeyDigest,
   type Config,
   ConfigError,
   type Environment,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { SETTINGS, type SettingName } from './schema.js';
 
@@ -63,8 +64,11 @@ export interface Config {
   http: { bodyLimitBytes: number; trustProxy: number; keepAliveTimeoutMs: number };
   /** port: a listener of its own (METRICS_PORT); onPublicPort: /metrics on PORT too. */
   metrics: { port: number | undefined; host: string; onPublicPort: boolean };
-  /** Undefined: no admin API. `keys`: as given (plain, or `sha256:<hex>`), digested where they are checked. */
-  admin: { keys: readonly string[]; port: number; host: string } | undefined;
+  /**
+   * Undefined: no admin API. `keys`: as given (plain, or `sha256:<hex>`) without their `ro:`, digested
+   * where they are checked (adminKeyDigest); readOnly: GET routes only.
+   */
+  admin: { keys: readonly AdminKeySetting[]; port: number; host: string } | undefined;
   rateLimits: RateLimitSettings;
   loginRetryWindowS: number;
   /** Web login by scanning a mini-program code: the page it opens, the ticket's life, the version. */
@@ -74,6 +78,11 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** For `npm run start:workers` only; undefined: one worker per core. */
   workers: number | undefined;
+}
+
+export interface AdminKeySetting {
+  key: string;
+  readOnly: boolean;
 }
 
 /** Start-up stops with this; its message is one line naming the settings at fault. */
@@ -304,10 +313,16 @@ function metricsSettings(
 
 /** The admin listener exists only with keys, and never shares a port with the public or metrics one. */
 function adminSettings(
-  keys: string[] | undefined,
+  keys: AdminKeySetting[] | undefined,
   at: { port: number | undefined; host: string; publicPort: number; metricsPort: number | undefined },
 ): Config['admin'] {
   if (keys === undefined) return undefined;
+  // One key both read-only and not would be whichever the check came to first.
+  if (new Set(keys.map(({ key }) => adminKeyDigest(key).toString('hex'))).size !== keys.length) {
+    throw new ConfigError(
+      'ADMIN_API_KEYS is invalid (a key is listed twice: as itself, as its sha256: digest, or with and without ro:)',
+    );
+  }
   if (at.port === undefined) throw new ConfigError('ADMIN_PORT is required when ADMIN_API_KEYS is set');
   if (at.port !== 0 && (at.port === at.publicPort || at.port === at.metricsPort)) {
     throw new ConfigError(
@@ -315,6 +330,13 @@ function adminSettings(
     );
   }
   return { keys, port: at.port, host: at.host };
+}
+
+/** An admin key as it is compared: its SHA-256; a key given as `sha256:<hex>` is that digest. */
+export function adminKeyDigest(key: string): Buffer {
+  return key.startsWith('sha256:')
+    ? Buffer.from(key.slice('sha256:'.length), 'hex')
+    : createHash('sha256').update(key, 'utf8').digest();
 }
 
 function deepFreeze<T>(value: T): T {

@@ -80,7 +80,7 @@ export const SETTINGS = [
   {
     name: 'ADMIN_API_KEYS',
     default: 'none: no admin API',
-    doc: 'Comma-separated keys of the admin API (look a user up, log out everywhere, ban, delete), each at least 32 characters or `sha256:<hex>` of one; sent as `Authorization: Bearer <key>`. Unset, the admin listener does not exist.',
+    doc: 'Comma-separated keys of the admin API (look a user up, log out everywhere, ban, delete), each at least 32 characters or `sha256:<hex>` of one; sent as `Authorization: Bearer <key>`. A key written `ro:<key>` or `ro:sha256:<hex>` is read-only: GET routes only, anything else 403. Unset, the admin listener does not exist.',
     secret: true,
     schema: z
       .string()
@@ -96,8 +96,14 @@ export const SETTINGS = [
             z
               .string()
               .regex(
-                /^(sha256:[0-9a-fA-F]{64}|(?!sha256:)[\x21-\x7e]{32,512})$/,
-                'each key must be 32 to 512 printable characters without spaces, or sha256:<64 hex digits> of one',
+                // A key itself never starts with ro: (that marks a read-only one) nor sha256:.
+                /^(ro:)?(sha256:[0-9a-fA-F]{64}|(?!sha256:|ro:)[\x21-\x7e]{32,512})$/,
+                'each key must be 32 to 512 printable characters without spaces (not starting with ro: or sha256:), or sha256:<64 hex digits> of one, either after ro: for a read-only key',
+              )
+              .transform((entry) =>
+                entry.startsWith('ro:')
+                  ? { key: entry.slice('ro:'.length), readOnly: true }
+                  : { key: entry, readOnly: false },
               ),
           )
           .min(1),
@@ -346,7 +352,7 @@ export const SETTINGS = [
   {
     name: 'RATE_LIMIT_ADMIN_PER_IP',
     default: '600/60',
-    doc: 'Requests to the admin API per client address, wrong keys included (`N/S`, `0`: off).',
+    doc: 'Missing or wrong admin keys per client address (`N/S`, `0`: off); past it, 429. Requests with a right key are never counted, so a flood of wrong keys cannot lock the operators out.',
     schema: rateLimit,
   },
   {

@@ -2,13 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import { z } from 'zod';
-import type { Config } from '../config/index.js';
-import { AppError, InvalidRequest, InvalidToken, NotFound } from '../errors/index.js';
+import { type AdminKeySetting, adminKeyDigest, type Config } from '../config/index.js';
+import { AccessDenied, AppError, InvalidRequest, InvalidToken, NotFound } from '../errors/index.js';
 import { epochSeconds, isOpenid, OPENID_SHAPE } from '../lib/index.js';
 import { type AppDeps, accountsOf } from './app.js';
 import { bodyReader, readBody } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
-import { rateLimit } from './middleware/rate-limit.js';
+import { type FailureRateLimit, failureRateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { createRequestLog } from './request-log.js';
 import type { RequestState } from './state.js';
@@ -17,6 +17,8 @@ import type { RequestState } from './state.js';
 interface AdminKey {
   digest: Buffer;
   id: string;
+  /** GET routes only. */
+  readOnly: boolean;
 }
 
 interface AdminState extends RequestState {
@@ -43,19 +45,18 @@ const BanBody = z
   .strict();
 
 /** Digests of ADMIN_API_KEYS: a plain key is hashed here, `sha256:<hex>` is taken as the digest. */
-export function adminKeys(keys: readonly string[]): AdminKey[] {
-  return keys.map((key) => {
-    const digest = key.startsWith('sha256:')
-      ? Buffer.from(key.slice('sha256:'.length), 'hex')
-      : createHash('sha256').update(key, 'utf8').digest();
-    return { digest, id: digest.toString('hex').slice(0, 8) };
+function adminKeys(keys: readonly AdminKeySetting[]): AdminKey[] {
+  return keys.map(({ key, readOnly }) => {
+    const digest = adminKeyDigest(key);
+    return { digest, id: digest.toString('hex').slice(0, 8), readOnly };
   });
 }
 
 /**
  * The admin API, for its own listener (ADMIN_HOST:ADMIN_PORT, never the public port): look a user up,
- * log them out everywhere, ban and lift a ban, delete. Every request carries an admin key, counted by
- * the rate limit before it is checked; every action writes one log line naming the key by its id.
+ * log them out everywhere, ban and lift a ban, delete. Every request carries an admin key; wrong ones
+ * are counted per address, right ones never, so a flood of wrong keys cannot lock the operators out.
+ * Every action writes one log line naming the key by its id.
  */
 export function createAdminApp(config: Config, deps: AdminDeps): Koa {
   if (config.admin === undefined) throw new Error('createAdminApp: ADMIN_API_KEYS is not set');
@@ -116,11 +117,8 @@ export function createAdminApp(config: Config, deps: AdminDeps): Koa {
   const methods = [...new Set(router.stack.flatMap((layer) => layer.methods))];
   app.use(errorResponder(metrics, { methods }));
   app.use(
-    rateLimit('admin_ip', config.rateLimits.adminPerIp, deps.rateLimitBackend, (ctx) =>
-      String(ctx.req.socket.remoteAddress),
-    ),
+    authenticate(keys, failureRateLimit('admin_ip', config.rateLimits.adminPerIp, deps.rateLimitBackend)),
   );
-  app.use(authenticate(keys));
   app.use(auditLine());
   app.use(bodyReader(config.http.bodyLimitBytes));
   app.use(router.routes());
@@ -128,11 +126,17 @@ export function createAdminApp(config: Config, deps: AdminDeps): Koa {
   return app;
 }
 
-/** Bearer <admin key>, its SHA-256 compared with every key's in constant time. */
-function authenticate(keys: AdminKey[]): Middleware<AdminState> {
+/**
+ * Bearer <admin key>, its SHA-256 compared with every key's in constant time. A missing or wrong key
+ * counts against the address (429 once over the limit); a read-only key may only GET.
+ */
+function authenticate(keys: AdminKey[], failures: FailureRateLimit): Middleware<AdminState> {
   return async function requireAdminKey(ctx, next) {
+    // The socket's address: the admin listener is for operators, not behind the public proxies.
+    const address = String(ctx.req.socket.remoteAddress);
     const match = /^Bearer +(\S+) *$/i.exec(ctx.get('Authorization'));
     if (match === null) {
+      await failures.failed(ctx, address);
       throw new InvalidToken('Send an admin key as Authorization: Bearer <key>.', { missing: true });
     }
     const digest = createHash('sha256').update(match[1]!, 'utf8').digest();
@@ -140,10 +144,18 @@ function authenticate(keys: AdminKey[]): Middleware<AdminState> {
     // Every key is compared, so how long it takes says nothing about which one (nearly) matched.
     for (const key of keys) if (timingSafeEqual(digest, key.digest) && found === undefined) found = key;
     if (found === undefined) {
+      await failures.failed(ctx, address);
       ctx.state.log.warn({ event: 'admin_key_refused' }, 'admin request with a wrong key');
       throw new InvalidToken('That is not an admin key of this service.');
     }
     ctx.state.adminKey = found.id;
+    if (found.readOnly && ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      ctx.state.log.warn(
+        { event: 'admin_key_read_only', key: found.id, action: `${ctx.method} ${ctx.path}` },
+        'admin request with a read-only key refused: it may only look up',
+      );
+      throw new AccessDenied('This admin key is read-only: GET routes only.');
+    }
     await next();
   };
 }

@@ -233,27 +233,111 @@ describe('the admin API', () => {
 });
 
 describe('the admin API rate limit', () => {
-  it('answers 429 with Retry-After past RATE_LIMIT_ADMIN_PER_IP, wrong keys included', async () => {
-    const h = await startHarness({
+  let h: Harness;
+  let admin: ReturnType<typeof supertest>;
+  beforeEach(async () => {
+    h = await startHarness({
       env: { ADMIN_API_KEYS: PLAIN_KEY, ADMIN_PORT: '0', RATE_LIMIT_ADMIN_PER_IP: '3/60' },
     });
-    try {
-      const app = createAdminApp(h.config, {
-        store: h.store,
-        clock: h.clock,
-        logger: createLogger({ level: 'silent' }),
-        metrics: h.metrics,
-      });
-      const admin = supertest(app.callback());
-      await admin.get('/admin/users/oSomeone').set(bearer('wrong-key-wrong-key-wrong-key-wrong')).expect(401);
-      await admin.get('/admin/users/oSomeone').expect(401);
-      await admin.get('/admin/users/oSomeone').set(bearer(PLAIN_KEY)).expect(404);
-      const res = await admin.get('/admin/users/oSomeone').set(bearer(PLAIN_KEY)).expect(429);
-      expect(res.body.error).to.equal('rate_limited');
-      expect(Number(res.headers['retry-after'])).to.be.above(0);
-    } finally {
-      await h.close();
+    const app = createAdminApp(h.config, {
+      store: h.store,
+      clock: h.clock,
+      logger: createLogger({ level: 'silent' }),
+      metrics: h.metrics,
+    });
+    admin = supertest(app.callback());
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('answers 429 with Retry-After to wrong and missing keys past RATE_LIMIT_ADMIN_PER_IP', async () => {
+    await admin.get('/admin/users/oSomeone').set(bearer('wrong-key-wrong-key-wrong-key-wrong')).expect(401);
+    await admin.get('/admin/users/oSomeone').expect(401);
+    await admin
+      .post('/admin/users/oSomeone/logout')
+      .set(bearer(`${PLAIN_KEY}x`))
+      .expect(401);
+    const res = await admin
+      .get('/admin/users/oSomeone')
+      .set(bearer(`${PLAIN_KEY}x`))
+      .expect(429);
+    expect(res.body.error).to.equal('rate_limited');
+    expect(Number(res.headers['retry-after'])).to.be.above(0);
+  });
+
+  it('never locks the right key out: a flood of wrong keys from its address leaves it served', async () => {
+    for (let i = 0; i < 20; i += 1) {
+      await admin.get('/admin/users/oSomeone').set(bearer(`wrong-${i}-wrong-key-wrong-key-wrong-key`));
     }
+    await admin.get('/admin/users/oSomeone').set(bearer('still-a-wrong-key-still-a-wrong-key')).expect(429);
+    const login = await h.login();
+    for (let i = 0; i < 10; i += 1) {
+      await admin.get(`/admin/users/${login.openid}`).set(bearer(PLAIN_KEY)).expect(200);
+    }
+    await admin.post(`/admin/users/${login.openid}/logout`).set(bearer(PLAIN_KEY)).expect(204);
+  });
+});
+
+describe('read-only admin keys', () => {
+  const READ_ONLY = randomBytes(24).toString('base64url');
+  const READ_ONLY_HASHED = randomBytes(32).toString('hex');
+  let h: Harness;
+  let admin: ReturnType<typeof supertest>;
+  const lines: string[] = [];
+  before(async () => {
+    h = await startHarness({
+      env: {
+        ADMIN_API_KEYS: `${PLAIN_KEY}, ro:${READ_ONLY}, ro:sha256:${createHash('sha256').update(READ_ONLY_HASHED).digest('hex')}`,
+        ADMIN_PORT: '0',
+      },
+    });
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (line: string) => void lines.push(line) },
+    });
+    admin = supertest(
+      createAdminApp(h.config, { store: h.store, clock: h.clock, logger, metrics: h.metrics }).callback(),
+    );
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  it('look users up with GET, naming the key by its short id in the action line', async () => {
+    const login = await h.login();
+    for (const key of [READ_ONLY, READ_ONLY_HASHED]) {
+      const res = await admin.get(`/admin/users/${login.openid}`).set(bearer(key)).expect(200);
+      expect(res.body.openid).to.equal(login.openid);
+    }
+    const mine = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.event === 'admin_action' && line.openid === login.openid);
+    expect(mine.map((line) => line.key)).to.deep.equal([shortId(READ_ONLY), shortId(READ_ONLY_HASHED)]);
+    for (const secret of [READ_ONLY, READ_ONLY_HASHED]) expect(lines.join('')).not.to.contain(secret);
+  });
+
+  it('answer 403 access_denied to every other route, which then changes nothing', async () => {
+    const login = await h.login();
+    for (const key of [READ_ONLY, READ_ONLY_HASHED]) {
+      for (const [method, path] of [
+        ['post', `/admin/users/${login.openid}/logout`],
+        ['put', `/admin/users/${login.openid}/ban`],
+        ['delete', `/admin/users/${login.openid}/ban`],
+        ['delete', `/admin/users/${login.openid}`],
+      ] as const) {
+        const res = await admin[method](path).set(bearer(key)).send({});
+        expect(res.status, `${method} ${path}`).to.equal(403);
+        expect(res.body.error).to.equal('access_denied');
+      }
+    }
+    await h.http.get('/auth/me').set(bearer(login.access_token)).expect(200);
+    const looked = await admin.get(`/admin/users/${login.openid}`).set(bearer(READ_ONLY)).expect(200);
+    expect(looked.body.banned).to.equal(null);
+    expect(looked.body.sessions).to.have.length(1);
+    // The full key still may.
+    await admin.post(`/admin/users/${login.openid}/logout`).set(bearer(PLAIN_KEY)).expect(204);
+    for (const secret of [READ_ONLY, READ_ONLY_HASHED]) expect(lines.join('')).not.to.contain(secret);
   });
 });
 
@@ -272,10 +356,40 @@ describe('admin settings', () => {
     expect(loadConfig({}).admin).to.equal(undefined);
     expect(loadConfig({ ADMIN_PORT: '9100' }).admin).to.equal(undefined);
     expect(loadConfig({ ADMIN_API_KEYS: `${PLAIN_KEY},${HASHED}`, ADMIN_PORT: '9100' }).admin).to.deep.equal({
-      keys: [PLAIN_KEY, HASHED],
+      keys: [
+        { key: PLAIN_KEY, readOnly: false },
+        { key: HASHED, readOnly: false },
+      ],
       port: 9100,
       host: '127.0.0.1',
     });
+  });
+
+  it('reads a key written ro:<key> or ro:sha256:<hex> as read-only', () => {
+    expect(
+      loadConfig({ ADMIN_API_KEYS: `${PLAIN_KEY}, ro:${PLAIN_KEY}x, ro:${HASHED}`, ADMIN_PORT: '9100' }).admin
+        ?.keys,
+    ).to.deep.equal([
+      { key: PLAIN_KEY, readOnly: false },
+      { key: `${PLAIN_KEY}x`, readOnly: true },
+      { key: HASHED, readOnly: true },
+    ]);
+  });
+
+  it('refuses a malformed read-only key or one key listed twice, in one line naming ADMIN_API_KEYS and no key', () => {
+    for (const bad of [
+      'ro:',
+      `ro:${'x'.repeat(31)}`,
+      'ro:sha256:abc',
+      `ro: ${PLAIN_KEY}`,
+      `${PLAIN_KEY},ro:${PLAIN_KEY}`,
+      `${PLAIN_KEY},sha256:${createHash('sha256').update(PLAIN_KEY).digest('hex')}`,
+    ]) {
+      const message = refusal({ ADMIN_API_KEYS: bad, ADMIN_PORT: '9100' });
+      expect(message, bad).to.match(/^ADMIN_API_KEYS is invalid/);
+      expect(message, bad).not.to.contain('\n');
+      expect(message, bad).not.to.contain(PLAIN_KEY);
+    }
   });
 
   it('refuses keys shorter than 32 characters, a malformed digest, no ADMIN_PORT, or the public port', () => {

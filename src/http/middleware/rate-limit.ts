@@ -86,6 +86,34 @@ export function confirmedRateLimit(
   };
 }
 
+/**
+ * A limit on failures only, e.g. wrong admin keys per address: what succeeds is neither counted nor
+ * refused, so a flood of failures from an address never locks out the right key sent from it.
+ */
+export interface FailureRateLimit {
+  /** Counts one failure of `key`; throws 429 rate_limited once they are over the limit. */
+  failed(ctx: Context, key: string): Promise<void>;
+}
+
+export function failureRateLimit(
+  name: string,
+  limit: RateLimit,
+  backend: RateLimitBackend,
+): FailureRateLimit {
+  if (!limit) return { failed: async () => {} };
+  const limiter = limiterFor(name, limit, backend);
+  return {
+    async failed(ctx, key) {
+      try {
+        await limiter.consume(key);
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        throw refusal(ctx, name, limit, rejection.msBeforeNext);
+      }
+    },
+  };
+}
+
 /** The limits that count per openid (app.ts names them so): what forgetUserCounters deletes. */
 export const PER_USER_LIMITS = ['refresh_user', 'wechat_user'] as const;
 

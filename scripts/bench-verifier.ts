@@ -29,6 +29,7 @@ const options = {
   clock: systemClock,
   issuer: config.tokens.issuer,
   audience: config.tokens.audience,
+  clientId: deps.wechat.appid,
   ttlS: 900,
   clockToleranceS: 0,
 };

@@ -70,6 +70,8 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     clock,
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
+    // The WeChat client's appid: the configured one, or the embedded emulator's.
+    clientId: wechat.appid,
     ttlS: config.tokens.accessTtlS,
     clockToleranceS: config.tokens.clockToleranceS,
     revocations,

@@ -10,6 +10,11 @@ export interface AccessTokenOptions {
   clock: Clock;
   issuer: string;
   audience: string;
+  /**
+   * `client_id` of every token issued (RFC 9068 §2.2): the appid of the mini-program the person logged in
+   * through. Standard RFC 9068 validators refuse a token without it.
+   */
+  clientId: string;
   ttlS: number;
   clockToleranceS: number;
   /**
@@ -35,6 +40,8 @@ export interface VerifiedAccessToken {
   readonly sub: string;
   /** The session (refresh-token family) that issued the token; absent in tokens issued before sid existed. */
   readonly sid: string | undefined;
+  /** The app the token was issued for; absent in tokens issued before client_id existed (until they expire). */
+  readonly clientId: string | undefined;
   readonly exp: number;
   readonly iat: number;
   readonly jti: string;
@@ -104,7 +111,7 @@ class VerifiedTokens {
 const KEY_LENGTH = 64;
 
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
-  const { keys, clock, issuer, audience, ttlS, clockToleranceS, revocations } = options;
+  const { keys, clock, issuer, audience, clientId, ttlS, clockToleranceS, revocations } = options;
   const verified = new VerifiedTokens(options.cacheSize ?? DEFAULT_CACHE_SIZE);
 
   const signToken = createSigner(keys.signing, TYP);
@@ -112,8 +119,17 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   async function issue(openid: string, sid: string): Promise<IssuedAccessToken> {
     const iat = epochSeconds(clock.now());
     const exp = iat + ttlS;
-    // The claims in the order jose's SignJWT wrote them before, so a token reads as it did.
-    const token = signToken({ sid, iss: issuer, aud: audience, sub: openid, iat, exp, jti: randomId(16) });
+    // The claims in the order jose's SignJWT wrote them before (client_id, added since, beside sub).
+    const token = signToken({
+      sid,
+      iss: issuer,
+      aud: audience,
+      sub: openid,
+      client_id: clientId,
+      iat,
+      exp,
+      jti: randomId(16),
+    });
     return { token, expiresIn: ttlS, exp };
   }
 
@@ -182,7 +198,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     } catch (error) {
       throw toInvalidToken(error);
     }
-    const { sub, exp, iat, jti, nbf, sid } = result.payload;
+    const { sub, exp, iat, jti, nbf, sid, client_id } = result.payload;
     if (
       typeof sub !== 'string' ||
       typeof jti !== 'string' ||
@@ -194,7 +210,10 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     // Not required: during the rolling restart that brings sid, instances not yet restarted issue none.
     if (sid !== undefined && typeof sid !== 'string')
       throw new InvalidToken('The access token\'s "sid" claim is not a string.');
-    const claims: VerifiedAccessToken = Object.freeze({ sub, sid, exp, iat, jti });
+    // Not required either: tokens issued before client_id existed stay valid until they expire.
+    if (client_id !== undefined && typeof client_id !== 'string')
+      throw new InvalidToken('The access token\'s "client_id" claim is not a string.');
+    const claims: VerifiedAccessToken = Object.freeze({ sub, sid, clientId: client_id, exp, iat, jti });
     // A hit checks only `exp`; we never issue `nbf`, so a token carrying one is checked in full each time.
     if (nbf === undefined) verified.set(token, claims);
     return admit(claims);

@@ -32,7 +32,7 @@ describe('discovery documents', () => {
         subject_types_supported: ['public'],
       });
       expect(res.body.response_types_supported).to.be.an('array');
-      expect(res.body.claims_supported).to.include.members(['iss', 'aud', 'sub', 'exp', 'sid']);
+      expect(res.body.claims_supported).to.include.members(['iss', 'aud', 'sub', 'client_id', 'exp', 'sid']);
     }
     const [oidc, oauth] = await Promise.all(DOCUMENTS.map((path) => h.http.get(path)));
     expect(oauth!.body).to.deep.equal(oidc!.body);

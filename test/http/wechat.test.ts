@@ -15,6 +15,7 @@ async function tokenFor(h: Harness, openid: string): Promise<string> {
     clock: h.clock,
     issuer: h.config.tokens.issuer,
     audience: h.config.tokens.audience,
+    clientId: h.emulator.appid,
     ttlS: h.config.tokens.accessTtlS,
     clockToleranceS: 0,
   });

@@ -97,6 +97,7 @@ describe('every core (npm run start:workers)', function () {
       clock: systemClock,
       issuer: 'wxauth',
       audience: 'wxauth',
+      clientId: 'wx0123456789abcdef',
       ttlS: 900,
       clockToleranceS: 0,
     });

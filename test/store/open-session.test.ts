@@ -60,6 +60,7 @@ for (const [name, make] of adapters) {
         clock,
         issuer: 'wxauth',
         audience: 'wxauth',
+        clientId: 'wx0123456789abcdef',
         ttlS: 900,
         clockToleranceS: 0,
       });

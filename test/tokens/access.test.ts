@@ -29,7 +29,13 @@ describe('access tokens', () => {
   let keys: KeySet;
   let clock: ManualClock;
   let tokens: AccessTokens;
-  const options = { issuer: 'wxauth', audience: 'wxauth', ttlS: 900, clockToleranceS: 0 };
+  const options = {
+    issuer: 'wxauth',
+    audience: 'wxauth',
+    clientId: 'wx0123456789abcdef',
+    ttlS: 900,
+    clockToleranceS: 0,
+  };
 
   beforeEach(async () => {
     keys = await generateEphemeralKeySet();
@@ -52,16 +58,26 @@ describe('access tokens', () => {
       .sign(key);
   }
 
-  it('carries typ at+jwt, a kid and only iss, aud, sub, iat, exp, jti and sid', async () => {
+  it('carries typ at+jwt, a kid and only iss, aud, sub, client_id, iat, exp, jti and sid', async () => {
     const { token, exp, expiresIn } = await tokens.issue('oUser', 'family1');
     const [header, payload] = token
       .split('.')
       .slice(0, 2)
       .map((part) => JSON.parse(new TextDecoder().decode(base64url.decode(part))));
     expect(header).to.deep.equal({ alg: 'ES256', typ: 'at+jwt', kid: keys.signing.kid });
-    expect(Object.keys(payload).sort()).to.deep.equal(['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    expect(Object.keys(payload).sort()).to.deep.equal([
+      'aud',
+      'client_id',
+      'exp',
+      'iat',
+      'iss',
+      'jti',
+      'sid',
+      'sub',
+    ]);
     expect(payload).to.include({
       sub: 'oUser',
+      client_id: 'wx0123456789abcdef',
       sid: 'family1',
       iss: 'wxauth',
       aud: 'wxauth',
@@ -114,6 +130,21 @@ describe('access tokens', () => {
 
   it('refuses a token whose sid is not a string', async () => {
     expect((await refused(tokens, await forge({}, { sid: 42 }))).message).to.contain('sid');
+  });
+
+  it('answers the client_id it was issued with, and accepts a token without one until it expires (issued before client_id existed)', async () => {
+    const { token } = await tokens.issue('oUser', 'family1');
+    expect(await tokens.verify(token)).to.include({ sub: 'oUser', clientId: 'wx0123456789abcdef' });
+    const older = await forge({}, {});
+    const verified = await tokens.verify(older);
+    expect(verified.sub).to.equal('oUser');
+    expect(verified.clientId).to.equal(undefined);
+    clock.advance(60_000);
+    expect((await refused(tokens, older)).message).to.contain('expired');
+  });
+
+  it('refuses a token whose client_id is not a string', async () => {
+    expect((await refused(tokens, await forge({}, { client_id: 7 }))).message).to.contain('client_id');
   });
 
   it("refuses a token whose alg is another key's of the same set", async () => {
@@ -212,7 +243,13 @@ describe('access tokens', () => {
 });
 
 describe('access tokens: the cache of verified tokens', () => {
-  const options = { issuer: 'wxauth', audience: 'wxauth', ttlS: 900, clockToleranceS: 0 };
+  const options = {
+    issuer: 'wxauth',
+    audience: 'wxauth',
+    clientId: 'wx0123456789abcdef',
+    ttlS: 900,
+    clockToleranceS: 0,
+  };
   let keys: KeySet;
   let clock: ManualClock;
   /** How often verification looked a key up: a token served from the cache looks up none. */

@@ -11,6 +11,7 @@ import jwt from 'jsonwebtoken';
 import jwksRsa from 'jwks-rsa';
 import Koa from 'koa';
 import koaJwt from 'koa-jwt';
+import * as oauth from 'oauth4webapi';
 import { type Issuer, startIssuer } from './issuer.js';
 
 /**
@@ -27,14 +28,16 @@ async function listen(server: Server): Promise<string> {
 
 /** Express's own error handler prints every refusal to stderr: answer it as the status it carries. */
 const quietErrors: express.ErrorRequestHandler = (error, _req, res, _next) => {
-  res.status((error as { status?: number }).status ?? 500).json({ error: (error as { code?: string }).code });
+  const { status, code, message } = error as { status?: number; code?: string; message?: string };
+  res.status(status ?? 500).json({ error: code, error_description: message });
 };
 
 /** GET <url>/orders with the token: the subject the framework's middleware found, or its refusal. */
 function overHttp(url: string): Check {
   return async (token) => {
     const res = await fetch(`${url}/orders`, { headers: { authorization: `Bearer ${token}` } });
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    // The refusal's reason in the message, so a failing check says which claim it wanted.
+    if (res.status !== 200) throw new Error(`HTTP ${res.status} ${await res.text()}`);
     return ((await res.json()) as { sub: string }).sub;
   };
 }
@@ -123,6 +126,27 @@ describe('wxauth tokens in other verifiers (their own code, configured from thei
     const oauthServer = createServer(fromIssuer);
     servers.push(oauthServer);
     checks['express-oauth2-jwt-bearer (issuerBaseURL alone)'] = overHttp(await listen(oauthServer));
+
+    // RFC 9068 to the letter: typ at+jwt and iss, aud, exp, iat, sub, jti and client_id all present.
+    const strict = express();
+    strict.get('/orders', auth({ issuerBaseURL: url, audience, strict: true }), (req, res) => {
+      res.json({ sub: req.auth?.payload.sub });
+    });
+    strict.use(quietErrors);
+    const strictServer = createServer(strict);
+    servers.push(strictServer);
+    checks['express-oauth2-jwt-bearer (strict: true)'] = overHttp(await listen(strictServer));
+
+    // Loopback http only here: oauth4webapi insists on https unless told otherwise.
+    const insecure = { [oauth.allowInsecureRequests]: true };
+    const as = await oauth.processDiscoveryResponse(
+      new URL(url),
+      await oauth.discoveryRequest(new URL(url), { ...insecure, algorithm: 'oidc' }),
+    );
+    checks['oauth4webapi validateJwtAccessToken (RFC 9068)'] = async (token) => {
+      const request = new Request(`${url}/orders`, { headers: { authorization: `Bearer ${token}` } });
+      return (await oauth.validateJwtAccessToken(as, request, audience, insecure)).sub;
+    };
   });
 
   after(async () => {
@@ -139,6 +163,8 @@ describe('wxauth tokens in other verifiers (their own code, configured from thei
     'express-jwt (+ jwks-rsa)',
     'fast-jwt + get-jwks (domain: the iss)',
     'express-oauth2-jwt-bearer (issuerBaseURL alone)',
+    'express-oauth2-jwt-bearer (strict: true)',
+    'oauth4webapi validateJwtAccessToken (RFC 9068)',
   ];
   for (const name of names) {
     it(`${name}: accepts the default token and refuses a tampered one`, async () => {

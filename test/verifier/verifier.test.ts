@@ -60,11 +60,11 @@ describe('@wxauth/verifier against the real wxauth over HTTP', () => {
     await issuer.close();
   });
 
-  it('finds the keys by discovery from the issuer alone and resolves openid, sid, exp, iat and jti', async () => {
+  it('finds the keys by discovery from the issuer alone and resolves openid, sid, client_id, exp, iat and jti', async () => {
     const verifier = createVerifier({ issuer: issuer.url, audience: 'wxauth' });
     const login = await issuer.h.login();
     const verified = await verifier.verify(login.access_token);
-    expect(verified).to.include({ openid: login.openid });
+    expect(verified).to.include({ openid: login.openid, clientId: issuer.h.emulator.appid });
     expect(verified.sid).to.be.a('string').with.length.above(0);
     expect(verified.exp - verified.iat).to.equal(900);
     expect(verified.jti).to.be.a('string');
@@ -94,6 +94,7 @@ describe('@wxauth/verifier against the real wxauth over HTTP', () => {
       'an x5u': await forge(h, { x5u: 'https://evil.example/cert' }, {}),
       'no jti': await forge(h, {}, { jti: undefined }),
       'a sid that is not a string': await forge(h, {}, { sid: 7 }),
+      'a client_id that is not a string': await forge(h, {}, { client_id: 7 }),
       'alg none': `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: h.keys.signing.kid }))}.${payload}.`,
       garbage: 'a.b.c',
       'too long': 'e'.repeat(5000),
@@ -107,6 +108,13 @@ describe('@wxauth/verifier against the real wxauth over HTTP', () => {
     expect((await refusal(verifier, expired)).message).to.contain('expired');
     // And still accepts the genuine one.
     expect((await verifier.verify(login.access_token)).openid).to.equal(login.openid);
+  });
+
+  it('accepts a token of an older wxauth without client_id until it expires', async () => {
+    const verifier = createVerifier({ issuer: issuer.url, audience: 'wxauth' });
+    const older = await forge(issuer.h, {}, {});
+    const verified = await verifier.verify(older);
+    expect(verified).to.include({ openid: 'oForged', clientId: undefined });
   });
 
   it('checks exp with no leeway by default, and allows the configured clock tolerance', async () => {

@@ -33,6 +33,8 @@ export interface VerifiedToken {
   readonly openid: string;
   /** The session (wxauth's refresh-token family) that issued the token; absent in tokens of older wxauths. */
   readonly sid: string | undefined;
+  /** `client_id`: the appid of the WeChat app the person logged in through; absent in tokens of older wxauths. */
+  readonly clientId: string | undefined;
   readonly exp: number;
   readonly iat: number;
   readonly jti: string;
@@ -68,8 +70,8 @@ interface Entry {
 
 /**
  * The same checks as wxauth's own: a key of the issuer's set named by exact kid, its algorithm only,
- * `iss`, `aud`, `typ: at+jwt`, `exp` (no leeway unless configured), `iat`, `sub` and `jti` required, and no
- * token naming a key by jku, jwk, x5u or x5c.
+ * `iss`, `aud`, `typ: at+jwt`, `exp` (no leeway unless configured), `iat`, `sub` and `jti` required, `sid`
+ * and `client_id` strings when present, and no token naming a key by jku, jwk, x5u or x5c.
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const { issuer, audience } = options;
@@ -156,7 +158,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     } catch (error) {
       throw toInvalidToken(error);
     }
-    const { sub, exp, iat, jti, sid, nbf } = payload;
+    const { sub, exp, iat, jti, sid, nbf, client_id } = payload;
     if (
       typeof sub !== 'string' ||
       sub === '' ||
@@ -167,9 +169,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw new InvalidTokenError('The access token lacks sub, jti, exp or iat.');
     if (sid !== undefined && typeof sid !== 'string')
       throw new InvalidTokenError('The access token\'s "sid" claim is not a string.');
+    // Not required: tokens an older wxauth issued before client_id stay valid until they expire.
+    if (client_id !== undefined && typeof client_id !== 'string')
+      throw new InvalidTokenError('The access token\'s "client_id" claim is not a string.');
     const verified: VerifiedToken = Object.freeze({
       openid: sub,
       sid,
+      clientId: client_id,
       exp,
       iat,
       jti,

@@ -16,12 +16,13 @@ export async function tokens({ bench, service, sessions }: Subject): Promise<Pha
   // The service's own issuer, audience and a live session of its, read from a token it issued.
   const issued = JSON.parse(
     Buffer.from((sessions[0]!.access_token as string).split('.')[1]!, 'base64url').toString(),
-  ) as { iss: string; aud: string; sid: string; sub: string };
+  ) as { iss: string; aud: string; client_id: string; sid: string; sub: string };
   const tokenOptions = {
     keys,
     clock: systemClock,
     issuer: issued.iss,
     audience: issued.aud,
+    clientId: issued.client_id,
     ttlS: 900,
     clockToleranceS: 0,
   };

@@ -31,7 +31,7 @@ export function oauthRoutes(router: Router<BearerState>, deps: OAuthRouteDeps): 
     subject_types_supported: ['public'],
     // No ID tokens are issued; OIDC-aware verifiers read the accepted algorithms from here.
     id_token_signing_alg_values_supported: keys.algorithms,
-    claims_supported: ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'sid'],
+    claims_supported: ['iss', 'aud', 'sub', 'client_id', 'iat', 'exp', 'jti', 'sid'],
   });
 
   const discover = function describeIssuer(ctx: Context) {

@@ -1,3 +1,4 @@
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 
@@ -8,8 +9,12 @@ export type SigningAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 
 export interface KeySet {
-  /** The first key not marked `next`. */
-  signing: { kid: string; alg: SigningAlgorithm; key: VerifyKey };
+  /**
+   * The first key not marked `next`. A KeyObject made from the JWK by node:crypto, which signs with it
+   * directly; jose signs with it too. Not a CryptoKey from importJWK: those are not extractable, and
+   * Node 24 deprecates turning one into a KeyObject (DEP0204).
+   */
+  signing: { kid: string; alg: SigningAlgorithm; key: KeyObject };
   /** Keys marked `"next": true`: published and verifying, never signing (step 1 of a rotation). */
   next: string[];
   /** kid → public key. Looked up by exact kid only: a kid is a name, never a path or a URL. */
@@ -73,10 +78,10 @@ export async function keySetFromJwks(jwks: unknown, ephemeral = false): Promise<
     for (const member of PRIVATE_MEMBERS) delete publicJwk[member];
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
     if (verifying.has(kid)) throw new KeySetError(`key ${index}: duplicate kid ${kid}`);
-    let privateKey: VerifyKey;
+    let privateKey: KeyObject;
     let publicKey: VerifyKey;
     try {
-      privateKey = await importJWK({ ...jwk, alg }, alg);
+      privateKey = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
       publicKey = await importJWK({ ...publicJwk, alg }, alg);
     } catch (cause) {
       throw new KeySetError(`key ${index}: ${(cause as Error).message}`);

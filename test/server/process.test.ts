@@ -135,6 +135,23 @@ describe('the process (npm start)', function () {
     });
   }
 
+  it('starts, logs in, refreshes and stops without a warning from Node (no deprecation on any supported Node)', async () => {
+    started = startServer({ PORT: '0' });
+    await waitFor(started, /%\{http_code\}\\n'\n/);
+    const text = started.output();
+    // The walk-through signs tokens at login and refresh: whatever Node warns about then is seen too.
+    await bash(
+      text.slice(text.indexOf('json() {'), text.indexOf("%{http_code}\\n'") + "%{http_code}\\n'".length),
+    );
+    expect(await started.stop()).to.equal(0);
+    // Node writes its warnings to stderr as "(node:<pid>) [DEP0…] DeprecationWarning: …".
+    const warnings = started
+      .output()
+      .split('\n')
+      .filter((line) => /^\(node:\d+\)|Warning: /.test(line));
+    expect(warnings, `on Node ${process.version}`).to.deep.equal([]);
+  });
+
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {
     started = startServer({ PORT: '0', LOG_LEVEL: 'info' });
     const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:\d+)/);

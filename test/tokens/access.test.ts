@@ -43,7 +43,11 @@ describe('access tokens', () => {
     tokens = createAccessTokens({ keys, clock, ...options });
   });
 
-  function forge(header: Record<string, unknown>, claims: Record<string, unknown>, key = keys.signing.key) {
+  function forge(
+    header: Record<string, unknown>,
+    claims: Record<string, unknown>,
+    key: Parameters<SignJWT['sign']>[0] = keys.signing.key,
+  ) {
     const iat = Math.floor(clock.now() / 1000);
     return new SignJWT({
       iss: 'wxauth',

@@ -372,6 +372,8 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       '/auth/logout': {
         post: {
           summary: 'End one session, or every session of the user',
+          description:
+            "With refresh_token: ends the session the access token names (its sid), and that refresh token's session when it is the caller's; a refresh token that is unknown, stale or another user's ends nothing else. With all: ends every session of the user.",
           security: [{ bearer: [] }],
           requestBody: {
             required: true,

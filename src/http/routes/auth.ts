@@ -62,8 +62,8 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
 
   router.post('/auth/logout', requireAccessToken, async function endSessions(ctx) {
     const body = readBody(ctx, LogoutBody);
-    const openid = ctx.state.subject.sub;
-    if ('refresh_token' in body) await sessions.logout(openid, body.refresh_token);
+    const { sub: openid, sid } = ctx.state.subject;
+    if ('refresh_token' in body) await sessions.logout({ openid, sid }, body.refresh_token);
     else await sessions.logoutAll(openid);
     ctx.status = 204;
   });

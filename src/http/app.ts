@@ -64,6 +64,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     // Until every token a revocation refuses has expired, here too if this host's clock lags the issuer's.
     windowMs: (config.tokens.accessTtlS + config.tokens.clockToleranceS + CLOCK_SKEW_MARGIN_S) * 1000,
     onBlind: (seconds) => metrics.observeRevocationBlind(seconds),
+    onCatchUpFailure: () => metrics.observeRevocationCatchUpFailure(),
   });
   const access = createAccessTokens({
     keys,
@@ -99,6 +100,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   healthRoutes(router, {
     keys,
     ready: () => store.ping(),
+    revocationsRead: () => revocations.ready,
     metrics,
     serveMetrics: config.metrics.port === undefined,
   });

@@ -655,8 +655,13 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       },
       '/readyz': {
         get: {
-          summary: 'Readiness: the store answers',
-          responses: { '200': { description: 'Ready' }, '503': error('The store does not answer.') },
+          summary: 'Readiness: the store answers, and this instance has read its record of ended sessions',
+          responses: {
+            '200': { description: 'Ready' },
+            '503': error(
+              'The store does not answer, or this instance has not yet read its record of ended sessions (Bearer routes answer 503 meanwhile).',
+            ),
+          },
         },
       },
       '/metrics': {

@@ -214,14 +214,18 @@ export class RedisStore implements Store.SessionStore {
     redis.defineCommand('wxauthReleaseLoginCode', { numberOfKeys: 1, lua: RELEASE_LOGIN_CODE });
     this.scripts = redis as unknown as ScriptCommands;
     const log = appKeys(this.prefix).revocationLog;
-    this.feed = new RevocationFeed(redis, appKeys(this.prefix).revocationChannel, async (sinceMs) => {
-      const flat = await this.call(() =>
-        this.redis.zrangebyscore(log, sinceMs === undefined ? '-inf' : String(sinceMs), '+inf', 'WITHSCORES'),
-      );
-      const rows: Array<{ id: string; atMs: number }> = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) rows.push({ id: flat[i]!, atMs: Number(flat[i + 1]) });
-      return rows;
-    });
+    this.feed = new RevocationFeed(
+      redis,
+      appKeys(this.prefix).revocationChannel,
+      async (min, max, offset, count) => {
+        const flat = await this.call(() =>
+          this.redis.zrangebyscore(log, min, max, 'WITHSCORES', 'LIMIT', offset, count),
+        );
+        const rows: Array<{ id: string; atMs: number }> = [];
+        for (let i = 0; i + 1 < flat.length; i += 2) rows.push({ id: flat[i]!, atMs: Number(flat[i + 1]) });
+        return rows;
+      },
+    );
   }
 
   async recordLogin(login: Store.LoginWrite): Promise<Store.LoginOutcome> {

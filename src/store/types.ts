@@ -224,14 +224,23 @@ export interface RevocationWatcher {
   /** Families that ended: every access token naming one of them as `sid` is to be refused. Repeats are harmless. */
   revoked(sids: readonly string[]): void;
   /**
-   * `blind`: disconnected, revocations elsewhere go unheard; `catching_up`: reconnected, reading what
-   * was missed (at most a command timeout); `live`: every revocation so far has been passed on.
-   * `caughtUp` counts what the catch-up passed on.
+   * `blind`: disconnected, revocations elsewhere go unheard; `catching_up`: (re)connected, reading what
+   * was missed, in pages of one command each (as long as the store's record of recent endings takes to
+   * read), passing each on as it comes; `live`: every revocation so far has been passed on. A watcher
+   * registered before the store was reached hears `catching_up` or `blind` first: until its first
+   * `live` it has been told nothing of the past.
    */
-  state(state: RevocationFeedState, details?: { caughtUp?: number }): void;
+  state(state: RevocationFeedState, details?: RevocationFeedDetails): void;
 }
 
 export type RevocationFeedState = 'blind' | 'catching_up' | 'live';
+
+export interface RevocationFeedDetails {
+  /** With `live`: how many revocations the catch-up passed on. */
+  caughtUp?: number;
+  /** With `blind`: the catch-up failed to read the record (the error's message); it is tried again. */
+  failure?: string;
+}
 
 /** The shared WeChat access_token and when the cache stops answering it (epoch ms, caller's clock). */
 export type LoginCodeClaim =

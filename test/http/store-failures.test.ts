@@ -1,15 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import {
-  type AddressInfo,
-  connect as connectTcp,
-  createServer as createNetServer,
-  type Socket,
-} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { userKeys } from '../../src/store/index.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { relay } from '../helpers/relay.js';
 import { startRedisServer } from '../setup/hooks.js';
 import { type RedisServer, rawCommand, until } from '../setup/redis.js';
 
@@ -99,47 +94,6 @@ describe('the store failing under the service', function () {
   });
 
   describe('a rotation whose answer the stall held back', () => {
-    /**
-     * A TCP relay to the test's Redis that can hold back what Redis answers, as a stall that begins just
-     * after Redis ran a command does: the command took effect, its caller never hears so.
-     */
-    async function relay(port: number) {
-      let holding = false;
-      const held: Array<() => void> = [];
-      const sockets = new Set<Socket>();
-      const server = createNetServer((client) => {
-        const upstream = connectTcp(port, '127.0.0.1');
-        sockets.add(client).add(upstream);
-        client.on('data', (chunk) => upstream.write(chunk));
-        upstream.on('data', (chunk) => {
-          if (holding) held.push(() => client.write(chunk));
-          else client.write(chunk);
-        });
-        for (const [a, b] of [
-          [client, upstream],
-          [upstream, client],
-        ] as const) {
-          a.on('error', () => b.destroy());
-          a.on('close', () => b.destroy());
-        }
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return {
-        url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        hold: () => {
-          holding = true;
-        },
-        release: () => {
-          holding = false;
-          for (const send of held.splice(0)) send();
-        },
-        close: () => {
-          for (const socket of sockets) socket.destroy();
-          server.close();
-        },
-      };
-    }
-
     it('takes the retry with the old token as a retry, not as a reuse, though the rotation ran before the stall', async () => {
       const via = await relay(server.port);
       try {

@@ -258,7 +258,7 @@ export class RedisStore implements Store.SessionStore {
     if (reply[0] === 'banned') return { banned: banOf(reply[1], reply[2]) };
     const [isNew, ended, logged] = reply;
     // The login stands: a session the cap ended was told to every instance already.
-    await this.logEnded(logged).catch(() => undefined);
+    await this.logEnded(login.openid, logged).catch(() => undefined);
     return { isNewUser: isNew === 1, sessionsEnded: ended };
   }
 
@@ -313,7 +313,9 @@ export class RedisStore implements Store.SessionStore {
           ...optionalUnionid(reply[3]?.toString()),
         };
       case 'reused':
-        await this.logEnded(((reply[1] ?? []) as Buffer[]).map(String)).catch(() => undefined);
+        await this.logEnded(rotation.openid, ((reply[1] ?? []) as Buffer[]).map(String)).catch(
+          () => undefined,
+        );
         return { kind: 'reused' };
       case 'invalid':
         return { kind: 'invalid' };
@@ -336,7 +338,7 @@ export class RedisStore implements Store.SessionStore {
         ...this.revocationArgs(),
       ),
     );
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended === 1;
   }
 
@@ -353,13 +355,13 @@ export class RedisStore implements Store.SessionStore {
         ...this.revocationArgs(),
       ),
     );
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended === 1;
   }
 
   async endAllFamilies(openid: string): Promise<number> {
     const [ended, logged] = await this.call(() => this.scripts.wxauthEndAllFamilies(...this.endAll(openid)));
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended;
   }
 
@@ -386,9 +388,9 @@ export class RedisStore implements Store.SessionStore {
     const [existed, ended, logged] = await this.call(() =>
       this.scripts.wxauthDeleteUser(keys.user, ...this.endAll(openid)),
     );
-    await this.logEnded(logged);
-    // Logged: the user's last key but the ban can go. Until it does, a retry finds it and logs again.
-    await this.call(() => this.redis.del(keys.revoked));
+    // Once logged, the user's revoked set (the last key but the ban) is emptied; until then, a retry
+    // finds it and logs again.
+    await this.logEnded(openid, logged);
     return { existed: existed === 1, sessionsEnded: ended };
   }
 
@@ -407,7 +409,7 @@ export class RedisStore implements Store.SessionStore {
         ...this.revocationArgs(),
       ),
     );
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended;
   }
 
@@ -578,10 +580,12 @@ export class RedisStore implements Store.SessionStore {
   }
 
   /**
-   * What an ending script answered it ended (or ended before, see REVOKED): to this process's watchers
-   * at once, then to the revocation log for instances that missed the ending script's message.
+   * What an ending script answered it ended, or ended before without logging it (see REVOKED): to this
+   * process's watchers at once, then to the revocation log for instances that missed the ending script's
+   * message; once logged, out of the user's revoked set, so that no later ending logs them again (when
+   * that last step fails, one does: harmless).
    */
-  private async logEnded(ids: string[]): Promise<void> {
+  private async logEnded(openid: string, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     this.feed.notify(ids);
     const log = appKeys(this.prefix).revocationLog;
@@ -593,6 +597,8 @@ export class RedisStore implements Store.SessionStore {
         ...ids,
       ),
     );
+    const revoked = userKeys(this.prefix, openid).revoked;
+    await this.call(() => this.redis.zrem(revoked, ...ids)).catch(() => undefined);
   }
 
   /** The deadline a script carries, by Redis's clock: '0' (none) until the offset is known. */

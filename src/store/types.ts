@@ -17,9 +17,11 @@ import type { WebLoginStore } from './web-login.js';
  * when the cap or a reuse ends a family) are that one atomic step on the user's keys, which also tells
  * every instance watching (watchRevocations). RedisStore then adds them to the app-wide revocation log,
  * for instances that were disconnected: a second round trip, since the log lives in another Cluster
- * slot. When that one fails, the method rejects with TemporarilyUnavailable and the families stay ended;
- * calling it again logs them (the user's recently ended families are kept for that). recordLogin and
- * rotateRefresh do not reject for it: their answer stands, and the user's next ending logs them.
+ * slot, and a third once logged, to forget them on the user's keys. An ending logs only what it ended
+ * and what the user's earlier endings could not log yet; one that ends nothing while nothing waits
+ * writes nothing. When the log write fails, the method rejects with TemporarilyUnavailable and the
+ * families stay ended, waiting on the user's keys: calling it again (or any later ending of the user)
+ * logs them. recordLogin and rotateRefresh do not reject for it: their answer stands.
  *
  * Failure: when the store cannot serve (connection refused or lost, no answer within the command timeout,
  * a failover in progress, memory full, writes refused), a method rejects with TemporarilyUnavailable

@@ -23,6 +23,7 @@ import {
 } from './scripts.js';
 import { StallGuard } from './stall-guard.js';
 import type * as Store from './types.js';
+import { UnloggedEndings } from './unlogged-endings.js';
 import { RedisWebLoginStore, type WebLoginStore } from './web-login.js';
 
 export interface RedisConnectOptions {
@@ -183,6 +184,11 @@ export class RedisStore implements Store.SessionStore {
   private readonly uncertain: Array<{ family: string; presented: Buffer; nowMs: number; sentAt: number }> =
     [];
   private readonly feed: RevocationFeed;
+  /** Endings applied here whose log write failed: logged from here later. */
+  private readonly unlogged = new UnloggedEndings(async (byUser) => {
+    await this.writeLog([...byUser.values()].flat());
+    await Promise.all([...byUser].map(([openid, ids]) => this.forgetLogged(openid, ids)));
+  });
   private webLoginStore: RedisWebLoginStore | undefined;
 
   /** Takes ownership of `redis`: close() closes it. */
@@ -501,6 +507,7 @@ export class RedisStore implements Store.SessionStore {
 
   async close(): Promise<void> {
     this.feed.close();
+    this.unlogged.close();
     this.webLoginStore?.close();
     clearInterval(this.clockSync);
     this.guard.close();
@@ -582,21 +589,39 @@ export class RedisStore implements Store.SessionStore {
   /**
    * What an ending script answered it ended, or ended before without logging it (see REVOKED): to this
    * process's watchers at once, then to the revocation log for instances that missed the ending script's
-   * message; once logged, out of the user's revoked set, so that no later ending logs them again (when
-   * that last step fails, one does: harmless).
+   * message; once logged, out of the user's revoked set. When the log write fails, the caller gets its
+   * error, and the ids are logged from here later all the same (UnloggedEndings).
    */
   private async logEnded(openid: string, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     this.feed.notify(ids);
-    const log = appKeys(this.prefix).revocationLog;
+    try {
+      await this.writeLog(ids);
+    } catch (error) {
+      this.unlogged.add(openid, ids);
+      throw error;
+    }
+    this.unlogged.logged(ids);
+    await this.forgetLogged(openid, ids);
+  }
+
+  private async writeLog(ids: string[]): Promise<void> {
+    const { revocationLog, revocationChannel } = appKeys(this.prefix);
     await this.call(() =>
       this.scripts.wxauthLogRevocations(
-        log,
+        revocationLog,
         String(this.feed.retentionMs),
-        appKeys(this.prefix).revocationChannel,
+        revocationChannel,
         ...ids,
       ),
     );
+  }
+
+  /**
+   * Logged ids leave the user's revoked set, so that no later ending logs them again. When that fails, one
+   * does: harmless, so the failure is not the caller's.
+   */
+  private async forgetLogged(openid: string, ids: string[]): Promise<void> {
     const revoked = userKeys(this.prefix, openid).revoked;
     await this.call(() => this.redis.zrem(revoked, ...ids)).catch(() => undefined);
   }

@@ -152,6 +152,39 @@ describe('the store failing under the service', function () {
       expect(h.logs.join('')).not.to.match(/unhandled error|"stack"/);
     });
 
+    it('logs a logout answered 503 for a full Redis once it takes writes again, with no call from the client', async () => {
+      h = await startHarness({ redisServer: server });
+      const login = await h.login();
+      const me = (on: Harness) =>
+        on.http.get('/auth/me').set('Authorization', `Bearer ${login.access_token}`);
+      await me(h).expect(200);
+      await rawCommand(server.port, ['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
+      await rawCommand(server.port, ['CONFIG', 'SET', 'maxmemory', '1']);
+      try {
+        // The ending frees memory and goes through; the log write after it is refused (OOM).
+        const res = await h.http
+          .post('/auth/logout')
+          .set('Authorization', `Bearer ${login.access_token}`)
+          .send({ refresh_token: login.refresh_token });
+        await expectUnavailable(res);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      } finally {
+        await rawCommand(server.port, ['CONFIG', 'SET', 'maxmemory', '0']);
+      }
+      await me(h).expect(401);
+      // An instance started now knows only what the log and the channel tell it.
+      const late = await startHarness({ peer: h });
+      try {
+        await until(
+          'the late instance to refuse the token',
+          10_000,
+          async () => (await me(late)).status === 401,
+        );
+      } finally {
+        await late.close();
+      }
+    });
+
     it('answers 503 when Redis refuses writes after a failed save (MISCONF), and /readyz says so', async () => {
       // A save that cannot land: the dump file's name is taken by a directory.
       const dir = mkdtempSync(join(tmpdir(), 'wxauth-misconf-'));

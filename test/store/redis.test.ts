@@ -9,7 +9,7 @@ import { DEFAULT_REVOCATION_WINDOW_MS } from '../../src/store/revocation-feed.js
 import { hashRefreshToken, parseRefreshToken } from '../../src/tokens/index.js';
 import { newSuccessorSeed, successorOf } from '../../src/tokens/refresh-token.js';
 import { freshPrefix, type RedisServer, startRedisServer, testRedis } from '../setup/hooks.js';
-import { rawCommand } from '../setup/redis.js';
+import { rawCommand, until } from '../setup/redis.js';
 import { PREVIOUS_VERSION } from '../tokens/previous-version.js';
 import { describeStoreContract, familyId, login, refreshToken, rotation, T0, watch } from './contract.js';
 
@@ -467,6 +467,23 @@ describe('RedisStore', () => {
     // The retry finds the session ended and ends nothing, but logs what was ended.
     expect(await store.endSession(opened.openid, opened.familyId, T0)).to.equal(false);
     expect(await admin.zrange(log, 0, -1)).to.deep.equal([opened.familyId]);
+  });
+
+  it('logs an ending whose log write failed by itself once the log takes writes, and forgets it on the user', async () => {
+    const opened = login();
+    await store.recordLogin(opened);
+    const log = appKeys(prefix).revocationLog;
+    const revoked = userKeys(prefix, opened.openid).revoked;
+    await admin.set(log, 'a foreign value');
+    try {
+      await rejection(store.endSession(opened.openid, opened.familyId, T0));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await admin.zrange(revoked, 0, -1), 'waiting on the user').to.deep.equal([opened.familyId]);
+    } finally {
+      await admin.del(log);
+    }
+    await until('the ending logged', 5000, async () => (await admin.zscore(log, opened.familyId)) !== null);
+    await until('the user forgets it', 5000, async () => (await admin.exists(revoked)) === 0);
   });
 
   describe('revocations across a lost connection', () => {

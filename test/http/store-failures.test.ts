@@ -51,6 +51,9 @@ describe('the store failing under the service', function () {
 
     it('answers a login retried after the stall at once: no claim of its code is left for nobody', async () => {
       h = await startHarness({ redisServer: server });
+      // Ready: the store has measured Redis's clock (its first TIME answered before the ping), so its
+      // scripts carry the deadline this test is about.
+      await ready();
       const { code } = h.emulator.login();
       await server.freeze();
       try {

@@ -13,6 +13,15 @@ const bearerErrors = {
     ),
     headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
   },
+  '503': error(
+    "temporarily_unavailable: this instance has not yet read its store's record of ended sessions (it started while Redis was unreachable, or is still reading), or the store is unreachable; retry after Retry-After.",
+  ),
+};
+/** The routes that end sessions share one limit per user (RATE_LIMIT_ENDINGS_PER_USER). */
+const endingsLimited = {
+  '429': error(
+    'rate_limited: too many endings by this user (the ending routes share one limit); see Retry-After.',
+  ),
 };
 const deviceField = {
   type: 'string',
@@ -392,6 +401,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
             '204': { description: 'Ended (idempotent; reveals nothing)' },
             ...badRequest,
             ...bearerErrors,
+            ...endingsLimited,
             ...storeErrors,
           },
         },
@@ -440,6 +450,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           responses: {
             '204': { description: "Ended; also for an id that is unknown, ended or another user's" },
             ...bearerErrors,
+            ...endingsLimited,
             ...storeErrors,
           },
         },
@@ -454,6 +465,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           responses: {
             '204': { description: 'Deleted' },
             ...bearerErrors,
+            ...endingsLimited,
             ...storeErrors,
           },
         },

@@ -110,7 +110,7 @@ export class RevocationFeed {
         return;
       } catch (error) {
         if (!current()) return;
-        this.setState('blind', { failure: error instanceof Error ? error.message : String(error) });
+        this.setState('blind', { failure: reasonOf(error) });
         await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)).unref());
       }
     }
@@ -168,4 +168,10 @@ export class RevocationFeed {
     this.current = state;
     for (const watcher of this.watchers) watcher.state(state, details);
   }
+}
+
+/** What went wrong, as Redis or the connection said it (the store wraps it in a 503 of its own). */
+function reasonOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.cause instanceof Error ? error.cause.message : error.message;
 }

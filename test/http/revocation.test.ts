@@ -306,10 +306,11 @@ describe('an instance that has not yet read the revocation log', function () {
       await sleep(1500);
       await expectUnavailable(await c.http.get('/readyz'));
       const warnings = c.logs
-        .map((line) => JSON.parse(line) as { event?: string; level: number })
+        .map((line) => JSON.parse(line) as { event?: string; level: number; reason?: string })
         .filter((line) => line.event === 'revocation_catch_up_failed');
       expect(warnings, 'one warning for the whole streak').to.have.length(1);
       expect(warnings[0]!.level).to.equal(40);
+      expect(warnings[0]!.reason).to.match(/^WRONGTYPE/);
       const metrics = (await c.http.get('/metrics').expect(200)).text;
       const failures = Number(/^wxauth_revocation_catchup_failures_total (\d+)/m.exec(metrics)?.[1]);
       expect(failures).to.be.at.least(2);

@@ -47,7 +47,7 @@ export class RevocationFeed {
   /** Connecting for the first time counts as catching up: it has not read the log yet. */
   private current: RevocationFeedState = 'catching_up';
   private readonly subscription: Subscription;
-  /** The latest log time heard of (Redis's clock), where a catch-up starts. */
+  /** The latest log time read or, while live, heard of (Redis's clock): where a catch-up starts. */
   private lastLoggedMs: number | undefined;
   private closed = false;
 
@@ -151,10 +151,15 @@ export class RevocationFeed {
     }
   }
 
-  /** `<log time> <id>…` from the log script, or `- <id>…` from an ending script (no log time yet). */
+  /**
+   * `<log time> <id>…` from the log script, or `- <id>…` from an ending script (no log time yet). Its
+   * time counts towards where the next catch-up starts only while live: before, what is older may not
+   * have been read yet (a catch-up still reading, or failed), and must be read from where the reading
+   * got to.
+   */
   private heard(text: string): void {
     const [at, ...ids] = text.split(' ');
-    if (at !== '-') this.logged(Number(at));
+    if (at !== '-' && this.current === 'live') this.logged(Number(at));
     this.notify(ids.filter((id) => id !== ''));
   }
 

@@ -292,6 +292,30 @@ describe('an instance that has not yet read the revocation log', function () {
     }
   });
 
+  it('reads the whole log after a failed read, whatever other instances logged meanwhile', async () => {
+    const prefix = freshPrefix();
+    const inspector = a.redis!.client;
+    const { revocationLog: log, revocationChannel } = appKeys(prefix);
+    await inspector.set(log, 'not a sorted set');
+    try {
+      const c = await startHarness({ prefix });
+      others.push(c);
+      const login = await c.login();
+      await until('a failed read', 5000, async () => c.logs.join('').includes('revocation_catch_up_failed'));
+      // Another instance logs an ending now: its message carries the log's time.
+      const now = Number((await inspector.time())[0]) * 1000;
+      await inspector.publish(revocationChannel, `${now} ${'B'.repeat(16)}`);
+      await sleep(200);
+      // The log as it is: the session of `login` ended two minutes before.
+      await inspector.del(log);
+      await inspector.zadd(log, now - 120_000, decodeJwt(login.access_token).sid as string);
+      await until('/readyz 200', 10_000, async () => (await c.http.get('/readyz')).status === 200);
+      await me(c, login.access_token).expect(401);
+    } finally {
+      await inspector.del(log);
+    }
+  });
+
   it('warns once while the log cannot be read, counts each failed read, and answers once it can', async () => {
     const prefix = freshPrefix();
     const inspector = a.redis!.client;

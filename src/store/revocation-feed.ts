@@ -19,7 +19,7 @@ const CATCH_UP_MARGIN_MS = 60_000;
  * within the command timeout whatever the log's size (one read of 200,000 entries takes about 0.6 s;
  * of 5,000, a few ms).
  */
-export const CATCH_UP_PAGE = 5000;
+const CATCH_UP_PAGE = 5000;
 
 /**
  * One page of the revocation log: at most `count` entries scored from `min` to `max` (ZRANGEBYSCORE's
@@ -55,7 +55,6 @@ export class RevocationFeed {
     redis: Redis | Cluster,
     channel: string,
     private readonly readLog: RevocationLogReader,
-    private readonly pageSize = CATCH_UP_PAGE,
   ) {
     this.subscription = new Subscription(redis, channel, 'wxauth:revocations', {
       message: (text) => this.heard(text),
@@ -131,18 +130,18 @@ export class RevocationFeed {
       passedOn += page.length;
     };
     for (;;) {
-      const page = await this.readLog(min, '+inf', 0, this.pageSize);
+      const page = await this.readLog(min, '+inf', 0, CATCH_UP_PAGE);
       if (!current()) return undefined;
       pass(page);
-      if (page.length < this.pageSize) return passedOn;
+      if (page.length < CATCH_UP_PAGE) return passedOn;
       const last = page[page.length - 1]!.atMs;
       if (page[0]!.atMs === last) {
         for (let offset = page.length; ; ) {
-          const more = await this.readLog(String(last), String(last), offset, this.pageSize);
+          const more = await this.readLog(String(last), String(last), offset, CATCH_UP_PAGE);
           if (!current()) return undefined;
           pass(more);
           offset += more.length;
-          if (more.length < this.pageSize) break;
+          if (more.length < CATCH_UP_PAGE) break;
         }
         min = `(${last}`;
       } else {

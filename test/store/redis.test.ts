@@ -486,6 +486,23 @@ describe('RedisStore', () => {
     await until('the user forgets it', 5000, async () => (await admin.exists(revoked)) === 0);
   });
 
+  it('tells a watcher of every entry of a log read in pages, many of them logged in the same millisecond', async () => {
+    const log = appKeys(prefix).revocationLog;
+    const now = Number((await admin.time())[0]) * 1000;
+    const ids: string[] = [];
+    const batch = admin.pipeline();
+    // More than two reads' worth in one millisecond, between two others.
+    batch.zadd(log, now - 2, 'before');
+    for (let i = 0; i < 12_000; i += 1) {
+      ids.push(`same${String(i).padStart(12, '0')}`);
+      batch.zadd(log, now - 1, ids[i]!);
+    }
+    batch.zadd(log, now, 'after');
+    await batch.exec();
+    const watcher = watch(store);
+    await watcher.told(['before', ...ids, 'after'], 5000);
+  });
+
   describe('revocations across a lost connection', () => {
     let lonely: RedisServer;
     const stores: RedisStore[] = [];

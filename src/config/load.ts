@@ -23,6 +23,7 @@ export interface RateLimitSettings {
   refreshPerUser: RateLimit;
   wechatPerIp: RateLimit;
   wechatPerUser: RateLimit;
+  endingsPerUser: RateLimit;
   qrPerIp: RateLimit;
   adminPerIp: RateLimit;
 }
@@ -270,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       refreshPerUser: get('RATE_LIMIT_REFRESH_PER_USER'),
       wechatPerIp: get('RATE_LIMIT_WECHAT_PER_IP'),
       wechatPerUser: get('RATE_LIMIT_WECHAT_PER_USER'),
+      endingsPerUser: get('RATE_LIMIT_ENDINGS_PER_USER'),
       qrPerIp: get('RATE_LIMIT_QR_PER_IP'),
       adminPerIp: get('RATE_LIMIT_ADMIN_PER_IP'),
     },

@@ -344,6 +344,12 @@ export const SETTINGS = [
     schema: rateLimit,
   },
   {
+    name: 'RATE_LIMIT_ENDINGS_PER_USER',
+    default: '30/60',
+    doc: 'The routes that end sessions (POST /auth/logout, DELETE /auth/sessions/{id}, DELETE /auth/account) per openid, together: each ending writes to Redis for every instance (`N/S`, `0`: off).',
+    schema: rateLimit,
+  },
+  {
     name: 'RATE_LIMIT_QR_PER_IP',
     default: '10/60',
     doc: "POST /auth/qr (a web login's mini-program code, each one a call on WeChat's quota) per client address (`N/S`, `0`: off).",

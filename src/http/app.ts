@@ -64,6 +64,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     // Until every token a revocation refuses has expired, here too if this host's clock lags the issuer's.
     windowMs: (config.tokens.accessTtlS + config.tokens.clockToleranceS + CLOCK_SKEW_MARGIN_S) * 1000,
     onBlind: (seconds) => metrics.observeRevocationBlind(seconds),
+    onCatchUpFailure: () => metrics.observeRevocationCatchUpFailure(),
   });
   const access = createAccessTokens({
     keys,
@@ -101,6 +102,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   healthRoutes(router, {
     keys,
     ready: () => store.ping(),
+    revocationsRead: () => revocations.ready,
     metrics,
     serveMetrics: config.metrics.onPublicPort,
   });
@@ -113,6 +115,10 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     backend,
     refreshTokenOwner,
   );
+  // One counter for the three routes that end sessions: each ending is a write every instance hears of.
+  const endingsPerUser = [
+    rateLimit('endings_user', limits.endingsPerUser, backend, (ctx) => ctx.state.subject?.sub),
+  ];
   oauthRoutes(router, { publicUrl: config.publicUrl, issuer: config.tokens.issuer, keys });
   authRoutes(router, {
     login: createLogin({
@@ -130,6 +136,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       login: [rateLimit('login_ip', limits.loginPerIp, backend, client.bucket)],
       refresh: [rateLimit('refresh_ip', limits.refreshPerIp, backend, client.bucket), refreshesPerUser.check],
       refreshed: refreshesPerUser.record,
+      endings: endingsPerUser,
     },
   });
   wechatRoutes(router, {
@@ -140,7 +147,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       user: [rateLimit('wechat_user', limits.wechatPerUser, backend, (ctx) => ctx.state.subject?.sub)],
     },
   });
-  sessionRoutes(router, { accounts: accountsOf(deps), access });
+  sessionRoutes(router, { accounts: accountsOf(deps), access, limits: { endings: endingsPerUser } });
   qrRoutes(router, {
     webLogin: createWebLogin({
       wechat,

@@ -13,6 +13,15 @@ const bearerErrors = {
     ),
     headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
   },
+  '503': error(
+    "temporarily_unavailable: this instance has not yet read its store's record of ended sessions (it started while Redis was unreachable, or is still reading), or the store is unreachable; retry after Retry-After.",
+  ),
+};
+/** The routes that end sessions share one limit per user (RATE_LIMIT_ENDINGS_PER_USER). */
+const endingsLimited = {
+  '429': error(
+    'rate_limited: too many endings by this user (the ending routes share one limit); see Retry-After.',
+  ),
 };
 const deviceField = {
   type: 'string',
@@ -372,6 +381,8 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       '/auth/logout': {
         post: {
           summary: 'End one session, or every session of the user',
+          description:
+            "With refresh_token: ends the session the access token names (its sid), and that refresh token's session when it is the caller's; a refresh token that is unknown, stale or another user's ends nothing else. With all: ends every session of the user.",
           security: [{ bearer: [] }],
           requestBody: {
             required: true,
@@ -390,6 +401,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
             '204': { description: 'Ended (idempotent; reveals nothing)' },
             ...badRequest,
             ...bearerErrors,
+            ...endingsLimited,
             ...storeErrors,
           },
         },
@@ -438,6 +450,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           responses: {
             '204': { description: "Ended; also for an id that is unknown, ended or another user's" },
             ...bearerErrors,
+            ...endingsLimited,
             ...storeErrors,
           },
         },
@@ -452,6 +465,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           responses: {
             '204': { description: 'Deleted' },
             ...bearerErrors,
+            ...endingsLimited,
             ...storeErrors,
           },
         },
@@ -653,8 +667,13 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       },
       '/readyz': {
         get: {
-          summary: 'Readiness: the store answers',
-          responses: { '200': { description: 'Ready' }, '503': error('The store does not answer.') },
+          summary: 'Readiness: the store answers, and this instance has read its record of ended sessions',
+          responses: {
+            '200': { description: 'Ready' },
+            '503': error(
+              'The store does not answer, or this instance has not yet read its record of ended sessions (Bearer routes answer 503 meanwhile).',
+            ),
+          },
         },
       },
       '/metrics': {

@@ -18,6 +18,8 @@ export interface Metrics {
   observeAdminAction(route: string, status: number): void;
   /** How long this instance could not hear of revocations, once it hears again. */
   observeRevocationBlind(seconds: number): void;
+  /** A read of the revocation log that failed (catching up, at start or after a reconnection). */
+  observeRevocationCatchUpFailure(): void;
   /** A web login's ticket reached `outcome` (each ticket counts once per outcome). */
   observeWebLogin(outcome: WebLoginOutcome): void;
 }
@@ -83,6 +85,11 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900],
     registers: [registry],
   });
+  const catchUpFailures = new Counter({
+    name: 'wxauth_revocation_catchup_failures_total',
+    help: 'Reads of the revocation log that failed while this instance caught up (each is tried again; until the first succeeds, Bearer routes answer 503).',
+    registers: [registry],
+  });
 
   const webLogins = new Counter({
     name: 'wxauth_web_logins_total',
@@ -117,6 +124,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     },
     observeRevocationBlind(seconds) {
       revocationBlind.observe(seconds);
+    },
+    observeRevocationCatchUpFailure() {
+      catchUpFailures.inc();
     },
     observeWebLogin(outcome) {
       webLogins.inc({ outcome });

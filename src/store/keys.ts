@@ -78,7 +78,7 @@ export const USER_KEY_LAYOUT = {
     type: 'sorted set',
     ttl: 'the revocation window',
     holds:
-      "the user's families ended within it, scored by when (ms), at most 256: a retried ending logs them again",
+      "the user's families ended within it and not yet in the revocation log (`wxauth:rv`), scored by when (ms), at most 256: the user's next ending logs them (a retry too), and logged ones leave it",
   },
   ban: {
     key: 'wxauth:{openid}:b',

@@ -23,6 +23,7 @@ import {
 } from './scripts.js';
 import { StallGuard } from './stall-guard.js';
 import type * as Store from './types.js';
+import { UnloggedEndings } from './unlogged-endings.js';
 import { RedisWebLoginStore, type WebLoginStore } from './web-login.js';
 
 export interface RedisConnectOptions {
@@ -183,6 +184,11 @@ export class RedisStore implements Store.SessionStore {
   private readonly uncertain: Array<{ family: string; presented: Buffer; nowMs: number; sentAt: number }> =
     [];
   private readonly feed: RevocationFeed;
+  /** Endings applied here whose log write failed: logged from here later. */
+  private readonly unlogged = new UnloggedEndings(async (byUser) => {
+    await this.writeLog([...byUser.values()].flat());
+    await Promise.all([...byUser].map(([openid, ids]) => this.forgetLogged(openid, ids)));
+  });
   private webLoginStore: RedisWebLoginStore | undefined;
 
   /** Takes ownership of `redis`: close() closes it. */
@@ -214,14 +220,18 @@ export class RedisStore implements Store.SessionStore {
     redis.defineCommand('wxauthReleaseLoginCode', { numberOfKeys: 1, lua: RELEASE_LOGIN_CODE });
     this.scripts = redis as unknown as ScriptCommands;
     const log = appKeys(this.prefix).revocationLog;
-    this.feed = new RevocationFeed(redis, appKeys(this.prefix).revocationChannel, async (sinceMs) => {
-      const flat = await this.call(() =>
-        this.redis.zrangebyscore(log, sinceMs === undefined ? '-inf' : String(sinceMs), '+inf', 'WITHSCORES'),
-      );
-      const rows: Array<{ id: string; atMs: number }> = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) rows.push({ id: flat[i]!, atMs: Number(flat[i + 1]) });
-      return rows;
-    });
+    this.feed = new RevocationFeed(
+      redis,
+      appKeys(this.prefix).revocationChannel,
+      async (min, max, offset, count) => {
+        const flat = await this.call(() =>
+          this.redis.zrangebyscore(log, min, max, 'WITHSCORES', 'LIMIT', offset, count),
+        );
+        const rows: Array<{ id: string; atMs: number }> = [];
+        for (let i = 0; i + 1 < flat.length; i += 2) rows.push({ id: flat[i]!, atMs: Number(flat[i + 1]) });
+        return rows;
+      },
+    );
   }
 
   async recordLogin(login: Store.LoginWrite): Promise<Store.LoginOutcome> {
@@ -254,7 +264,7 @@ export class RedisStore implements Store.SessionStore {
     if (reply[0] === 'banned') return { banned: banOf(reply[1], reply[2]) };
     const [isNew, ended, logged] = reply;
     // The login stands: a session the cap ended was told to every instance already.
-    await this.logEnded(logged).catch(() => undefined);
+    await this.logEnded(login.openid, logged).catch(() => undefined);
     return { isNewUser: isNew === 1, sessionsEnded: ended };
   }
 
@@ -309,7 +319,9 @@ export class RedisStore implements Store.SessionStore {
           ...optionalUnionid(reply[3]?.toString()),
         };
       case 'reused':
-        await this.logEnded(((reply[1] ?? []) as Buffer[]).map(String)).catch(() => undefined);
+        await this.logEnded(rotation.openid, ((reply[1] ?? []) as Buffer[]).map(String)).catch(
+          () => undefined,
+        );
         return { kind: 'reused' };
       case 'invalid':
         return { kind: 'invalid' };
@@ -332,7 +344,7 @@ export class RedisStore implements Store.SessionStore {
         ...this.revocationArgs(),
       ),
     );
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended === 1;
   }
 
@@ -349,13 +361,13 @@ export class RedisStore implements Store.SessionStore {
         ...this.revocationArgs(),
       ),
     );
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended === 1;
   }
 
   async endAllFamilies(openid: string): Promise<number> {
     const [ended, logged] = await this.call(() => this.scripts.wxauthEndAllFamilies(...this.endAll(openid)));
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended;
   }
 
@@ -382,9 +394,9 @@ export class RedisStore implements Store.SessionStore {
     const [existed, ended, logged] = await this.call(() =>
       this.scripts.wxauthDeleteUser(keys.user, ...this.endAll(openid)),
     );
-    await this.logEnded(logged);
-    // Logged: the user's last key but the ban can go. Until it does, a retry finds it and logs again.
-    await this.call(() => this.redis.del(keys.revoked));
+    // Once logged, the user's revoked set (the last key but the ban) is emptied; until then, a retry
+    // finds it and logs again.
+    await this.logEnded(openid, logged);
     return { existed: existed === 1, sessionsEnded: ended };
   }
 
@@ -403,7 +415,7 @@ export class RedisStore implements Store.SessionStore {
         ...this.revocationArgs(),
       ),
     );
-    await this.logEnded(logged);
+    await this.logEnded(openid, logged);
     return ended;
   }
 
@@ -495,6 +507,7 @@ export class RedisStore implements Store.SessionStore {
 
   async close(): Promise<void> {
     this.feed.close();
+    this.unlogged.close();
     this.webLoginStore?.close();
     clearInterval(this.clockSync);
     this.guard.close();
@@ -574,21 +587,43 @@ export class RedisStore implements Store.SessionStore {
   }
 
   /**
-   * What an ending script answered it ended (or ended before, see REVOKED): to this process's watchers
-   * at once, then to the revocation log for instances that missed the ending script's message.
+   * What an ending script answered it ended, or ended before without logging it (see REVOKED): to this
+   * process's watchers at once, then to the revocation log for instances that missed the ending script's
+   * message; once logged, out of the user's revoked set. When the log write fails, the caller gets its
+   * error, and the ids are logged from here later all the same (UnloggedEndings).
    */
-  private async logEnded(ids: string[]): Promise<void> {
+  private async logEnded(openid: string, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     this.feed.notify(ids);
-    const log = appKeys(this.prefix).revocationLog;
+    try {
+      await this.writeLog(ids);
+    } catch (error) {
+      this.unlogged.add(openid, ids);
+      throw error;
+    }
+    this.unlogged.logged(ids);
+    await this.forgetLogged(openid, ids);
+  }
+
+  private async writeLog(ids: string[]): Promise<void> {
+    const { revocationLog, revocationChannel } = appKeys(this.prefix);
     await this.call(() =>
       this.scripts.wxauthLogRevocations(
-        log,
+        revocationLog,
         String(this.feed.retentionMs),
-        appKeys(this.prefix).revocationChannel,
+        revocationChannel,
         ...ids,
       ),
     );
+  }
+
+  /**
+   * Logged ids leave the user's revoked set, so that no later ending logs them again. When that fails, one
+   * does: harmless, so the failure is not the caller's.
+   */
+  private async forgetLogged(openid: string, ids: string[]): Promise<void> {
+    const revoked = userKeys(this.prefix, openid).revoked;
+    await this.call(() => this.redis.zrem(revoked, ...ids)).catch(() => undefined);
   }
 
   /** The deadline a script carries, by Redis's clock: '0' (none) until the offset is known. */

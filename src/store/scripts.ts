@@ -98,19 +98,21 @@ local function family_header(exp, abs, rot, crt, dev)
 end`;
 
 /**
- * The user's recently ended families (layout: USER_KEY_LAYOUT.revoked in keys.ts). `revoke` records
- * what an ending script ended, scored by the real clock of the instance that ended it (not the caller's
- * domain clock), trims the set to the revocation window (how long an access token they issued may live)
- * and to the newest REVOKED_MAX, tells every instance at once (PUBLISH; in a Cluster it reaches every
- * node) and answers the whole set, which RedisStore then adds to the app-wide revocation log (another
- * slot, so another round trip): when that second step fails, a retried ending finds nothing left to end
- * but still answers the set, and so logs it.
+ * The user's ended families not yet in the app-wide revocation log (layout: USER_KEY_LAYOUT.revoked in
+ * keys.ts). `revoke` records what an ending script ended, scored by the real clock of the instance that
+ * ended it (not the caller's domain clock), trims the set to the revocation window (how long an access
+ * token they issued may live) and to the newest REVOKED_MAX, tells every instance at once (PUBLISH; in a
+ * Cluster it reaches every node) and answers the set: what RedisStore then adds to the log (another
+ * slot, so another round trip), and takes out of the set once logged. When that second step fails, the
+ * ids stay here, and the user's next ending (a retry, finding nothing left to end, as well) answers
+ * them again. An ending that ends nothing while nothing waits writes nothing and answers nothing.
  * An ending script's last three ARGV (the revocation arguments) are: now by the real clock (ms), the
  * revocation window (ms), the channel.
  */
 const REVOKED = `
 local REVOKED_MAX = 256
 local function revoke(key, ids, now, keep, channel)
+  if #ids == 0 and redis.call('EXISTS', key) == 0 then return {} end
   if #ids > 0 then
     for _, id in ipairs(ids) do redis.call('ZADD', key, int(now), id) end
     redis.call('PUBLISH', channel, '- ' .. table.concat(ids, ' '))
@@ -285,8 +287,8 @@ return {ended, revoke(KEYS[2], ids, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5
 /**
  * KEYS: user, sessions, revoked. ARGV: deadline, family key prefix, then the revocation arguments (REVOKED).
  * Deletes the user record and every family (revoked as by END_ALL_FAMILIES); the ban key is not touched.
- * Answers {1 when anything existed else 0, families ended, ids to log}. RedisStore deletes the revoked set
- * once logged.
+ * Answers {1 when anything existed else 0, families ended, ids to log}. The revoked set empties as
+ * RedisStore logs them (REVOKED).
  */
 export const DELETE_USER = `${INT}${GUARDS}${REVOKED}
 local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'zset')

@@ -17,9 +17,11 @@ import type { WebLoginStore } from './web-login.js';
  * when the cap or a reuse ends a family) are that one atomic step on the user's keys, which also tells
  * every instance watching (watchRevocations). RedisStore then adds them to the app-wide revocation log,
  * for instances that were disconnected: a second round trip, since the log lives in another Cluster
- * slot. When that one fails, the method rejects with TemporarilyUnavailable and the families stay ended;
- * calling it again logs them (the user's recently ended families are kept for that). recordLogin and
- * rotateRefresh do not reject for it: their answer stands, and the user's next ending logs them.
+ * slot, and a third once logged, to forget them on the user's keys. An ending logs only what it ended
+ * and what the user's earlier endings could not log yet; one that ends nothing while nothing waits
+ * writes nothing. When the log write fails, the method rejects with TemporarilyUnavailable and the
+ * families stay ended, waiting on the user's keys: calling it again (or any later ending of the user)
+ * logs them. recordLogin and rotateRefresh do not reject for it: their answer stands.
  *
  * Failure: when the store cannot serve (connection refused or lost, no answer within the command timeout,
  * a failover in progress, memory full, writes refused), a method rejects with TemporarilyUnavailable
@@ -224,14 +226,23 @@ export interface RevocationWatcher {
   /** Families that ended: every access token naming one of them as `sid` is to be refused. Repeats are harmless. */
   revoked(sids: readonly string[]): void;
   /**
-   * `blind`: disconnected, revocations elsewhere go unheard; `catching_up`: reconnected, reading what
-   * was missed (at most a command timeout); `live`: every revocation so far has been passed on.
-   * `caughtUp` counts what the catch-up passed on.
+   * `blind`: disconnected, revocations elsewhere go unheard; `catching_up`: (re)connected, reading what
+   * was missed, in pages of one command each (as long as the store's record of recent endings takes to
+   * read), passing each on as it comes; `live`: every revocation so far has been passed on. A watcher
+   * registered before the store was reached hears `catching_up` or `blind` first: until its first
+   * `live` it has been told nothing of the past.
    */
-  state(state: RevocationFeedState, details?: { caughtUp?: number }): void;
+  state(state: RevocationFeedState, details?: RevocationFeedDetails): void;
 }
 
 export type RevocationFeedState = 'blind' | 'catching_up' | 'live';
+
+export interface RevocationFeedDetails {
+  /** With `live`: how many revocations the catch-up passed on. */
+  caughtUp?: number;
+  /** With `blind`: the catch-up failed to read the record (the error's message); it is tried again. */
+  failure?: string;
+}
 
 /** The shared WeChat access_token and when the cache stops answering it (epoch ms, caller's clock). */
 export type LoginCodeClaim =

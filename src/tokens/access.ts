@@ -1,5 +1,5 @@
 import { type JWTPayload, type JWTVerifyResult, errors as joseErrors, jwtVerify } from 'jose';
-import { InvalidToken } from '../errors/index.js';
+import { InvalidToken, TemporarilyUnavailable } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
 import type { KeySet } from './keys.js';
 import type { Revocations } from './revocations.js';
@@ -71,6 +71,8 @@ const DEFAULT_CACHE_SIZE = 10_000;
 const EXPIRED = 'The access token has expired: refresh it.';
 const REVOKED =
   'The session of this access token has ended (logged out, ended elsewhere, or the account deleted).';
+const NOT_READY =
+  'This instance has not yet read the record of ended sessions from its store, so it cannot tell whether this token is still valid; retry shortly.';
 
 /**
  * Tokens that verified, with their claims. Only an exact copy of a token that passed every check is
@@ -142,11 +144,15 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     return cached;
   }
 
-  /** After the signature: refuses a token of an ended session, once the memory of them is current. */
+  /**
+   * After the signature: refuses a token of an ended session, once the memory of them is current; and
+   * answers none before that memory was ever filled (503: another instance, or this one shortly, can).
+   */
   async function admit(claims: VerifiedAccessToken): Promise<VerifiedAccessToken> {
     if (revocations === undefined) return claims;
     const catchingUp = revocations.settling();
     if (catchingUp !== undefined) await catchingUp;
+    if (!revocations.ready) throw new TemporarilyUnavailable(NOT_READY);
     if (revocations.revoked(claims.sid)) throw new InvalidToken(REVOKED);
     return claims;
   }

@@ -10,8 +10,16 @@ import type { RevocationFeedState, UserSessions } from '../store/index.js';
 export interface Revocations {
   /** Whether the tokens of session `sid` are refused. A token without sid (issued before sid) is not. */
   revoked(sid: string | undefined): boolean;
-  /** False while a catch-up runs: the memory may lack what happened while this instance was blind. */
+  /**
+   * False until the first catch-up is done and while a later one runs: the memory may lack endings.
+   * A plain field, read on every request.
+   */
   readonly current: boolean;
+  /**
+   * Whether this instance has read the store's record of recent endings once. Until it has, its memory
+   * knows nothing of sessions ended before it started, and no token may be taken for valid.
+   */
+  readonly ready: boolean;
   /** While a catch-up runs, settles when it is done (or after SETTLE_MAX_MS); else undefined. */
   settling(): Promise<void> | undefined;
 }
@@ -25,21 +33,28 @@ export interface RevocationOptions {
   windowMs: number;
   /** How long the feed was blind, each time it caught up again, seconds. */
   onBlind?: (seconds: number) => void;
+  /** A catch-up failed to read the store's record of recent endings (it is tried again). */
+  onCatchUpFailure?: () => void;
 }
 
 /**
- * A catch-up is one read of the revocation log, bounded by the store's command timeout; a request does
- * not wait longer than this for it whatever happens.
+ * A catch-up reads the revocation log a page at a time, as long as the log takes; a request does not
+ * wait longer than this for it whatever happens (then, before the first catch-up, it gets a 503).
  */
 const SETTLE_MAX_MS = 1000;
 const SWEEP_INTERVAL_MS = 60_000;
 
 /**
- * While the feed is blind (the store unreachable), tokens are checked against what is remembered:
- * refusing every token then would turn a Redis outage into a logout of everyone, and while the store is
- * down no session can end anywhere (every ending needs it). What an instance cut off alone may miss it
- * reads from the log once it reconnects, and until it has, requests wait for that read rather than be
- * answered from a memory that may lack it.
+ * Until the feed has been live once (the log read: started while the store is unreachable, or still
+ * reading a large log), the memory is empty, not current: tokens are not answered from it (ready is
+ * false, and verification answers 503), since any of them may belong to a session that ended before
+ * this instance started.
+ *
+ * Once it has been, while the feed is blind (the store unreachable), tokens are checked against what is
+ * remembered: refusing every token then would turn a Redis outage into a logout of everyone, and while
+ * the store is down no session can end anywhere (every ending needs it). What an instance cut off alone
+ * may miss it reads from the log once it reconnects, and until it has, requests wait for that read
+ * rather than be answered from a memory that may lack it.
  */
 export function createRevocations(options: RevocationOptions): Revocations {
   const { clock, logger, windowMs } = options;
@@ -47,9 +62,29 @@ export function createRevocations(options: RevocationOptions): Revocations {
   const refused = new Map<string, number>();
   let state: RevocationFeedState = 'blind';
   let wasLive = false;
+  /** Whether the current streak of failed catch-up reads was told to the log already. */
+  let failureTold = false;
   let blindSince: number | undefined = performance.now();
   let settle: { promise: Promise<void>; resolve: () => void } | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  const revocations = {
+    revoked: (sid: string | undefined) => sid !== undefined && refused.has(sid),
+    current: false,
+    ready: false,
+    settling: () => (state === 'catching_up' ? settle?.promise : undefined),
+  };
+
+  function readFailed(reason: string): void {
+    options.onCatchUpFailure?.();
+    if (failureTold) return;
+    failureTold = true;
+    logger.warn(
+      { event: 'revocation_catch_up_failed', reason },
+      wasLive
+        ? 'revocations: cannot read the log of ended sessions; those ended elsewhere meanwhile are not refused here until it is read (trying again)'
+        : 'revocations: cannot read the log of ended sessions; Bearer routes answer 503 here until it is read (trying again)',
+    );
+  }
 
   function sweep(): void {
     const now = clock.now();
@@ -76,6 +111,7 @@ export function createRevocations(options: RevocationOptions): Revocations {
         }
       },
       state(next, details) {
+        if (details?.failure !== undefined) readFailed(details.failure);
         if (next === 'catching_up' && settle === undefined) {
           let resolve = () => {};
           const promise = new Promise<void>((done) => {
@@ -106,18 +142,15 @@ export function createRevocations(options: RevocationOptions): Revocations {
             blindSince = undefined;
           }
           wasLive = true;
+          failureTold = false;
         }
         state = next;
+        revocations.ready = wasLive;
+        revocations.current = wasLive && state !== 'catching_up';
       },
     },
     { windowMs },
   );
 
-  return {
-    revoked: (sid) => sid !== undefined && refused.has(sid),
-    get current() {
-      return state !== 'catching_up';
-    },
-    settling: () => (state === 'catching_up' ? settle?.promise : undefined),
-  };
+  return revocations;
 }

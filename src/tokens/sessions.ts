@@ -45,8 +45,11 @@ export interface Sessions {
   openSession(user: { openid: string; device: string }): Promise<TokenResponse>;
   /** Rotation with reuse detection; every refusal is `invalid_grant`. */
   refresh(presented: string): Promise<TokenResponse>;
-  /** Ends the family of `refreshToken` when it is the caller's; silently does nothing otherwise. */
-  logout(openid: string, refreshToken: string): Promise<void>;
+  /**
+   * Ends the caller's session `sid` (the access token's), and the family of `refreshToken` too when that
+   * token is the caller's; a refresh token that is unknown, stale or another user's ends nothing else.
+   */
+  logout(caller: { openid: string; sid: string | undefined }, refreshToken: string): Promise<void>;
   logoutAll(openid: string): Promise<number>;
 }
 
@@ -190,10 +193,17 @@ export function createSessions(deps: {
       }
     },
 
-    async logout(openid, refreshToken) {
+    async logout({ openid, sid }, refreshToken) {
+      let ended = 0;
       const parsed = parseRefreshToken(refreshToken);
-      if (!parsed || parsed.openid !== openid) return;
-      if (await store.endFamily(openid, parsed.familyId, parsed.hash)) revoked('logout', 1);
+      // Another session of the caller's, proved by its token; the access token's own needs no proof.
+      if (parsed?.openid === openid && parsed.familyId !== sid) {
+        if (await store.endFamily(openid, parsed.familyId, parsed.hash)) ended += 1;
+      }
+      // The session the access token names ends whatever refresh token came with it (a stale one, or
+      // none of the caller's): otherwise a client holding an old token could not log itself out.
+      if (sid !== undefined && (await store.endSession(openid, sid, clock.now()))) ended += 1;
+      if (ended > 0) revoked('logout', ended);
     },
 
     async logoutAll(openid) {

@@ -45,13 +45,17 @@ const NO_RATE_LIMITS = {
   RATE_LIMIT_REFRESH_PER_USER: '0',
   RATE_LIMIT_WECHAT_PER_IP: '0',
   RATE_LIMIT_WECHAT_PER_USER: '0',
+  RATE_LIMIT_ENDINGS_PER_USER: '0',
   RATE_LIMIT_QR_PER_IP: '0',
 };
 
 export interface HarnessOptions {
   store?: 'redis' | 'memory';
   env?: Record<string, string>;
-  /** A Redis of the test's own (outage tests stop it); default: the suite's shared one. */
+  /**
+   * A Redis of the test's own (outage tests stop it); default: the suite's shared one. With `peer`: the
+   * peer's Redis reached another way (through a relay the test cuts), this instance's alone.
+   */
   redisServer?: RedisServer;
   /** Share keys with another harness (two instances of the service); default: a fresh prefix. */
   prefix?: string;
@@ -82,10 +86,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   let redis: Harness['redis'];
   if ((options.store ?? 'redis') === 'redis') {
-    const server = peer?.redis?.server ?? options.redisServer ?? (await testRedis());
+    const server = options.redisServer ?? peer?.redis?.server ?? (await testRedis());
     const prefix = peer?.redis?.prefix ?? options.prefix ?? freshPrefix();
     Object.assign(env, { REDIS_URL: server.url, REDIS_KEY_PREFIX: prefix });
-    const inspector = connectRedis({ url: server.url });
+    // The test's own view of Redis, never cut off: the peer's, when this instance's way may be.
+    const inspector = connectRedis({ url: (peer?.redis?.server ?? server).url });
     await once(inspector, 'ready');
     redis = { server, prefix, client: inspector };
   }

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { decodeJwt } from 'jose';
+import { appKeys } from '../../src/store/index.js';
 import { type Harness, type LoginResult, startHarness } from '../helpers/harness.js';
-import { type RedisServer, startRedisServer } from '../setup/hooks.js';
+import { relay } from '../helpers/relay.js';
+import { freshPrefix, type RedisServer, startRedisServer } from '../setup/hooks.js';
+import { until } from '../setup/redis.js';
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const me = (h: Harness, token: string) => h.http.get('/auth/me').set(bearer(token));
@@ -195,5 +198,152 @@ describe('immediate revocation across a Redis restart', () => {
     for (const deadline = Date.now() + 3000; blind().length === 0 && Date.now() < deadline; ) await sleep(20);
     expect(blind(), 'a warning that says for how long').to.have.length.of.at.least(1);
     expect(blind()[0]!.ms).to.be.above(0);
+  });
+});
+
+describe('an instance that has not yet read the revocation log', function () {
+  this.timeout(30_000);
+  let a: Harness;
+  const others: Harness[] = [];
+
+  before(async () => {
+    a = await startHarness();
+  });
+
+  afterEach(async () => {
+    for (const h of others.splice(0)) await h.close();
+  });
+
+  after(async () => {
+    await a?.close();
+  });
+
+  async function expectUnavailable(res: { status: number; body: { error?: string }; headers: object }) {
+    expect(res.status, JSON.stringify(res.body)).to.equal(503);
+    expect(res.body.error).to.equal('temporarily_unavailable');
+    expect((res.headers as Record<string, string>)['retry-after']).to.match(/^\d+$/);
+  }
+
+  it('answers 503 on Bearer routes and /readyz while started without Redis, then refuses what ended meanwhile', async () => {
+    const via = await relay(a.redis!.server.port, { cut: true });
+    try {
+      const ended = await a.login();
+      const live = await a.login();
+      const b = await startHarness({ peer: a, redisServer: { ...a.redis!.server, url: via.url } });
+      others.push(b);
+      for (const token of [ended.access_token, live.access_token]) {
+        await expectUnavailable(await me(b, token));
+        await expectUnavailable(await b.http.get('/auth/verify').set(bearer(token)));
+        await expectUnavailable(await b.http.get('/auth/sessions').set(bearer(token)));
+      }
+      await expectUnavailable(await b.http.get('/readyz'));
+      await a.http.post('/auth/logout').set(bearer(ended.access_token)).send({ all: true }).expect(204);
+      // Asked again from memory, through the lane too: still not answered from an empty memory.
+      await expectUnavailable(await me(b, live.access_token));
+
+      via.mend();
+      await until('/readyz 200', 10_000, async () => (await b.http.get('/readyz')).status === 200);
+      await me(b, ended.access_token).expect(401);
+      await b.http.get('/auth/verify').set(bearer(ended.access_token)).expect(401);
+      await me(b, live.access_token).expect(200);
+      await b.http.get('/auth/verify').set(bearer(live.access_token)).expect(200);
+    } finally {
+      via.close();
+    }
+  });
+
+  it('reads a large log in pages, each within the command timeout, and refuses a session ended in the middle of it', async function () {
+    this.timeout(60_000);
+    const ended = await a.login();
+    const live = await a.login();
+    await a.http.post('/auth/logout').set(bearer(ended.access_token)).send({ all: true }).expect(204);
+    const redis = a.redis!.client;
+    const log = appKeys(a.redis!.prefix).revocationLog;
+    // 200,000 endings of the last 200 s, the one that matters among them: one read of them all takes
+    // far longer than the 100 ms the late instance gives a command.
+    const entries = 200_000;
+    const [seconds] = await redis.time();
+    const newest = Number(seconds) * 1000;
+    for (let start = 0; start < entries; start += 10_000) {
+      const batch = redis.pipeline();
+      for (let i = start; i < start + 10_000; i += 1)
+        batch.zadd(log, newest - entries + i, `filler${String(i).padStart(10, '0')}`);
+      await batch.exec();
+    }
+    await redis.zadd(log, newest - entries / 2, decodeJwt(ended.access_token).sid as string);
+
+    const late = await startHarness({ peer: a, env: { REDIS_COMMAND_TIMEOUT_MS: '100' } });
+    others.push(late);
+    try {
+      const answers = new Set<number>();
+      await until('the ended session refused', 20_000, async () => {
+        const status = (await me(late, ended.access_token)).status;
+        answers.add(status);
+        return status === 401;
+      });
+      expect(
+        [...answers].filter((status) => status !== 503 && status !== 401),
+        'never 200',
+      ).to.deep.equal([]);
+      await late.http.get('/readyz').expect(200);
+      await me(late, live.access_token).expect(200);
+    } finally {
+      await redis.del(log);
+    }
+  });
+
+  it('reads the whole log after a failed read, whatever other instances logged meanwhile', async () => {
+    const prefix = freshPrefix();
+    const inspector = a.redis!.client;
+    const { revocationLog: log, revocationChannel } = appKeys(prefix);
+    await inspector.set(log, 'not a sorted set');
+    try {
+      const c = await startHarness({ prefix });
+      others.push(c);
+      const login = await c.login();
+      await until('a failed read', 5000, async () => c.logs.join('').includes('revocation_catch_up_failed'));
+      // Another instance logs an ending now: its message carries the log's time.
+      const now = Number((await inspector.time())[0]) * 1000;
+      await inspector.publish(revocationChannel, `${now} ${'B'.repeat(16)}`);
+      await sleep(200);
+      // The log as it is: the session of `login` ended two minutes before.
+      await inspector.del(log);
+      await inspector.zadd(log, now - 120_000, decodeJwt(login.access_token).sid as string);
+      await until('/readyz 200', 10_000, async () => (await c.http.get('/readyz')).status === 200);
+      await me(c, login.access_token).expect(401);
+    } finally {
+      await inspector.del(log);
+    }
+  });
+
+  it('warns once while the log cannot be read, counts each failed read, and answers once it can', async () => {
+    const prefix = freshPrefix();
+    const inspector = a.redis!.client;
+    const log = appKeys(prefix).revocationLog;
+    // Something not ours under the log's key: every read of it fails until it is gone.
+    await inspector.set(log, 'not a sorted set');
+    try {
+      const c = await startHarness({ prefix });
+      others.push(c);
+      const login = await c.login();
+      await expectUnavailable(await me(c, login.access_token));
+      await sleep(1500);
+      await expectUnavailable(await c.http.get('/readyz'));
+      const warnings = c.logs
+        .map((line) => JSON.parse(line) as { event?: string; level: number; reason?: string })
+        .filter((line) => line.event === 'revocation_catch_up_failed');
+      expect(warnings, 'one warning for the whole streak').to.have.length(1);
+      expect(warnings[0]!.level).to.equal(40);
+      expect(warnings[0]!.reason).to.match(/^WRONGTYPE/);
+      const metrics = (await c.http.get('/metrics').expect(200)).text;
+      const failures = Number(/^wxauth_revocation_catchup_failures_total (\d+)/m.exec(metrics)?.[1]);
+      expect(failures).to.be.at.least(2);
+
+      await inspector.del(log);
+      await until('/readyz 200', 10_000, async () => (await c.http.get('/readyz')).status === 200);
+      await me(c, login.access_token).expect(200);
+    } finally {
+      await inspector.del(log);
+    }
   });
 });

@@ -122,19 +122,49 @@ describe('Bearer routes', () => {
       }
     });
 
-    it("answers 204 to another user's refresh token and ends nothing", async () => {
+    it("ends the caller's own session, not the other user's, when given another user's refresh token", async () => {
       const alice = await h.login();
       const bob = await h.login();
       await logout(alice.access_token, { refresh_token: bob.refresh_token }).expect(204);
       await h.http.post('/auth/refresh').send({ refresh_token: bob.refresh_token }).expect(200);
+      await me(`Bearer ${alice.access_token}`).expect(401);
+      await h.http.post('/auth/refresh').send({ refresh_token: alice.refresh_token }).expect(400);
     });
 
-    it('answers 204 to an unknown or already ended refresh token', async () => {
+    it("ends the access token's session when the refresh token is stale: that token refused, its refresh token dead", async () => {
+      const login = await h.login();
+      const stale = login.refresh_token;
+      const once = await h.http.post('/auth/refresh').send({ refresh_token: stale }).expect(200);
+      const twice = await h.http
+        .post('/auth/refresh')
+        .send({ refresh_token: once.body.refresh_token })
+        .expect(200);
+      const other = await h.login(login.openid);
+      await logout(twice.body.access_token, { refresh_token: stale }).expect(204);
+      await me(`Bearer ${twice.body.access_token}`).expect(401);
+      const refused = await h.http.post('/auth/refresh').send({ refresh_token: twice.body.refresh_token });
+      expect(refused.status).to.equal(400);
+      expect(refused.body.error).to.equal('invalid_grant');
+      await me(`Bearer ${other.access_token}`).expect(200);
+    });
+
+    it("ends both the access token's session and the caller's other session a refresh token names", async () => {
+      const phone = await h.login();
+      const tablet = await h.login(phone.openid);
+      const laptop = await h.login(phone.openid);
+      await logout(phone.access_token, { refresh_token: tablet.refresh_token }).expect(204);
+      for (const ended of [phone, tablet]) {
+        await me(`Bearer ${ended.access_token}`).expect(401);
+        await h.http.post('/auth/refresh').send({ refresh_token: ended.refresh_token }).expect(400);
+      }
+      await me(`Bearer ${laptop.access_token}`).expect(200);
+    });
+
+    it('answers 204 to an unknown or already ended refresh token, from another session of the user too', async () => {
       const login = await h.login();
       // Another session of the same user: ending `login` revokes its own access token at once.
       const other = await h.login(login.openid);
       await logout(login.access_token, { refresh_token: 'not-a-token' }).expect(204);
-      await logout(login.access_token, { refresh_token: login.refresh_token }).expect(204);
       await logout(other.access_token, { refresh_token: login.refresh_token }).expect(204);
     });
 

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { decodeJwt } from 'jose';
+import { appKeys } from '../../src/store/index.js';
 import { type Harness, type LoginResult, startHarness } from '../helpers/harness.js';
 import { type RedisServer, startRedisServer } from '../setup/hooks.js';
 import { until } from '../setup/redis.js';
@@ -164,6 +166,65 @@ describe('GET /auth/sessions, DELETE /auth/sessions/{id}, DELETE /auth/account',
       expect(res.status).to.equal(401);
       expect(res.headers['www-authenticate']).to.equal('Bearer realm="wxauth"');
     }
+  });
+});
+
+describe('what an ending writes, and how often one user may end sessions', () => {
+  let h: Harness;
+
+  before(async () => {
+    h = await startHarness({ env: { RATE_LIMIT_ENDINGS_PER_USER: '5/60' } });
+  });
+
+  after(async () => {
+    await h?.close();
+  });
+
+  /** How many ZADDs Redis has run (in scripts too): the revocation log's writes among them. */
+  async function zadds(): Promise<number> {
+    const stats = await h.redis!.client.info('commandstats');
+    return Number(/^cmdstat_zadd:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+  }
+
+  it('writes nothing for an ending that ends nothing, however recently the user ended a session', async () => {
+    const first = await h.login();
+    const second = await h.login(first.openid);
+    await h.http
+      .delete(`/auth/sessions/${sidOf(first)}`)
+      .set(bearer(second.access_token))
+      .expect(204);
+    const log = appKeys(h.redis!.prefix).revocationLog;
+    const logged = () => h.redis!.client.zrange(log, 0, -1, 'WITHSCORES');
+    const before = { log: await logged(), zadds: await zadds() };
+    expect(before.log).to.include(sidOf(first));
+    for (let i = 0; i < 4; i += 1) {
+      const unknown = randomBytes(12).toString('base64url');
+      await h.http.delete(`/auth/sessions/${unknown}`).set(bearer(second.access_token)).expect(204);
+    }
+    expect(await logged(), 'the log, scores and all').to.deep.equal(before.log);
+    expect((await zadds()) - before.zadds, 'ZADDs').to.equal(0);
+  });
+
+  it('answers 429 rate_limited with Retry-After past RATE_LIMIT_ENDINGS_PER_USER, on all three ending routes', async () => {
+    const user = await h.login();
+    const other = await h.login();
+    for (let i = 0; i < 5; i += 1) {
+      const unknown = randomBytes(12).toString('base64url');
+      await h.http.delete(`/auth/sessions/${unknown}`).set(bearer(user.access_token)).expect(204);
+    }
+    for (const res of [
+      await h.http.delete(`/auth/sessions/${sidOf(user)}`).set(bearer(user.access_token)),
+      await h.http.post('/auth/logout').set(bearer(user.access_token)).send({ all: true }),
+      await h.http.delete('/auth/account').set(bearer(user.access_token)),
+    ]) {
+      expect(res.status, JSON.stringify(res.body)).to.equal(429);
+      expect(res.body.error).to.equal('rate_limited');
+      expect(Number(res.headers['retry-after'])).to.be.within(1, 60);
+    }
+    // Refused before anything ended; another user's allowance is their own.
+    await h.http.get('/auth/me').set(bearer(user.access_token)).expect(200);
+    await h.http.post('/auth/refresh').send({ refresh_token: user.refresh_token }).expect(200);
+    await h.http.post('/auth/logout').set(bearer(other.access_token)).send({ all: true }).expect(204);
   });
 });
 

@@ -1,15 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import {
-  type AddressInfo,
-  connect as connectTcp,
-  createServer as createNetServer,
-  type Socket,
-} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { userKeys } from '../../src/store/index.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { relay } from '../helpers/relay.js';
 import { startRedisServer } from '../setup/hooks.js';
 import { type RedisServer, rawCommand, until } from '../setup/redis.js';
 
@@ -56,6 +51,9 @@ describe('the store failing under the service', function () {
 
     it('answers a login retried after the stall at once: no claim of its code is left for nobody', async () => {
       h = await startHarness({ redisServer: server });
+      // Ready: the store has measured Redis's clock (its first TIME answered before the ping), so its
+      // scripts carry the deadline this test is about.
+      await ready();
       const { code } = h.emulator.login();
       await server.freeze();
       try {
@@ -99,47 +97,6 @@ describe('the store failing under the service', function () {
   });
 
   describe('a rotation whose answer the stall held back', () => {
-    /**
-     * A TCP relay to the test's Redis that can hold back what Redis answers, as a stall that begins just
-     * after Redis ran a command does: the command took effect, its caller never hears so.
-     */
-    async function relay(port: number) {
-      let holding = false;
-      const held: Array<() => void> = [];
-      const sockets = new Set<Socket>();
-      const server = createNetServer((client) => {
-        const upstream = connectTcp(port, '127.0.0.1');
-        sockets.add(client).add(upstream);
-        client.on('data', (chunk) => upstream.write(chunk));
-        upstream.on('data', (chunk) => {
-          if (holding) held.push(() => client.write(chunk));
-          else client.write(chunk);
-        });
-        for (const [a, b] of [
-          [client, upstream],
-          [upstream, client],
-        ] as const) {
-          a.on('error', () => b.destroy());
-          a.on('close', () => b.destroy());
-        }
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return {
-        url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        hold: () => {
-          holding = true;
-        },
-        release: () => {
-          holding = false;
-          for (const send of held.splice(0)) send();
-        },
-        close: () => {
-          for (const socket of sockets) socket.destroy();
-          server.close();
-        },
-      };
-    }
-
     it('takes the retry with the old token as a retry, not as a reuse, though the rotation ran before the stall', async () => {
       const via = await relay(server.port);
       try {
@@ -196,6 +153,39 @@ describe('the store failing under the service', function () {
       await h.http.get('/readyz').expect(200);
       await h.http.post('/auth/refresh').send({ refresh_token: login.refresh_token }).expect(200);
       expect(h.logs.join('')).not.to.match(/unhandled error|"stack"/);
+    });
+
+    it('logs a logout answered 503 for a full Redis once it takes writes again, with no call from the client', async () => {
+      h = await startHarness({ redisServer: server });
+      const login = await h.login();
+      const me = (on: Harness) =>
+        on.http.get('/auth/me').set('Authorization', `Bearer ${login.access_token}`);
+      await me(h).expect(200);
+      await rawCommand(server.port, ['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
+      await rawCommand(server.port, ['CONFIG', 'SET', 'maxmemory', '1']);
+      try {
+        // The ending frees memory and goes through; the log write after it is refused (OOM).
+        const res = await h.http
+          .post('/auth/logout')
+          .set('Authorization', `Bearer ${login.access_token}`)
+          .send({ refresh_token: login.refresh_token });
+        await expectUnavailable(res);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      } finally {
+        await rawCommand(server.port, ['CONFIG', 'SET', 'maxmemory', '0']);
+      }
+      await me(h).expect(401);
+      // An instance started now knows only what the log and the channel tell it.
+      const late = await startHarness({ peer: h });
+      try {
+        await until(
+          'the late instance to refuse the token',
+          10_000,
+          async () => (await me(late)).status === 401,
+        );
+      } finally {
+        await late.close();
+      }
     });
 
     it('answers 503 when Redis refuses writes after a failed save (MISCONF), and /readyz says so', async () => {

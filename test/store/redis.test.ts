@@ -5,10 +5,11 @@ import { Cluster, Redis } from 'ioredis';
 import { createAtRestCipher, parseAtRestKeys } from '../../src/crypto/index.js';
 import { TemporarilyUnavailable } from '../../src/errors/index.js';
 import { appKeys, connectRedis, RedisStore, userKeys } from '../../src/store/index.js';
+import { DEFAULT_REVOCATION_WINDOW_MS } from '../../src/store/revocation-feed.js';
 import { hashRefreshToken, parseRefreshToken } from '../../src/tokens/index.js';
 import { newSuccessorSeed, successorOf } from '../../src/tokens/refresh-token.js';
 import { freshPrefix, type RedisServer, startRedisServer, testRedis } from '../setup/hooks.js';
-import { rawCommand } from '../setup/redis.js';
+import { rawCommand, until } from '../setup/redis.js';
 import { PREVIOUS_VERSION } from '../tokens/previous-version.js';
 import { describeStoreContract, familyId, login, refreshToken, rotation, T0, watch } from './contract.js';
 
@@ -325,11 +326,19 @@ describe('RedisStore', () => {
     expect(await sent(() => store.rotateRefresh(first)), 'rotateRefresh').to.deep.equal(['eval']);
     const retried = rotation(opened, opened.tokenHash);
     expect(await sent(() => store.rotateRefresh(retried)), 'rotateRefresh again').to.deep.equal(['evalsha']);
-    // An ending is two: the script on the user's keys, then the app-wide revocation log.
+    // An ending is three: the script on the user's keys, the app-wide revocation log, then the user's
+    // revoked set emptied of what was logged.
     const end = () => store.endFamily(opened.openid, opened.familyId, first.nextHash);
-    expect(await sent(end), 'endFamily').to.deep.equal(['eval', 'eval']);
+    expect(await sent(end), 'endFamily').to.deep.equal(['eval', 'eval', 'zrem']);
+    const second = login({ openid: opened.openid });
+    await store.recordLogin(second);
     expect(await sent(() => store.endAllFamilies(opened.openid)), 'endAllFamilies').to.deep.equal([
       'eval',
+      'evalsha',
+      'zrem',
+    ]);
+    // One that ends nothing, with nothing waiting to be logged: the script alone.
+    expect(await sent(() => store.endAllFamilies(opened.openid)), 'endAllFamilies again').to.deep.equal([
       'evalsha',
     ]);
     expect(await sent(() => store.ping()), 'ping').to.deep.equal(['set']);
@@ -413,7 +422,8 @@ describe('RedisStore', () => {
     await store.rotateRefresh(rotation(opened, opened.tokenHash));
     await store.endSession(opened.openid, second.familyId, T0);
     await store.banUser(opened.openid, { reason: 'abuse' }, T0);
-    expect((await keysUnder(admin, prefix)).filter((key) => key.includes(opened.openid))).to.have.length(3);
+    // The user record and the ban: what was ended is logged, so nothing waits in the revoked set.
+    expect((await keysUnder(admin, prefix)).filter((key) => key.includes(opened.openid))).to.have.length(2);
 
     await store.deleteUser(opened.openid);
     const left = (await keysUnder(admin, prefix)).filter((key) => key.includes(opened.openid));
@@ -422,7 +432,7 @@ describe('RedisStore', () => {
     expect(logged).to.include.members([opened.familyId, second.familyId]);
   });
 
-  it("keeps the revocation log and a user's ended families within the window, each with a TTL", async () => {
+  it('keeps the revocation log within the window, with a TTL, and no ended family of a user once logged', async () => {
     const watcher = watch(store, 2000);
     await watcher.told([]);
     const log = appKeys(prefix).revocationLog;
@@ -431,7 +441,7 @@ describe('RedisStore', () => {
     await store.endAllFamilies(first.openid);
     const revoked = userKeys(prefix, first.openid).revoked;
     expect(await admin.pttl(log)).to.be.within(1000, 2000);
-    expect(await admin.pttl(revoked)).to.be.within(1000, 2000);
+    expect(await admin.exists(revoked)).to.equal(0);
     await new Promise((resolve) => setTimeout(resolve, 2100));
     const second = login();
     await store.recordLogin(second);
@@ -449,10 +459,48 @@ describe('RedisStore', () => {
     const error = await rejection(store.endSession(opened.openid, opened.familyId, T0));
     expect(error).to.be.instanceOf(TemporarilyUnavailable);
     expect(await store.listSessions(opened.openid, T0)).to.deep.equal([]);
+    // Kept for the user's next ending, for the revocation window at most.
+    const revoked = userKeys(prefix, opened.openid).revoked;
+    expect(await admin.zrange(revoked, 0, -1)).to.deep.equal([opened.familyId]);
+    expect(await admin.pttl(revoked)).to.be.within(1, DEFAULT_REVOCATION_WINDOW_MS);
     await admin.del(log);
     // The retry finds the session ended and ends nothing, but logs what was ended.
     expect(await store.endSession(opened.openid, opened.familyId, T0)).to.equal(false);
     expect(await admin.zrange(log, 0, -1)).to.deep.equal([opened.familyId]);
+  });
+
+  it('logs an ending whose log write failed by itself once the log takes writes, and forgets it on the user', async () => {
+    const opened = login();
+    await store.recordLogin(opened);
+    const log = appKeys(prefix).revocationLog;
+    const revoked = userKeys(prefix, opened.openid).revoked;
+    await admin.set(log, 'a foreign value');
+    try {
+      await rejection(store.endSession(opened.openid, opened.familyId, T0));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await admin.zrange(revoked, 0, -1), 'waiting on the user').to.deep.equal([opened.familyId]);
+    } finally {
+      await admin.del(log);
+    }
+    await until('the ending logged', 5000, async () => (await admin.zscore(log, opened.familyId)) !== null);
+    await until('the user forgets it', 5000, async () => (await admin.exists(revoked)) === 0);
+  });
+
+  it('tells a watcher of every entry of a log read in pages, many of them logged in the same millisecond', async () => {
+    const log = appKeys(prefix).revocationLog;
+    const now = Number((await admin.time())[0]) * 1000;
+    const ids: string[] = [];
+    const batch = admin.pipeline();
+    // More than two reads' worth in one millisecond, between two others.
+    batch.zadd(log, now - 2, 'before');
+    for (let i = 0; i < 12_000; i += 1) {
+      ids.push(`same${String(i).padStart(12, '0')}`);
+      batch.zadd(log, now - 1, ids[i]!);
+    }
+    batch.zadd(log, now, 'after');
+    await batch.exec();
+    const watcher = watch(store);
+    await watcher.told(['before', ...ids, 'after'], 5000);
   });
 
   describe('revocations across a lost connection', () => {

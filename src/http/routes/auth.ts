@@ -41,6 +41,8 @@ export interface AuthRouteDeps {
     refresh: Middleware[];
     /** Counts a refresh for the openid the store confirmed (a forged token never counts for anyone). */
     refreshed(ctx: Context, openid: string): Promise<void>;
+    /** Per user, after the Bearer check: the routes that end sessions share it. */
+    endings: Middleware[];
   };
 }
 
@@ -60,10 +62,10 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
     ctx.body = tokens;
   });
 
-  router.post('/auth/logout', requireAccessToken, async function endSessions(ctx) {
+  router.post('/auth/logout', requireAccessToken, ...limits.endings, async function endSessions(ctx) {
     const body = readBody(ctx, LogoutBody);
-    const openid = ctx.state.subject.sub;
-    if ('refresh_token' in body) await sessions.logout(openid, body.refresh_token);
+    const { sub: openid, sid } = ctx.state.subject;
+    if ('refresh_token' in body) await sessions.logout({ openid, sid }, body.refresh_token);
     else await sessions.logoutAll(openid);
     ctx.status = 204;
   });

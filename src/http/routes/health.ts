@@ -8,7 +8,14 @@ import { openApiDocument } from '../openapi.js';
 export function healthRoutes(
   router: Router<BearerState>,
   /** serveMetrics false: /metrics is on a listener of its own (METRICS_PORT) or on none (production). */
-  deps: { keys: KeySet; ready: () => Promise<void>; metrics: Metrics; serveMetrics: boolean },
+  deps: {
+    keys: KeySet;
+    ready: () => Promise<void>;
+    /** Whether this instance has read the store's record of ended sessions (else Bearer routes answer 503). */
+    revocationsRead: () => boolean;
+    metrics: Metrics;
+    serveMetrics: boolean;
+  },
 ): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);
   const openapi = JSON.stringify(openApiDocument({ algorithms: deps.keys.algorithms }));
@@ -25,6 +32,8 @@ export function healthRoutes(
     } catch (cause) {
       throw new TemporarilyUnavailable('The session store does not answer.', { cause });
     }
+    if (!deps.revocationsRead())
+      throw new TemporarilyUnavailable('This instance has not yet read the record of ended sessions.');
     ctx.body = { status: 'ready' };
   });
 

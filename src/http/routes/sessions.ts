@@ -1,4 +1,5 @@
 import type { Router } from '@koa/router';
+import type { Middleware } from 'koa';
 import type { Accounts } from '../../auth/accounts.js';
 import type { AccessTokens } from '../../tokens/index.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
@@ -6,11 +7,13 @@ import { type BearerState, bearer } from '../middleware/bearer.js';
 export interface SessionRouteDeps {
   accounts: Accounts;
   access: AccessTokens;
+  /** `endings`: per user, after the Bearer check, shared with POST /auth/logout. */
+  limits: { endings: Middleware[] };
 }
 
 /** The caller's own sessions and account, by their access token. */
 export function sessionRoutes(router: Router<BearerState>, deps: SessionRouteDeps): void {
-  const { accounts, access } = deps;
+  const { accounts, access, limits } = deps;
   const requireAccessToken = bearer(access);
 
   router.get('/auth/sessions', requireAccessToken, async function listSessions(ctx) {
@@ -20,12 +23,12 @@ export function sessionRoutes(router: Router<BearerState>, deps: SessionRouteDep
     ctx.body = { sessions: sessions.map((session) => ({ ...session, current: session.id === sid })) };
   });
 
-  router.delete('/auth/sessions/:id', requireAccessToken, async function endSession(ctx) {
+  router.delete('/auth/sessions/:id', requireAccessToken, ...limits.endings, async function endSession(ctx) {
     await accounts.endSession(ctx.state.subject.sub, ctx.params.id ?? '');
     ctx.status = 204;
   });
 
-  router.delete('/auth/account', requireAccessToken, async function deleteAccount(ctx) {
+  router.delete('/auth/account', requireAccessToken, ...limits.endings, async function deleteAccount(ctx) {
     await accounts.deleteAccount(ctx.state.subject.sub);
     ctx.status = 204;
   });

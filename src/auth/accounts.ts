@@ -37,7 +37,10 @@ export interface Accounts {
    * counters); a ban stays. Answers whether there was anything.
    */
   deleteAccount(openid: string): Promise<boolean>;
-  /** The user as support sees it, or null when this service knows nothing of them (no record, no ban). */
+  /**
+   * The user as support sees it, or null when this service knows nothing of them (no record, no ban, no
+   * live session). Known whether or not their session_key can be read.
+   */
   lookup(openid: string): Promise<AccountView | null>;
   /** Ends every session (an admin's "log out everywhere"); false: the user is unknown. */
   logoutEverywhere(openid: string): Promise<boolean>;
@@ -67,10 +70,20 @@ export function createAccounts(options: AccountsOptions): Accounts {
     if (count > 0) options.onRevoked?.(cause, count);
   };
 
-  async function known(openid: string): Promise<boolean> {
-    const [user, ban] = await Promise.all([store.getUser(openid), store.getBan(openid, clock.now())]);
-    return user !== null || ban !== null;
+  /**
+   * What the service keeps of the user: the record (read without its session_key, which may be missing
+   * or sealed under a key no longer configured), a ban, the live sessions; null when none of them.
+   */
+  async function found(openid: string) {
+    const now = clock.now();
+    const [account, ban, sessions] = await Promise.all([
+      store.getAccount(openid),
+      store.getBan(openid, now),
+      store.listSessions(openid, now),
+    ]);
+    return account === null && ban === null && sessions.length === 0 ? null : { account, ban, sessions };
   }
+  const known = async (openid: string) => (await found(openid)) !== null;
 
   async function deleteAll(openid: string): Promise<boolean> {
     const { existed, sessionsEnded } = await store.deleteUser(openid);
@@ -94,13 +107,9 @@ export function createAccounts(options: AccountsOptions): Accounts {
     deleteAccount: deleteAll,
 
     async lookup(openid) {
-      const now = clock.now();
-      const [user, ban, sessions] = await Promise.all([
-        store.getUser(openid),
-        store.getBan(openid, now),
-        store.listSessions(openid, now),
-      ]);
-      if (user === null && ban === null) return null;
+      const kept = await found(openid);
+      if (kept === null) return null;
+      const { account: user, ban, sessions } = kept;
       return {
         openid,
         ...(user?.unionid === undefined ? {} : { unionid: user.unionid }),

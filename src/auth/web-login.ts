@@ -62,7 +62,11 @@ export interface WebLogin {
   start(browser: { address: string; userAgent: string | undefined }): Promise<StartedWebLogin>;
   /** The scanning user takes the ticket: only they may confirm or cancel it. A repeated scan answers again. */
   scan(ticket: string, openid: string): Promise<WebLoginRequest>;
-  confirm(ticket: string, openid: string): Promise<void>;
+  /**
+   * The scanning user confirms through their session `sid`: the website's session opens only while
+   * that session lives (a logout, deletion or ban after the confirm cancels the ticket).
+   */
+  confirm(ticket: string, user: { openid: string; sid: string | undefined }): Promise<void>;
   cancel(ticket: string, openid: string): Promise<void>;
   /**
    * The ticket's status for the holder of its poll token, waiting up to `waitS` seconds (at most 25)
@@ -99,6 +103,7 @@ const FINAL = new Set<WebLoginStatus>(['confirmed', 'canceled', 'expired', 'deli
 const UNKNOWN_CODE = 'This code is unknown or expired: refresh it on the website and scan the new one.';
 const UNKNOWN_TICKET =
   "The ticket is unknown or expired, or the poll_token is not this ticket's: start a new web login (POST /auth/qr).";
+const NO_SESSION = 'This access token names no session: log in again on the phone, then confirm.';
 const USED_TICKET =
   "This ticket's tokens were answered to an earlier poll, and a ticket is used once: start a new web login (POST /auth/qr).";
 
@@ -175,7 +180,10 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     return status;
   }
 
-  /** The confirmed ticket's tokens, once: the claim makes it delivered, so a second poll gets none. */
+  /**
+   * The confirmed ticket's tokens, once: the claim makes it delivered, so a second poll gets none. The
+   * session opens only while the one that confirmed it lives; otherwise the ticket is canceled.
+   */
   async function deliver(ticket: string, pollHash: string): Promise<WebLoginPoll> {
     const claimed = await store.advanceWebLogin(ticket, { step: 'claim', pollHash }, clock.now());
     if (claimed.kind === 'unknown') throw new InvalidGrant(UNKNOWN_TICKET);
@@ -184,9 +192,23 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
       if (status === 'confirmed') throw new InvalidGrant(USED_TICKET);
       return { status };
     }
-    const { openid, userAgent, address } = claimed.ticket;
+    const { openid, userAgent, address, sid } = claimed.ticket;
     try {
-      const tokens = await sessions.openSession({ openid: openid!, device: webDevice(userAgent) });
+      const tokens = await sessions.openSession({
+        openid: openid!,
+        device: webDevice(userAgent),
+        whileLive: sid!,
+      });
+      if (tokens === null) {
+        // The confirming session ended since (a logout, a deletion, a ban): so does this login.
+        await store.advanceWebLogin(ticket, { step: 'drop', pollHash }, clock.now());
+        observe('canceled');
+        logger.info(
+          { event: 'web_login_dropped', openid, address },
+          'web login canceled: the session that confirmed it has ended',
+        );
+        return { status: 'canceled' };
+      }
       logger.info(
         { event: 'web_login', openid, address },
         'web login: a session for the browser that showed the code',
@@ -298,8 +320,10 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
       };
     },
 
-    async confirm(ticket, openid) {
-      const confirmed = await advance(ticket, { step: 'confirm', openid }, 'confirmed');
+    async confirm(ticket, { openid, sid }) {
+      // A token from before sessions had ids names none that the web session could depend on.
+      if (sid === undefined) throw new InvalidGrant(NO_SESSION);
+      const confirmed = await advance(ticket, { step: 'confirm', openid, sid }, 'confirmed');
       logger.info(
         { event: 'web_login_confirmed', openid, address: confirmed.address },
         'web login confirmed on the phone',

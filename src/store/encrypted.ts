@@ -35,6 +35,10 @@ export class EncryptingStore implements Store.SessionStore {
     return { ...user, sessionKey };
   }
 
+  /** Reads no session_key: a user whose key no configured key opens is still known. */
+  getAccount(openid: string): Promise<Store.AccountRecord | null> {
+    return this.inner.getAccount(openid);
+  }
   rotateRefresh(rotation: Store.RotateRequest): Promise<Store.RotateOutcome> {
     return this.inner.rotateRefresh(rotation);
   }

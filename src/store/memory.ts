@@ -57,10 +57,15 @@ export class MemoryStore implements Store.SessionStore {
 
   async recordLogin(login: Store.LoginWrite): Promise<Store.LoginOutcome> {
     const now = this.enter(login.nowMs);
+    const existing = this.users.get(login.openid);
+    // A session opened without a code exchange (a web login) keeps the session_key, and needs a user.
+    if (login.sessionKey === undefined && existing === undefined) return { ended: true };
+    if (login.whileLive !== undefined) {
+      const required = this.families.get(login.openid)?.get(login.whileLive);
+      if (required === undefined || required.expAtMs <= now) return { ended: true };
+    }
     const ban = this.banOf(login.openid, now);
     if (ban !== null) return { banned: ban };
-    const existing = this.users.get(login.openid);
-    // A session opened without a code exchange (a web login) keeps the session_key.
     const sessionKey = login.sessionKey ?? existing?.sessionKey;
     if (sessionKey !== undefined) {
       const user: Store.UserRecord = {
@@ -101,6 +106,14 @@ export class MemoryStore implements Store.SessionStore {
     this.enter();
     const user = this.users.get(openid);
     return user === undefined ? null : { ...user };
+  }
+
+  async getAccount(openid: string): Promise<Store.AccountRecord | null> {
+    this.enter();
+    const user = this.users.get(openid);
+    if (user === undefined) return null;
+    const { sessionKey: _, ...account } = user;
+    return account;
   }
 
   async rotateRefresh(rotation: Store.RotateRequest): Promise<Store.RotateOutcome> {

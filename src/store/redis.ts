@@ -110,7 +110,7 @@ type Ended = [number, string[]];
 interface ScriptCommands {
   wxauthRecordLogin(
     ...keysAndArgs: (string | Buffer)[]
-  ): Promise<[number, number, string[]] | ['banned', string | null, string | null]>;
+  ): Promise<[number, number, string[]] | ['banned', string | null, string | null] | ['ended']>;
   /** The Buffer variant defineCommand adds: the successor seed comes back as stored bytes. */
   wxauthRestartGrace(family: string, presented: Buffer, rot: string): Promise<number>;
   wxauthRotateRefreshBuffer(...keysAndArgs: (string | Buffer)[]): Promise<(Buffer | Buffer[] | null)[]>;
@@ -203,7 +203,7 @@ export class RedisStore implements Store.SessionStore {
     if (redis.status === 'ready') void this.syncClock();
     this.clockSync = setInterval(() => void this.syncClock(), CLOCK_SYNC_INTERVAL_MS);
     this.clockSync.unref();
-    redis.defineCommand('wxauthRecordLogin', { numberOfKeys: 5, lua: RECORD_LOGIN });
+    redis.defineCommand('wxauthRecordLogin', { numberOfKeys: 6, lua: RECORD_LOGIN });
     redis.defineCommand('wxauthRotateRefresh', { numberOfKeys: 4, lua: ROTATE_REFRESH });
     redis.defineCommand('wxauthRestartGrace', { numberOfKeys: 1, lua: RESTART_GRACE });
     redis.defineCommand('wxauthEndFamily', { numberOfKeys: 3, lua: END_FAMILY });
@@ -247,6 +247,7 @@ export class RedisStore implements Store.SessionStore {
         keys.family(login.familyId),
         keys.revoked,
         keys.ban,
+        keys.family(login.whileLive ?? login.familyId),
         this.deadline(),
         String(now),
         login.sessionKey === undefined ? '' : encodeSessionKey(login.sessionKey),
@@ -258,10 +259,12 @@ export class RedisStore implements Store.SessionStore {
         keys.family(''),
         String(login.maxSessions),
         encodeDevice(login.device),
+        login.whileLive === undefined ? '' : '1',
         ...this.revocationArgs(),
       ),
     );
     if (reply[0] === 'banned') return { banned: banOf(reply[1], reply[2]) };
+    if (reply[0] === 'ended') return { ended: true };
     const [isNew, ended, logged] = reply;
     // The login stands: a session the cap ended was told to every instance already.
     await this.logEnded(login.openid, logged).catch(() => undefined);
@@ -280,6 +283,18 @@ export class RedisStore implements Store.SessionStore {
     };
     if (uid != null) user.unionid = uid.toString('utf8');
     return user;
+  }
+
+  async getAccount(openid: string): Promise<Store.AccountRecord | null> {
+    const [uid, fl, ll] = await this.call(() =>
+      this.redis.hmget(userKeys(this.prefix, openid).user, 'u', 'f', 'l'),
+    );
+    if (fl == null || ll == null) return null;
+    return {
+      firstLoginAtMs: Number(fl),
+      lastLoginAtMs: Number(ll),
+      ...(uid == null ? {} : { unionid: uid }),
+    };
   }
 
   async rotateRefresh(rotation: Store.RotateRequest): Promise<Store.RotateOutcome> {

@@ -132,21 +132,31 @@ local function end_all(sessions, prefix)
 end`;
 
 /**
- * KEYS: user, sessions, family, revoked, ban.
- * ARGV: deadline, now, sessionKey, unionid ('' for none), familyId, tokenHash (32 bytes), exp, abs ('' for
- * none), family key prefix, session cap, device, then the revocation arguments (REVOKED).
- * Refuses a banned user before writing anything. Ends the user's expired sessions, then as many of the
+ * KEYS: user, sessions, family, revoked, ban, the family that must be live (the new family's key when
+ * none must).
+ * ARGV: deadline, now, sessionKey ('' for none), unionid ('' for none), familyId, tokenHash (32 bytes),
+ * exp, abs ('' for none), family key prefix, session cap, device, '1' when KEYS[6] must be live else '',
+ * then the revocation arguments (REVOKED).
+ * Refuses, before writing anything, a login without a session_key for a user without a record or one
+ * whose KEYS[6] is not live, then a banned user. Ends the user's expired sessions, then as many of the
  * others as keep the user within the cap (the one closest to its end first), then opens the new one.
- * Answers {isNew (1/0), sessions ended to keep the cap, ids to log (none when none ended)}, or
- * {'banned', reason|false, until|false}.
+ * Answers {isNew (1/0), sessions ended to keep the cap, ids to log (none when none ended)},
+ * {'banned', reason|false, until|false} or {'ended'}.
  */
 export const RECORD_LOGIN = `${INT}${GUARDS}${SESSIONS}${FAMILY}${REVOKED}
 local refused = check_deadline(ARGV[1])
-  or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'string', KEYS[4], 'zset', KEYS[5], 'hash')
+  or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'string', KEYS[4], 'zset', KEYS[5], 'hash',
+    KEYS[6], 'string')
 if refused then return refused end
 local now = tonumber(ARGV[2])
 local exp = tonumber(ARGV[7])
 local cap = tonumber(ARGV[10])
+-- A web login (no session_key) never makes a user record: the user it was confirmed for was deleted.
+if ARGV[3] == '' and redis.call('EXISTS', KEYS[1]) == 0 then return {'ended'} end
+if ARGV[12] == '1' then
+  local required = read_family(KEYS[6])
+  if not required or required.exp <= now then return {'ended'} end
+end
 if redis.call('EXISTS', KEYS[5]) == 1 then
   local ban = redis.call('HMGET', KEYS[5], 'r', 'u')
   if not ban[2] or tonumber(ban[2]) > now then return {'banned', ban[1], ban[2]} end
@@ -172,7 +182,7 @@ if redis.call('ZCARD', KEYS[2]) >= cap then
   end
 end
 local logged = {}
-if #evicted > 0 then logged = revoke(KEYS[4], evicted, tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14]) end
+if #evicted > 0 then logged = revoke(KEYS[4], evicted, tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]) end
 
 local abs = -1
 if ARGV[8] ~= '' then abs = tonumber(ARGV[8]) end

@@ -43,12 +43,24 @@ export interface UserSessions {
    * and then, when still at the cap, those closest to their expiry (the least recently used) end first;
    * `sessionsEnded` counts the live ones ended so. One round trip, whose work is bounded by the cap.
    * `isNewUser` is true when no user record existed before. A banned user (getBan) gets `banned` and
-   * nothing is written.
+   * nothing is written. A login without a session_key (a web login) never makes a user record: without
+   * one (the user was deleted) it gets `ended`; so does a login whose `whileLive` family is no longer
+   * live (a ban ends every family, so such a login of a banned user is `ended` too). Nothing is written
+   * then either.
    */
   recordLogin(login: LoginWrite): Promise<LoginOutcome>;
 
-  /** The user record, or null when the user never logged in (or it was removed). */
+  /**
+   * The user record, or null when the user never logged in (or it was removed), or when its session_key
+   * cannot be read (none stored; EncryptingStore: sealed under a key no longer configured).
+   */
   getUser(openid: string): Promise<UserRecord | null>;
+
+  /**
+   * The user record without its session_key, or null when there is none: whether the user is known,
+   * whatever the state of the session_key. One round trip; reads only.
+   */
+  getAccount(openid: string): Promise<AccountRecord | null>;
 
   /**
    * Presents a refresh token of family `familyId` and, when it is the family's current token, makes
@@ -199,7 +211,12 @@ export interface SessionStore extends UserSessions, WechatTokenCache, Locks, Log
 export type LoginOutcome =
   | { isNewUser: boolean; sessionsEnded: number }
   /** The user is banned: nothing was written (no session_key kept, no family opened). */
-  | { banned: Ban };
+  | { banned: Ban }
+  /**
+   * The `whileLive` family ended (or expired), or a login without a session_key found no user record:
+   * nothing was written.
+   */
+  | { ended: true };
 
 export interface Ban {
   /** Why, as the admin gave it; none when not given. */
@@ -262,6 +279,9 @@ export interface UserRecord {
   lastLoginAtMs: number;
 }
 
+/** What getAccount answers: the user record but its session_key. */
+export type AccountRecord = Omit<UserRecord, 'sessionKey'>;
+
 export interface LoginWrite {
   openid: string;
   /**
@@ -281,6 +301,12 @@ export interface LoginWrite {
   maxSessions: number;
   /** What the client said about its device (RedisStore keeps up to 255 bytes of its UTF-8). */
   device?: string;
+  /**
+   * A family id of the same user that must be live (expiry after nowMs) for this family to open: a web
+   * login opens only while the session that confirmed it lasts. Checked in the same atomic step: an
+   * ending that races the login comes either before it (the login gets `ended`) or after it.
+   */
+  whileLive?: string;
 }
 
 export interface RotateRequest {

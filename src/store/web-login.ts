@@ -11,6 +11,7 @@ import { GUARDS, INT } from './scripts.js';
  *
  *   pending ──scan──▶ scanned ──confirm──▶ confirmed ──claim──▶ delivered
  *                        └──────cancel──▶ canceled          ◀──release──┘
+ *                                         canceled ◀──drop── delivered (the session could not open)
  *   pending, scanned, confirmed ──(at expiresAtMs)──▶ refused everything; `expire` marks them expired
  */
 export type WebLoginStatus = 'pending' | 'scanned' | 'confirmed' | 'canceled' | 'expired' | 'delivered';
@@ -27,19 +28,23 @@ export interface WebLoginTicket {
   userAgent: string;
   /** The user who scanned it; only they may confirm or cancel. */
   openid?: string;
+  /** The session (family id) whose access token confirmed it: the web session opens only while it lives. */
+  sid?: string;
 }
 
 export type WebLoginStep =
   /** pending → scanned by `openid`; a repeated scan by the same user is `unchanged`. */
   | { step: 'scan'; openid: string }
-  /** scanned by `openid` → confirmed. */
-  | { step: 'confirm'; openid: string }
+  /** scanned by `openid` → confirmed, by their session `sid`. */
+  | { step: 'confirm'; openid: string; sid: string }
   /** scanned by `openid` → canceled. */
   | { step: 'cancel'; openid: string }
   /** confirmed → delivered, for the holder of the poll token: tokens go out once. */
   | { step: 'claim'; pollHash: string }
   /** delivered → confirmed: the claimant could not open the session, the next poll may claim it again. */
   | { step: 'release'; pollHash: string }
+  /** delivered → canceled: the session may not open (the one that confirmed it ended), now or later. */
+  | { step: 'drop'; pollHash: string }
   /** pending, scanned or confirmed past its expiry → expired, so that its end is counted once. */
   | { step: 'expire' };
 
@@ -87,10 +92,10 @@ function decide(
 ): WebLoginAdvance['kind'] | WebLoginTicket {
   const { status } = ticket;
   const late = nowMs >= ticket.expiresAtMs;
-  const to = (next: WebLoginStatus, openid = ticket.openid): WebLoginTicket => ({
+  const to = (next: WebLoginStatus, changes: Partial<WebLoginTicket> = {}): WebLoginTicket => ({
     ...ticket,
+    ...changes,
     status: next,
-    ...(openid === undefined ? {} : { openid }),
   });
   switch (step.step) {
     case 'expire':
@@ -98,16 +103,20 @@ function decide(
       return status === 'expired' ? 'unchanged' : 'refused';
     case 'release':
       return status === 'delivered' && ticket.pollHash === step.pollHash ? to('confirmed') : 'refused';
+    case 'drop':
+      return status === 'delivered' && ticket.pollHash === step.pollHash ? to('canceled') : 'refused';
     default:
       break;
   }
   if (!LIVE.has(status) || late) return 'refused';
   switch (step.step) {
     case 'scan':
-      if (status === 'pending') return to('scanned', step.openid);
+      if (status === 'pending') return to('scanned', { openid: step.openid });
       return status === 'scanned' && ticket.openid === step.openid ? 'unchanged' : 'refused';
     case 'confirm':
-      return status === 'scanned' && ticket.openid === step.openid ? to('confirmed') : 'refused';
+      return status === 'scanned' && ticket.openid === step.openid
+        ? to('confirmed', { sid: step.sid })
+        : 'refused';
     case 'cancel':
       return status === 'scanned' && ticket.openid === step.openid ? to('canceled') : 'refused';
     case 'claim':
@@ -182,7 +191,8 @@ return 1
 `;
 
 /**
- * KEYS: ticket. ARGV: deadline, step, now, who (openid or poll hash; '' for expire), channel, ticket id.
+ * KEYS: ticket. ARGV: deadline, step, now, who (openid or poll hash; '' for expire), channel, ticket id,
+ * then for a confirm the confirming session's id.
  * The same decisions as decide() in web-login.ts. Answers {kind, HGETALL of the ticket} or {'unknown'};
  * an advance publishes the ticket id.
  */
@@ -194,17 +204,19 @@ local t = redis.call('HMGET', KEYS[1], 's', 'e', 'o', 'p')
 local s, o, p = t[1], t[3], t[4]
 local step, who = ARGV[2], ARGV[4]
 local late = tonumber(ARGV[3]) >= tonumber(t[2])
-local kind, next, openid = 'refused', nil, nil
+local kind, next, openid, sid = 'refused', nil, nil, nil
 if step == 'expire' then
   if LIVE[s] and late then next = 'expired' elseif s == 'expired' then kind = 'unchanged' end
 elseif step == 'release' then
   if s == 'delivered' and p == who then next = 'confirmed' end
+elseif step == 'drop' then
+  if s == 'delivered' and p == who then next = 'canceled' end
 elseif LIVE[s] and not late then
   if step == 'scan' then
     if s == 'pending' then next, openid = 'scanned', who
     elseif s == 'scanned' and o == who then kind = 'unchanged' end
   elseif step == 'confirm' then
-    if s == 'scanned' and o == who then next = 'confirmed' end
+    if s == 'scanned' and o == who then next, sid = 'confirmed', ARGV[7] end
   elseif step == 'cancel' then
     if s == 'scanned' and o == who then next = 'canceled' end
   elseif step == 'claim' then
@@ -214,6 +226,7 @@ end
 if next then
   redis.call('HSET', KEYS[1], 's', next)
   if openid then redis.call('HSET', KEYS[1], 'o', openid) end
+  if sid then redis.call('HSET', KEYS[1], 'i', sid) end
   redis.call('PUBLISH', ARGV[5], ARGV[6])
   kind = 'advanced'
 end
@@ -253,6 +266,7 @@ export class RedisWebLoginStore implements WebLoginStore {
     const fields = ['p', record.pollHash, 's', record.status, 'c', int(record.createdAtMs)];
     fields.push('e', int(record.expiresAtMs), 'a', record.address, 'u', record.userAgent);
     if (record.openid !== undefined) fields.push('o', record.openid);
+    if (record.sid !== undefined) fields.push('i', record.sid);
     const key = appKeys(this.options.prefix).webLogin(ticket);
     const created = await this.options.call(() =>
       this.scripts.wxauthCreateWebLogin(key, this.options.deadline(), String(ttl), ...fields),
@@ -269,6 +283,7 @@ export class RedisWebLoginStore implements WebLoginStore {
 
   async advanceWebLogin(ticket: string, step: WebLoginStep, nowMs: number): Promise<WebLoginAdvance> {
     const who = step.step === 'expire' ? '' : 'openid' in step ? step.openid : step.pollHash;
+    const details = step.step === 'confirm' ? [step.sid] : [];
     const { prefix } = this.options;
     const [kind, flat] = await this.options.call(() =>
       this.scripts.wxauthAdvanceWebLogin(
@@ -279,6 +294,7 @@ export class RedisWebLoginStore implements WebLoginStore {
         who,
         appKeys(prefix).webLoginChannel,
         ticket,
+        ...details,
       ),
     );
     if (kind === 'unknown' || flat === undefined) return { kind: 'unknown' };
@@ -310,6 +326,7 @@ function ticketOf(hash: Record<string, string>): WebLoginTicket {
     userAgent: hash.u ?? '',
   };
   if (hash.o !== undefined) ticket.openid = hash.o;
+  if (hash.i !== undefined) ticket.sid = hash.i;
   return ticket;
 }
 

@@ -39,10 +39,12 @@ export interface Sessions {
   }): Promise<TokenResponse>;
   /**
    * A session for a user already known, opened without a code exchange (the web login by scanning a
-   * mini-program code): the user's session_key stays as the last login left it. The answer carries the
-   * stored unionid and no is_new_user. A banned user gets AccessDenied.
+   * mini-program code) while the user's session `whileLive` (the one that confirmed it) is live: the
+   * user's session_key stays as the last login left it. The answer carries the stored unionid and no
+   * is_new_user. Null, with nothing opened, when that session ended or the user was deleted; a banned
+   * user gets AccessDenied.
    */
-  openSession(user: { openid: string; device: string }): Promise<TokenResponse>;
+  openSession(user: { openid: string; device: string; whileLive: string }): Promise<TokenResponse | null>;
   /** Rotation with reuse detection; every refusal is `invalid_grant`. */
   refresh(presented: string): Promise<TokenResponse>;
   /**
@@ -93,14 +95,18 @@ export function createSessions(deps: {
     };
   }
 
-  /** A new family for the user; without a session_key (a web login) the stored one is kept. */
+  /**
+   * A new family for the user; without a session_key (a web login) the stored one is kept. Null: the
+   * store answered `ended` (see LoginWrite.whileLive), and nothing was opened.
+   */
   async function openFamily(user: {
     openid: string;
     sessionKey?: string;
     unionid?: string;
     device?: string;
-  }): Promise<TokenResponse> {
-    const { openid, sessionKey, unionid, device } = user;
+    whileLive?: string;
+  }): Promise<TokenResponse | null> {
+    const { openid, sessionKey, unionid, device, whileLive } = user;
     const minted = mintRefreshToken(openid);
     const nowMs = clock.now();
     const recorded = await store.recordLogin({
@@ -114,7 +120,9 @@ export function createSessions(deps: {
       ...(policy.refreshMaxLifetimeS ? { absoluteTtlS: policy.refreshMaxLifetimeS } : {}),
       maxSessions: policy.maxSessions,
       ...(device ? { device } : {}),
+      ...(whileLive === undefined ? {} : { whileLive }),
     });
+    if ('ended' in recorded) return null;
     if ('banned' in recorded) {
       const until = recorded.banned.untilMs;
       logger.info({ event: 'login_banned', openid }, 'login refused: the user is banned');
@@ -141,16 +149,20 @@ export function createSessions(deps: {
   }
 
   return {
-    login: openFamily,
+    async login(user) {
+      const tokens = await openFamily(user);
+      // Only a login without a session_key, or one tied to another session, is ever refused so.
+      if (tokens === null) throw new Error('recordLogin answered ended to a code exchange');
+      return tokens;
+    },
 
-    async openSession({ openid, device }) {
-      // The unionid the mini-program's login stored, which a website often links accounts by.
-      const unionid = (await store.getUser(openid))?.unionid;
-      const { is_new_user: _, ...tokens } = await openFamily({
-        openid,
-        device,
-        ...(unionid ? { unionid } : {}),
-      });
+    async openSession({ openid, device, whileLive }) {
+      // The unionid the mini-program's login stored, which a website often links accounts by; read
+      // without the session_key, which a web login neither needs nor may be able to open.
+      const unionid = (await store.getAccount(openid))?.unionid;
+      const opened = await openFamily({ openid, device, whileLive, ...(unionid ? { unionid } : {}) });
+      if (opened === null) return null;
+      const { is_new_user: _, ...tokens } = opened;
       return tokens;
     },
 

@@ -1,7 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import type supertest from 'supertest';
-import { type Harness, harnessForEachTest, startHarness } from '../helpers/harness.js';
+import supertest from 'supertest';
+import { createAdminApp } from '../../src/http/index.js';
+import { createLogger } from '../../src/lib/index.js';
+import { type Harness, harnessForEachTest, type LoginResult, startHarness } from '../helpers/harness.js';
 import { pngOfDataUrl, readQrCode } from '../helpers/qr.js';
 
 const TICKET = /^[A-Za-z0-9_-]{22}$/;
@@ -360,18 +362,14 @@ describe('Web login by scanning a mini-program code', function () {
   });
 
   describe('poll edge cases', () => {
-    it("answers 403 access_denied to the poll of a banned user's confirmed ticket, and the tokens once the ban is lifted", async () => {
+    it("answers canceled to the poll of a banned user's confirmed ticket, also once the ban is lifted", async () => {
       const started = await start(h);
       const alice = await h.login();
       await step(h, started.ticket, 'scan', alice.access_token).expect(200);
       await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
       await h.store.banUser(alice.openid, { reason: 'abuse' }, h.clock.now());
-      expect((await poll(h, started).expect(403)).body.error).to.equal('access_denied');
       await h.store.liftBan(alice.openid);
-      expect((await poll(h, started).expect(200)).body).to.include({
-        status: 'confirmed',
-        openid: alice.openid,
-      });
+      expect((await poll(h, started).expect(200)).body).to.deep.equal({ status: 'canceled' });
     });
 
     it('lets at most 4 polls of one ticket wait on one instance: a fifth answers at once', async () => {
@@ -482,5 +480,137 @@ describe('Web login across two instances of the service', function () {
     const { res, at } = await waitScan;
     expect(res.body).to.deep.equal({ status: 'scanned' });
     expect(at - scannedAt).to.be.below(3000);
+  });
+});
+
+describe('Web login: a confirmed ticket outlives no ending of the session that confirmed it', function () {
+  this.timeout(20_000);
+  const ADMIN_KEY = randomBytes(24).toString('base64url');
+  let h: Harness;
+  let admin: ReturnType<typeof supertest>;
+  harnessForEachTest(
+    { env: { ADMIN_API_KEYS: ADMIN_KEY, ADMIN_PORT: '0', RATE_LIMIT_ADMIN_PER_IP: '0' } },
+    (made) => {
+      h = made;
+      admin = supertest(
+        createAdminApp(h.config, { ...h, logger: createLogger({ level: 'silent' }) }).callback(),
+      );
+    },
+  );
+  const asAdmin = { Authorization: `Bearer ${ADMIN_KEY}` };
+
+  /** Alice scans and confirms a new ticket with her phone's session: the browser has not polled yet. */
+  async function confirmed(alice: LoginResult): Promise<Started> {
+    const started = await start(h);
+    await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+    await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
+    return started;
+  }
+
+  const endings: Array<[string, (alice: LoginResult) => Promise<unknown>]> = [
+    [
+      'a logout everywhere',
+      (alice) => h.http.post('/auth/logout').set(bearer(alice.access_token)).send({ all: true }).expect(204),
+    ],
+    [
+      'a logout of the confirming session',
+      (alice) =>
+        h.http
+          .post('/auth/logout')
+          .set(bearer(alice.access_token))
+          .send({ refresh_token: alice.refresh_token })
+          .expect(204),
+    ],
+    [
+      'the confirming session ended from the list',
+      async (alice) => {
+        const listed = await h.http.get('/auth/sessions').set(bearer(alice.access_token)).expect(200);
+        const current = (listed.body.sessions as Array<{ id: string; current: boolean }>).find(
+          (s) => s.current,
+        );
+        await h.http.delete(`/auth/sessions/${current!.id}`).set(bearer(alice.access_token)).expect(204);
+      },
+    ],
+    [
+      'an account deletion',
+      (alice) => h.http.delete('/auth/account').set(bearer(alice.access_token)).expect(204),
+    ],
+    [
+      'an admin logout',
+      (alice) => admin.post(`/admin/users/${alice.openid}/logout`).set(asAdmin).expect(204),
+    ],
+    ['an admin deletion', (alice) => admin.delete(`/admin/users/${alice.openid}`).set(asAdmin).expect(204)],
+    [
+      'a ban',
+      (alice) =>
+        admin.put(`/admin/users/${alice.openid}/ban`).set(asAdmin).send({ reason: 'abuse' }).expect(204),
+    ],
+  ];
+
+  for (const [ending, end] of endings) {
+    it(`answers canceled, and opens no session, when ${ending} came after the confirm`, async () => {
+      const alice = await h.login();
+      const started = await confirmed(alice);
+      await end(alice);
+      const res = await poll(h, started).expect(200);
+      expect(res.body).to.deep.equal({ status: 'canceled' });
+      expect((await poll(h, started).expect(200)).body).to.deep.equal({ status: 'canceled' });
+      expect(await h.store.listSessions(alice.openid, h.clock.now())).to.deep.equal([]);
+    });
+  }
+
+  it('opens no user record again after a deletion: the admin API then knows nothing of the user', async () => {
+    const alice = await h.login();
+    const started = await confirmed(alice);
+    await h.http.delete('/auth/account').set(bearer(alice.access_token)).expect(204);
+    await poll(h, started).expect(200);
+    await admin.get(`/admin/users/${alice.openid}`).set(asAdmin).expect(404);
+    expect(await h.redis!.client.keys(`${h.redis!.prefix}{${alice.openid}}*`)).to.deep.equal([]);
+    // A later login starts afresh.
+    expect((await h.login(alice.openid)).is_new_user).to.equal(true);
+  });
+
+  it("still delivers when another of the user's sessions ended after the confirm", async () => {
+    const phone = await h.login();
+    const tablet = await h.login(phone.openid);
+    const started = await confirmed(phone);
+    await h.http
+      .post('/auth/logout')
+      .set(bearer(tablet.access_token))
+      .send({ refresh_token: tablet.refresh_token })
+      .expect(204);
+    const res = await poll(h, started).expect(200);
+    expect(res.body).to.include({ status: 'confirmed', openid: phone.openid });
+  });
+});
+
+describe('the admin API and a user whose session_key cannot be read', function () {
+  this.timeout(20_000);
+  const ADMIN_KEY = randomBytes(24).toString('base64url');
+  const atRestKey = (kid: string) => `${kid}:${randomBytes(32).toString('base64')}`;
+
+  it('knows a user with live sessions when the at-rest key that sealed their session_key is gone: lookup 200, logout and ban 204', async () => {
+    const env = { ADMIN_API_KEYS: ADMIN_KEY, ADMIN_PORT: '0', RATE_LIMIT_ADMIN_PER_IP: '0' };
+    const first = await startHarness({ env: { ...env, SESSION_KEY_ENCRYPTION_KEYS: atRestKey('k1') } });
+    const lost = await startHarness({
+      peer: first,
+      env: { ...env, SESSION_KEY_ENCRYPTION_KEYS: atRestKey('k9') },
+    });
+    try {
+      const alice = await first.login();
+      const admin = supertest(
+        createAdminApp(lost.config, { ...lost, logger: createLogger({ level: 'silent' }) }).callback(),
+      );
+      const asAdmin = { Authorization: `Bearer ${ADMIN_KEY}` };
+      const found = await admin.get(`/admin/users/${alice.openid}`).set(asAdmin).expect(200);
+      expect(found.body).to.include({ openid: alice.openid });
+      expect(found.body.sessions).to.have.length(1);
+      await admin.post(`/admin/users/${alice.openid}/logout`).set(asAdmin).expect(204);
+      await admin.put(`/admin/users/${alice.openid}/ban`).set(asAdmin).send({}).expect(204);
+      await lost.http.get('/auth/me').set(bearer(alice.access_token)).expect(401);
+    } finally {
+      await lost.close();
+      await first.close();
+    }
   });
 });

@@ -160,6 +160,73 @@ export function describeStoreContract(
         expect((await store.rotateRefresh(rotation(first, first.tokenHash))).kind).to.equal('rotated');
         expect((await store.rotateRefresh(rotation(second, second.tokenHash))).kind).to.equal('rotated');
       });
+
+      it('answers the record without its session_key through getAccount, and null for a stranger', async () => {
+        const first = login({ unionid: 'oUnion0123456789abcdefghijkl' });
+        await store.recordLogin(first);
+        expect(await store.getAccount(first.openid)).to.deep.equal({
+          unionid: 'oUnion0123456789abcdefghijkl',
+          firstLoginAtMs: T0,
+          lastLoginAtMs: T0,
+        });
+        expect(await store.getAccount(openid())).to.equal(null);
+      });
+    });
+
+    describe('a login without a session_key, while another session lives (whileLive)', () => {
+      /** A web login: no session_key, a new family while `of`'s lives. */
+      const web = (of: LoginWrite, nowMs = T0 + 1000): LoginWrite => {
+        const { sessionKey: _, ...rest } = login({ openid: of.openid, nowMs });
+        return { ...rest, whileLive: of.familyId };
+      };
+
+      it("opens a family while the named one lives, keeping the user's session_key", async () => {
+        const phone = login();
+        await store.recordLogin(phone);
+        const opened = web(phone);
+        expect(await store.recordLogin(opened)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
+        expect((await store.getUser(phone.openid))?.sessionKey).to.equal(phone.sessionKey);
+        expect((await store.listSessions(phone.openid, T0 + 1000)).map((s) => s.id)).to.have.members([
+          phone.familyId,
+          opened.familyId,
+        ]);
+      });
+
+      it('answers ended and writes nothing once the named family ended, expired or never was', async () => {
+        const phone = login();
+        await store.recordLogin(phone);
+        const tablet = login({ openid: phone.openid });
+        await store.recordLogin(tablet);
+        await store.endSession(phone.openid, phone.familyId, T0);
+        expect(await store.recordLogin(web(phone))).to.deep.equal({ ended: true });
+        expect(await store.recordLogin({ ...web(phone), whileLive: familyId() })).to.deep.equal({
+          ended: true,
+        });
+        const late = T0 + 3600_000;
+        expect(await store.recordLogin(web(tablet, late))).to.deep.equal({ ended: true });
+        expect(await store.listSessions(phone.openid, T0 + 1000)).to.have.length(1);
+        expect((await store.getAccount(phone.openid))?.lastLoginAtMs).to.equal(T0);
+      });
+
+      it('answers ended after logout-all, a ban or a deletion, and never makes a user record again', async () => {
+        const [a, b, c] = [login(), login(), login()];
+        for (const each of [a, b, c]) await store.recordLogin(each);
+        await store.endAllFamilies(a.openid);
+        await store.banUser(b.openid, {}, T0);
+        await store.liftBan(b.openid);
+        await store.deleteUser(c.openid);
+        for (const each of [a, b, c])
+          expect(await store.recordLogin(web(each))).to.deep.equal({ ended: true });
+        expect(await store.getAccount(c.openid)).to.equal(null);
+        expect(await store.listSessions(c.openid, T0 + 1000)).to.deep.equal([]);
+      });
+
+      it('answers ended to a login without a session_key for a user without a record, whileLive or not', async () => {
+        const { sessionKey: _, ...stranger } = login();
+        expect(await store.recordLogin(stranger)).to.deep.equal({ ended: true });
+        expect(await store.getAccount(stranger.openid)).to.equal(null);
+        expect(await store.listSessions(stranger.openid, T0)).to.deep.equal([]);
+      });
     });
 
     describe('the session cap (maxSessions)', () => {

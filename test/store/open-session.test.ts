@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import { createAtRestCipher, parseAtRestKeys } from '../../src/crypto/index.js';
-import { AccessDenied, InvalidGrant } from '../../src/errors/index.js';
+import { InvalidGrant } from '../../src/errors/index.js';
 import { createLogger, ManualClock } from '../../src/lib/index.js';
 import {
   connectRedis,
@@ -83,6 +83,7 @@ for (const [name, make] of adapters) {
       const tokens = await sessions.openSession({
         openid: phone.openid,
         device: 'Web · Chrome 120 on Windows',
+        whileLive: phone.familyId,
       });
       expect(tokens).to.include({ openid: phone.openid, unionid: 'uAlice', token_type: 'Bearer' });
       expect(tokens).not.to.have.property('is_new_user');
@@ -96,7 +97,11 @@ for (const [name, make] of adapters) {
     it('rotates like any session, and a reuse ends it', async () => {
       const phone = login({ nowMs: T0 });
       await store.recordLogin(phone);
-      const web = await sessions.openSession({ openid: phone.openid, device: 'Web · Firefox 121 on Linux' });
+      const web = (await sessions.openSession({
+        openid: phone.openid,
+        device: 'Web · Firefox 121 on Linux',
+        whileLive: phone.familyId,
+      }))!;
       clock.advance(20_000);
       const rotated = await sessions.refresh(web.refresh_token);
       expect(rotated.refresh_token).not.to.equal(web.refresh_token);
@@ -113,17 +118,36 @@ for (const [name, make] of adapters) {
       ]);
     });
 
-    it('refuses a banned user with access_denied and opens nothing', async () => {
+    it('opens nothing, and answers null, once the session it depends on has ended or expired', async () => {
+      const phone = login({ nowMs: T0 });
+      await store.recordLogin(phone);
+      const other = login({ openid: phone.openid, nowMs: T0 });
+      await store.recordLogin(other);
+      await store.endSession(phone.openid, phone.familyId, T0);
+      const web = { openid: phone.openid, device: 'Web · Chrome 120 on Windows' };
+      expect(await sessions.openSession({ ...web, whileLive: phone.familyId })).to.equal(null);
+      expect(await sessions.openSession({ ...web, whileLive: 'AAAAAAAAAAAAAAAA' })).to.equal(null);
+      clock.advance(3600_000);
+      expect(await sessions.openSession({ ...web, whileLive: other.familyId })).to.equal(null);
+      expect(await store.listSessions(phone.openid, clock.now())).to.deep.equal([]);
+    });
+
+    it('makes no user record for a deleted user, whose family ended with it', async () => {
+      const phone = login({ nowMs: T0 });
+      await store.recordLogin(phone);
+      await store.deleteUser(phone.openid);
+      const web = { openid: phone.openid, device: 'Web · Chrome 120 on Windows', whileLive: phone.familyId };
+      expect(await sessions.openSession(web)).to.equal(null);
+      expect(await store.getAccount(phone.openid)).to.equal(null);
+      expect(await store.listSessions(phone.openid, clock.now())).to.deep.equal([]);
+    });
+
+    it('answers null to a banned user (the ban ended the session it depends on) and opens nothing', async () => {
       const phone = login({ nowMs: T0 });
       await store.recordLogin(phone);
       await store.banUser(phone.openid, { reason: 'abuse' }, T0);
-      let error: unknown;
-      try {
-        await sessions.openSession({ openid: phone.openid, device: 'Web · Chrome 120 on Windows' });
-      } catch (thrown) {
-        error = thrown;
-      }
-      expect(error).to.be.instanceOf(AccessDenied);
+      const web = { openid: phone.openid, device: 'Web · Chrome 120 on Windows', whileLive: phone.familyId };
+      expect(await sessions.openSession(web)).to.equal(null);
       expect(await store.listSessions(phone.openid, clock.now())).to.deep.equal([]);
     });
   });

@@ -1,9 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import type { WebLoginStore, WebLoginTicket } from '../../src/store/index.js';
+import type { WebLoginStep, WebLoginStore, WebLoginTicket } from '../../src/store/index.js';
 import { T0 } from './contract.js';
 
 const TTL_MS = 120_000;
+/** The confirming session's id. */
+const SID = 'sAliceSession000';
+
+/** A step of the phone's: a confirm by the user's session SID. */
+function phoneStep(step: 'scan' | 'confirm' | 'cancel', openid: string): WebLoginStep {
+  return step === 'confirm' ? { step, openid, sid: SID } : { step, openid };
+}
 
 export function ticketId(): string {
   return randomBytes(16).toString('base64url');
@@ -109,19 +116,19 @@ export function describeWebLoginStoreContract(
         kind: 'advanced',
         ticket: { ...ticket, status: 'scanned', openid: 'oAlice' },
       });
-      expect((await a.advanceWebLogin(id, { step: 'confirm', openid: 'oMallory' }, T0 + 2)).kind).to.equal(
-        'refused',
-      );
-      expect((await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice' }, T0 + 2)).kind).to.equal(
-        'advanced',
-      );
+      expect(
+        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oMallory', sid: SID }, T0 + 2)).kind,
+      ).to.equal('refused');
+      expect(
+        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 2)).kind,
+      ).to.equal('advanced');
       expect((await a.advanceWebLogin(id, { step: 'claim', pollHash: pollHash() }, T0 + 3)).kind).to.equal(
         'refused',
       );
       const claimed = await b.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 3);
       expect(claimed).to.deep.equal({
         kind: 'advanced',
-        ticket: { ...ticket, status: 'delivered', openid: 'oAlice' },
+        ticket: { ...ticket, status: 'delivered', openid: 'oAlice', sid: SID },
       });
       // Used once: a second claim finds it delivered.
       expect(
@@ -145,7 +152,7 @@ export function describeWebLoginStoreContract(
       const id = ticketId();
       await a.createWebLogin(id, newTicket(), T0);
       for (const step of ['confirm', 'cancel'] as const) {
-        expect((await a.advanceWebLogin(id, { step, openid: 'oAlice' }, T0 + 1)).kind).to.equal('refused');
+        expect((await a.advanceWebLogin(id, phoneStep(step, 'oAlice'), T0 + 1)).kind).to.equal('refused');
       }
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
       expect((await b.advanceWebLogin(id, { step: 'cancel', openid: 'oBob' }, T0 + 2)).kind).to.equal(
@@ -155,9 +162,31 @@ export function describeWebLoginStoreContract(
         'advanced',
       );
       for (const step of ['scan', 'confirm', 'cancel'] as const) {
-        const after = await a.advanceWebLogin(id, { step, openid: 'oAlice' }, T0 + 3);
+        const after = await a.advanceWebLogin(id, phoneStep(step, 'oAlice'), T0 + 3);
         expect(after.kind).to.equal('refused');
         expect(after.kind === 'refused' && after.ticket.status).to.equal('canceled');
+      }
+    });
+
+    it('cancels a claimed ticket on a drop by its poll token (the confirming session ended), and for good', async () => {
+      const id = ticketId();
+      const ticket = newTicket();
+      await a.createWebLogin(id, ticket, T0);
+      await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
+      await a.advanceWebLogin(id, phoneStep('confirm', 'oAlice'), T0 + 1);
+      expect(
+        (await a.advanceWebLogin(id, { step: 'drop', pollHash: ticket.pollHash }, T0 + 2)).kind,
+      ).to.equal('refused');
+      await a.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 2);
+      expect((await b.advanceWebLogin(id, { step: 'drop', pollHash: pollHash() }, T0 + 2)).kind).to.equal(
+        'refused',
+      );
+      const dropped = await b.advanceWebLogin(id, { step: 'drop', pollHash: ticket.pollHash }, T0 + 2);
+      expect(dropped.kind === 'advanced' && dropped.ticket.status).to.equal('canceled');
+      for (const step of ['claim', 'release'] as const) {
+        expect((await a.advanceWebLogin(id, { step, pollHash: ticket.pollHash }, T0 + 3)).kind).to.equal(
+          'refused',
+        );
       }
     });
 
@@ -166,7 +195,7 @@ export function describeWebLoginStoreContract(
       const ticket = newTicket();
       await a.createWebLogin(id, ticket, T0);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice' }, T0 + 1);
+      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 1);
       await a.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 2);
       expect((await b.advanceWebLogin(id, { step: 'release', pollHash: pollHash() }, T0 + 2)).kind).to.equal(
         'refused',
@@ -187,7 +216,7 @@ export function describeWebLoginStoreContract(
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
       expect((await a.advanceWebLogin(id, { step: 'expire' }, T0 + TTL_MS - 1)).kind).to.equal('refused');
       for (const step of ['scan', 'confirm', 'cancel'] as const) {
-        const late = await b.advanceWebLogin(id, { step, openid: 'oAlice' }, ticket.expiresAtMs);
+        const late = await b.advanceWebLogin(id, phoneStep(step, 'oAlice'), ticket.expiresAtMs);
         expect(late.kind).to.equal('refused');
       }
       const expired = await b.advanceWebLogin(id, { step: 'expire' }, ticket.expiresAtMs);
@@ -205,7 +234,7 @@ export function describeWebLoginStoreContract(
       const ticket = newTicket();
       await a.createWebLogin(id, ticket, T0);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice' }, T0 + 1);
+      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 1);
       const late = await a.advanceWebLogin(
         id,
         { step: 'claim', pollHash: ticket.pollHash },
@@ -237,9 +266,9 @@ export function describeWebLoginStoreContract(
       });
       await watch.live;
       const onA = await listen(a, id);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oBob' }, T0 + 2);
+      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oBob', sid: SID }, T0 + 2);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 2);
-      await b.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice' }, T0 + 2);
+      await b.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 2);
       await onA.changes;
       await new Promise((resolve) => setTimeout(resolve, 100));
       watch.stop();

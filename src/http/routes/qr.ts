@@ -47,7 +47,8 @@ export function qrRoutes(router: Router<BearerState>, deps: QrRouteDeps): void {
   });
 
   router.post('/auth/qr/:ticket/confirm', noStore, requireAccessToken, async function confirmWebLogin(ctx) {
-    await webLogin.confirm(ticketOf(ctx), ctx.state.subject.sub);
+    const { sub, sid } = ctx.state.subject;
+    await webLogin.confirm(ticketOf(ctx), { openid: sub, sid });
     ctx.status = 204;
   });
 

@@ -1,8 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { InvalidGrant } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
 import type { WebLoginOutcome } from '../metrics/index.js';
-import type { WebLoginStatus, WebLoginStep, WebLoginStore, WebLoginTicket } from '../store/index.js';
+import type {
+  WebLoginAdvance,
+  WebLoginStatus,
+  WebLoginStep,
+  WebLoginStore,
+  WebLoginTicket,
+} from '../store/index.js';
 import type { TokenResponse } from '../tokens/index.js';
 import type { FlowDeps } from './flow.js';
 import { sanitizeUserAgent, webDevice } from './user-agent.js';
@@ -30,11 +36,14 @@ export interface StartedWebLogin {
   expires_in: number;
   /** The mini-program code as a data: URL (image/png, or image/jpeg if WeChat drew one). */
   image: string;
+  /** Two digits the website shows beside the code: the phone must pick them to confirm. */
+  match: string;
 }
 
 /**
  * What the confirm screen shows about the website's request, so that a person notices a code relayed
- * from a phishing page: when it was made, and from which address and browser.
+ * from a phishing page: when it was made, from which address, what the browser says it is, and the
+ * numbers to pick the website's from.
  */
 export interface WebLoginRequest {
   ticket: string;
@@ -42,9 +51,12 @@ export interface WebLoginRequest {
   created_at: number;
   expires_at: number;
   address: string;
+  /** What the browser says of itself (its User-Agent): a claim, shown as one, never a fact. */
   user_agent: string;
-  /** The session's device once confirmed, e.g. 'Web · Chrome 120 on Windows'. */
+  /** The session's device once confirmed, e.g. 'Web · Chrome 120 on Windows': from the same claim. */
   device: string;
+  /** Three different two-digit strings in random order; one is the number the website shows. */
+  choices: string[];
 }
 
 export type WebLoginPoll =
@@ -63,10 +75,14 @@ export interface WebLogin {
   /** The scanning user takes the ticket: only they may confirm or cancel it. A repeated scan answers again. */
   scan(ticket: string, openid: string): Promise<WebLoginRequest>;
   /**
-   * The scanning user confirms through their session `sid`: the website's session opens only while
+   * The scanning user confirms through their session `sid`, naming the two digits the website shows
+   * (`match`): any other value ends the ticket (InvalidGrant). The website's session opens only while
    * that session lives (a logout, deletion or ban after the confirm cancels the ticket).
    */
-  confirm(ticket: string, user: { openid: string; sid: string | undefined }): Promise<void>;
+  confirm(
+    ticket: string,
+    confirmation: { openid: string; sid: string | undefined; match: string | undefined },
+  ): Promise<void>;
   cancel(ticket: string, openid: string): Promise<void>;
   /**
    * The ticket's status for the holder of its poll token, waiting up to `waitS` seconds (at most 25)
@@ -103,6 +119,8 @@ const FINAL = new Set<WebLoginStatus>(['confirmed', 'canceled', 'expired', 'deli
 const UNKNOWN_CODE = 'This code is unknown or expired: refresh it on the website and scan the new one.';
 const UNKNOWN_TICKET =
   "The ticket is unknown or expired, or the poll_token is not this ticket's: start a new web login (POST /auth/qr).";
+const MISMATCH =
+  'That is not the number the website shows, so this code is canceled: refresh it on the website and scan the new one.';
 const NO_SESSION = 'This access token names no session: log in again on the phone, then confirm.';
 const USED_TICKET =
   "This ticket's tokens were answered to an earlier poll, and a ticket is used once: start a new web login (POST /auth/qr).";
@@ -151,7 +169,16 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     step: Extract<WebLoginStep, { openid: string }>,
     outcome: WebLoginOutcome,
   ): Promise<WebLoginTicket> {
-    const result = await store.advanceWebLogin(ticket, step, clock.now());
+    return settled(ticket, step, await store.advanceWebLogin(ticket, step, clock.now()), outcome);
+  }
+
+  /** The ticket a phone's step moved, or why it was refused. */
+  async function settled(
+    ticket: string,
+    step: Extract<WebLoginStep, { openid: string }>,
+    result: WebLoginAdvance,
+    outcome: WebLoginOutcome,
+  ): Promise<WebLoginTicket> {
     switch (result.kind) {
       case 'advanced':
         observe(outcome);
@@ -284,6 +311,8 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     async start({ address, userAgent }) {
       const ticket = randomId(16);
       const pollToken = randomId(32);
+      const choices = numberChoices();
+      const match = choices[randomInt(choices.length)]!;
       const nowMs = clock.now();
       // Stored first: a store that cannot take it answers 503 before WeChat's quota is spent on a picture.
       await store.createWebLogin(
@@ -295,6 +324,8 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
           expiresAtMs: nowMs + ttlS * 1000,
           address,
           userAgent: sanitizeUserAgent(userAgent),
+          match,
+          choices,
         },
         nowMs,
       );
@@ -305,6 +336,7 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
         poll_token: pollToken,
         expires_in: ttlS,
         image: `data:${picture.type};base64,${picture.bytes.toString('base64')}`,
+        match,
       };
     },
 
@@ -317,13 +349,24 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
         address: scanned.address,
         user_agent: scanned.userAgent,
         device: webDevice(scanned.userAgent),
+        choices: scanned.choices,
       };
     },
 
-    async confirm(ticket, { openid, sid }) {
+    async confirm(ticket, { openid, sid, match }) {
       // A token from before sessions had ids names none that the web session could depend on.
       if (sid === undefined) throw new InvalidGrant(NO_SESSION);
-      const confirmed = await advance(ticket, { step: 'confirm', openid, sid }, 'confirmed');
+      const step = { step: 'confirm', openid, sid, match: match ?? '' } as const;
+      const result = await store.advanceWebLogin(ticket, step, clock.now());
+      if (result.kind === 'advanced' && result.ticket.status === 'canceled') {
+        observe('mismatched');
+        logger.warn(
+          { event: 'web_login_mismatch', openid, address: result.ticket.address },
+          'web login: the phone picked another number than the website showed; the ticket is canceled',
+        );
+        throw new InvalidGrant(MISMATCH);
+      }
+      const confirmed = await settled(ticket, step, result, 'confirmed');
       logger.info(
         { event: 'web_login_confirmed', openid, address: confirmed.address },
         'web login confirmed on the phone',
@@ -359,6 +402,17 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
       return { status: status === 'confirmed' ? 'scanned' : status };
     },
   };
+}
+
+/**
+ * Three different two-digit numbers in random order. One becomes the match the website shows, so
+ * that a person who scans a code relayed from someone else's screen cannot confirm it by chance more
+ * than one time in three, and a wrong pick ends the ticket.
+ */
+function numberChoices(): string[] {
+  const picked = new Set<string>();
+  while (picked.size < 3) picked.add(String(randomInt(100)).padStart(2, '0'));
+  return [...picked];
 }
 
 function hashOf(pollToken: string): string {

@@ -47,6 +47,11 @@ export interface QrLogin {
   readonly ticket: string;
   /** The mini-program code as a data: URL, for an `<img>`'s src. */
   readonly image: string;
+  /**
+   * Two digits to show beside the code: the phone asks the user to pick them from three, and a wrong
+   * pick ends the code (number matching against a code relayed from someone else's screen).
+   */
+  readonly match: string;
   /** When the code stops working, epoch milliseconds of the SDK's clock. */
   readonly expiresAt: number;
   /**
@@ -249,12 +254,13 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
       const response = await post('/auth/qr', {});
       const body = await bodyOf(response);
       if (response.status !== 200) throw serviceError(response, body, 'POST /auth/qr');
-      const { ticket, poll_token: pollToken, expires_in: expiresIn, image } = body ?? {};
+      const { ticket, poll_token: pollToken, expires_in: expiresIn, image, match } = body ?? {};
       if (
         typeof ticket !== 'string' ||
         typeof pollToken !== 'string' ||
         typeof expiresIn !== 'number' ||
-        typeof image !== 'string'
+        typeof image !== 'string' ||
+        typeof match !== 'string'
       ) {
         throw new AuthError('invalid_response', 'POST /auth/qr answered without a ticket.');
       }
@@ -263,6 +269,7 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
       return {
         ticket,
         image,
+        match,
         expiresAt,
         async wait({ onStatus, signal } = {}) {
           let seen: QrLoginStatus = 'pending';

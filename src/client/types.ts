@@ -55,7 +55,8 @@ export interface SessionEntry {
 
 /**
  * A website's request to log in as this user, as the confirm screen of `scanWebLogin()` shows it. Show
- * when and from where: a code relayed from a phishing page shows a stranger's address and browser.
+ * when and from where, and what the browser says it is (as its claim: a phishing page's server can
+ * claim anything), then ask the user to pick the number the website shows from `choices`.
  */
 export interface WebLoginRequest {
   /** What `confirmWebLogin()` and `cancelWebLogin()` take. */
@@ -63,11 +64,20 @@ export interface WebLoginRequest {
   /** When the website asked for the code, and when it stops working: epoch milliseconds. */
   createdAt: number;
   expiresAt: number;
-  /** The address and User-Agent of the browser that shows the code. */
+  /** The address that asked for the code, and the User-Agent that browser sent: what it claims to be. */
   address: string;
   userAgent: string;
-  /** The browser in a few words, as the list of sessions will show it: `Web · Chrome 120 on Windows`. */
+  /**
+   * The browser's claim in a few words, as the list of sessions will show it:
+   * `Web · Chrome 120 on Windows`. Show it as "says it is", never as a fact.
+   */
   device: string;
+  /**
+   * Three two-digit numbers in random order: the user picks the one the website shows beside the code,
+   * and `confirmWebLogin()` takes it. A wrong pick ends the code (number matching against a code
+   * relayed from someone else's screen).
+   */
+  choices: string[];
 }
 
 export interface PhoneNumber {
@@ -153,8 +163,12 @@ export interface AuthClient {
    * code on refresh), and with `invalid_request`, sending nothing, for a scene that is not a web login's.
    */
   scanWebLogin(scene: string): Promise<WebLoginRequest>;
-  /** The user confirmed: the website that shows the code is logged in as them. */
-  confirmWebLogin(ticket: string): Promise<void>;
+  /**
+   * The user confirmed, picking `match` from the request's `choices`: the website that shows the code
+   * is logged in as them. A pick other than the website's number rejects with `invalid_grant`, and the
+   * code is over (the website shows a new one).
+   */
+  confirmWebLogin(ticket: string, match: string): Promise<void>;
   /** The user declined: the website is told. */
   cancelWebLogin(ticket: string): Promise<void>;
   /** The stored session, without any call; null when logged out. */

@@ -10,9 +10,13 @@ export function createWebLogin(parts: {
 }): Pick<AuthClient, 'scanWebLogin' | 'confirmWebLogin' | 'cancelWebLogin'> {
   const { calls, requests } = parts;
 
-  async function webLoginStep(ticket: string, step: 'confirm' | 'cancel'): Promise<void> {
+  async function webLoginStep(
+    ticket: string,
+    step: 'confirm' | 'cancel',
+    body: Record<string, string> = {},
+  ): Promise<void> {
     const response = await requests.authorized(
-      () => calls.post(`/auth/qr/${ticket}/${step}`, {}),
+      () => calls.post(`/auth/qr/${ticket}/${step}`, body),
       'may-login',
     );
     if (response.statusCode !== 204) throw serviceError(response, `POST /auth/qr/{ticket}/${step}`);
@@ -32,7 +36,9 @@ export function createWebLogin(parts: {
         typeof body.expires_at !== 'number' ||
         typeof body.address !== 'string' ||
         typeof body.user_agent !== 'string' ||
-        typeof body.device !== 'string'
+        typeof body.device !== 'string' ||
+        !Array.isArray(body.choices) ||
+        !body.choices.every((choice) => typeof choice === 'string')
       ) {
         throw new AuthError(
           'invalid_response',
@@ -46,11 +52,12 @@ export function createWebLogin(parts: {
         address: body.address,
         userAgent: body.user_agent,
         device: body.device,
+        choices: body.choices as string[],
       };
     },
 
-    async confirmWebLogin(ticket) {
-      await webLoginStep(ticketOf(ticket), 'confirm');
+    async confirmWebLogin(ticket, match) {
+      await webLoginStep(ticketOf(ticket), 'confirm', { match: String(match) });
     },
 
     async cancelWebLogin(ticket) {

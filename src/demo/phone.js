@@ -104,21 +104,33 @@ $('scan').addEventListener('click', async () => {
     $('request-device').textContent = request.device;
     $('request-address').textContent = request.address;
     $('request-time').textContent = new Date(request.createdAt).toLocaleTimeString();
+    $('choices').replaceChildren(
+      ...request.choices.map((choice) => {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'choice';
+        button.textContent = choice;
+        button.addEventListener('click', () => void approve(choice));
+        return button;
+      }),
+    );
     show('confirm');
   } catch (error) {
     fail(error);
   }
 });
 
-$('approve').addEventListener('click', async () => {
+// The number picked is the confirm: the website's own number logs it in, any other ends the code.
+async function approve(choice) {
   try {
-    await auth.confirmWebLogin(request.ticket);
+    await auth.confirmWebLogin(request.ticket, choice);
     $('done-text').textContent = 'Done: you are logged in on the website.';
     show('done');
   } catch (error) {
+    show('home');
     fail(error);
   }
-});
+}
 
 $('decline').addEventListener('click', async () => {
   try {

@@ -6,7 +6,7 @@ const auth = createWebAuth({ baseUrl: window.location.origin });
 const $ = (id) => document.getElementById(id);
 
 const ENDED = {
-  canceled: 'Canceled on the phone.',
+  canceled: 'Canceled on the phone (or another number was picked).',
   expired: 'This code expired.',
 };
 
@@ -24,6 +24,7 @@ async function showCode() {
     return;
   }
   $('code').src = login.image;
+  $('match').textContent = login.match;
   $('status').textContent = 'Scan it with WeChat';
   const result = await login
     .wait({

@@ -104,11 +104,12 @@ const webLoginRefusals = {
   ...storeErrors,
 };
 /** The mini-program's steps of a web login, with the scanning user's access token. */
-const webLoginStep = (summary: string, success: object) => ({
+const webLoginStep = (summary: string, success: object, extra: object = {}) => ({
   post: {
     summary,
     security: [{ bearer: [] }],
     parameters: [ticketParameter],
+    ...extra,
     responses: { ...success, ...webLoginRefusals },
   },
 });
@@ -231,7 +232,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
         },
         WebLoginStarted: {
           type: 'object',
-          required: ['ticket', 'poll_token', 'expires_in', 'image'],
+          required: ['ticket', 'poll_token', 'expires_in', 'image', 'match'],
           properties: {
             ticket: {
               type: 'string',
@@ -251,13 +252,19 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
               description:
                 'The mini-program code (wxacode.getUnlimited) as a data: URL, data:image/png;base64,…',
             },
+            match: {
+              type: 'string',
+              pattern: '^[0-9]{2}$',
+              description:
+                'Two digits to show beside the code: the phone must pick them from three to confirm (number matching).',
+            },
           },
         },
         WebLoginRequest: {
           type: 'object',
           description:
             "What the confirm screen shows about the website's request, so that a relayed code is noticed.",
-          required: ['ticket', 'created_at', 'expires_at', 'address', 'user_agent', 'device'],
+          required: ['ticket', 'created_at', 'expires_at', 'address', 'user_agent', 'device', 'choices'],
           properties: {
             ticket: { type: 'string' },
             created_at: { type: 'integer', description: 'Epoch seconds.' },
@@ -265,11 +272,21 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
             address: { type: 'string', description: 'The address of the browser that asked for the code.' },
             user_agent: {
               type: 'string',
-              description: 'Its User-Agent, printable ASCII, at most 256 characters.',
+              description:
+                'The User-Agent that browser sent: what it says of itself, never a fact (show it as such). Printable ASCII, at most 256 characters.',
             },
             device: {
               type: 'string',
-              description: "The web session's device, e.g. 'Web · Chrome 120 on Windows'.",
+              description:
+                "The web session's device, from the same claim, e.g. 'Web · Chrome 120 on Windows': show it as what the browser says it is.",
+            },
+            choices: {
+              type: 'array',
+              items: { type: 'string', pattern: '^[0-9]{2}$' },
+              minItems: 3,
+              maxItems: 3,
+              description:
+                'Three different two-digit numbers in random order, one of them the match the website shows: the user picks it, and the confirm sends it.',
             },
           },
         },
@@ -595,9 +612,22 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           '200': { description: "The website's request", content: json(ref('WebLoginRequest')) },
         },
       ),
-      '/auth/qr/{ticket}/confirm': webLoginStep('The user who scanned confirms: the website gets a session', {
-        '204': { description: 'Confirmed' },
-      }),
+      '/auth/qr/{ticket}/confirm': webLoginStep(
+        'The user who scanned confirms, naming the number the website shows: the website gets a session',
+        { '204': { description: 'Confirmed' } },
+        {
+          description:
+            "Without `match`, or with another number than the website's, answers 400 invalid_grant and the ticket is over (the website's poll says canceled). The session opens at the poll only while the session whose token confirmed it is live.",
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              required: ['match'],
+              properties: { match: { type: 'string', pattern: '^[0-9]{2}$' } },
+            }),
+          },
+        },
+      ),
       '/auth/qr/{ticket}/cancel': webLoginStep('The user who scanned declines', {
         '204': { description: 'Canceled' },
       }),
@@ -632,7 +662,6 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
             '400': error(
               'invalid_request, or invalid_grant: an unknown ticket, a wrong poll_token, or a ticket whose tokens were answered already.',
             ),
-            '403': error('access_denied: the user is banned.'),
             ...storeErrors,
           },
         },

@@ -24,7 +24,8 @@ export interface Metrics {
   observeWebLogin(outcome: WebLoginOutcome): void;
 }
 
-export type WebLoginOutcome = 'created' | 'scanned' | 'confirmed' | 'canceled' | 'expired';
+/** `mismatched`: a confirm named other digits than the website showed (a relayed code, or a slip). */
+export type WebLoginOutcome = 'created' | 'scanned' | 'confirmed' | 'canceled' | 'mismatched' | 'expired';
 
 export type TokenEvent = 'issued' | 'refreshed' | 'reuse_detected' | 'revoked';
 
@@ -93,11 +94,11 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
 
   const webLogins = new Counter({
     name: 'wxauth_web_logins_total',
-    help: "Web logins' tickets by outcome: created, scanned, confirmed, canceled, expired (seen expired by a poll or a scan).",
+    help: "Web logins' tickets by outcome: created, scanned, confirmed, canceled, mismatched (a confirm named the wrong number), expired (seen expired by a poll or a scan).",
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
-  for (const outcome of ['created', 'scanned', 'confirmed', 'canceled', 'expired'] as const) {
+  for (const outcome of ['created', 'scanned', 'confirmed', 'canceled', 'mismatched', 'expired'] as const) {
     webLogins.inc({ outcome }, 0);
   }
 

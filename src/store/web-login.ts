@@ -10,7 +10,8 @@ import { GUARDS, INT } from './scripts.js';
  * TemporarilyUnavailable (and changes nothing) when the store cannot serve.
  *
  *   pending ──scan──▶ scanned ──confirm──▶ confirmed ──claim──▶ delivered
- *                        └──────cancel──▶ canceled          ◀──release──┘
+ *                        ├──────cancel──▶ canceled          ◀──release──┘
+ *                        └──confirm with another match──▶ canceled
  *                                         canceled ◀──drop── delivered (the session could not open)
  *   pending, scanned, confirmed ──(at expiresAtMs)──▶ refused everything; `expire` marks them expired
  */
@@ -26,6 +27,10 @@ export interface WebLoginTicket {
   /** The browser that asked for it, as the confirm screen shows it. */
   address: string;
   userAgent: string;
+  /** The two digits the website shows, which the confirm must name (number matching). */
+  match: string;
+  /** What the phone offers to pick from: three different two-digit strings, `match` among them. */
+  choices: string[];
   /** The user who scanned it; only they may confirm or cancel. */
   openid?: string;
   /** The session (family id) whose access token confirmed it: the web session opens only while it lives. */
@@ -35,8 +40,11 @@ export interface WebLoginTicket {
 export type WebLoginStep =
   /** pending → scanned by `openid`; a repeated scan by the same user is `unchanged`. */
   | { step: 'scan'; openid: string }
-  /** scanned by `openid` → confirmed, by their session `sid`. */
-  | { step: 'confirm'; openid: string; sid: string }
+  /**
+   * scanned by `openid` → confirmed, by their session `sid`, when `match` is the ticket's; with any
+   * other match → canceled (a guess ends the ticket).
+   */
+  | { step: 'confirm'; openid: string; sid: string; match: string }
   /** scanned by `openid` → canceled. */
   | { step: 'cancel'; openid: string }
   /** confirmed → delivered, for the holder of the poll token: tokens go out once. */
@@ -114,9 +122,8 @@ function decide(
       if (status === 'pending') return to('scanned', { openid: step.openid });
       return status === 'scanned' && ticket.openid === step.openid ? 'unchanged' : 'refused';
     case 'confirm':
-      return status === 'scanned' && ticket.openid === step.openid
-        ? to('confirmed', { sid: step.sid })
-        : 'refused';
+      if (status !== 'scanned' || ticket.openid !== step.openid) return 'refused';
+      return step.match === ticket.match ? to('confirmed', { sid: step.sid }) : to('canceled');
     case 'cancel':
       return status === 'scanned' && ticket.openid === step.openid ? to('canceled') : 'refused';
     case 'claim':
@@ -192,7 +199,7 @@ return 1
 
 /**
  * KEYS: ticket. ARGV: deadline, step, now, who (openid or poll hash; '' for expire), channel, ticket id,
- * then for a confirm the confirming session's id.
+ * then for a confirm the confirming session's id and the match it names.
  * The same decisions as decide() in web-login.ts. Answers {kind, HGETALL of the ticket} or {'unknown'};
  * an advance publishes the ticket id.
  */
@@ -200,8 +207,8 @@ export const ADVANCE_WEB_LOGIN = `${INT}${GUARDS}${TICKET_FIELDS}
 local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash')
 if refused then return refused end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
-local t = redis.call('HMGET', KEYS[1], 's', 'e', 'o', 'p')
-local s, o, p = t[1], t[3], t[4]
+local t = redis.call('HMGET', KEYS[1], 's', 'e', 'o', 'p', 'm')
+local s, o, p, m = t[1], t[3], t[4], t[5]
 local step, who = ARGV[2], ARGV[4]
 local late = tonumber(ARGV[3]) >= tonumber(t[2])
 local kind, next, openid, sid = 'refused', nil, nil, nil
@@ -216,7 +223,9 @@ elseif LIVE[s] and not late then
     if s == 'pending' then next, openid = 'scanned', who
     elseif s == 'scanned' and o == who then kind = 'unchanged' end
   elseif step == 'confirm' then
-    if s == 'scanned' and o == who then next, sid = 'confirmed', ARGV[7] end
+    if s == 'scanned' and o == who then
+      if ARGV[8] == m then next, sid = 'confirmed', ARGV[7] else next = 'canceled' end
+    end
   elseif step == 'cancel' then
     if s == 'scanned' and o == who then next = 'canceled' end
   elseif step == 'claim' then
@@ -265,6 +274,7 @@ export class RedisWebLoginStore implements WebLoginStore {
     const ttl = Math.max(Math.round(record.expiresAtMs - nowMs + WEB_LOGIN_KEEP_MS), 1);
     const fields = ['p', record.pollHash, 's', record.status, 'c', int(record.createdAtMs)];
     fields.push('e', int(record.expiresAtMs), 'a', record.address, 'u', record.userAgent);
+    fields.push('m', record.match, 'h', record.choices.join(' '));
     if (record.openid !== undefined) fields.push('o', record.openid);
     if (record.sid !== undefined) fields.push('i', record.sid);
     const key = appKeys(this.options.prefix).webLogin(ticket);
@@ -283,7 +293,7 @@ export class RedisWebLoginStore implements WebLoginStore {
 
   async advanceWebLogin(ticket: string, step: WebLoginStep, nowMs: number): Promise<WebLoginAdvance> {
     const who = step.step === 'expire' ? '' : 'openid' in step ? step.openid : step.pollHash;
-    const details = step.step === 'confirm' ? [step.sid] : [];
+    const details = step.step === 'confirm' ? [step.sid, step.match] : [];
     const { prefix } = this.options;
     const [kind, flat] = await this.options.call(() =>
       this.scripts.wxauthAdvanceWebLogin(
@@ -324,6 +334,8 @@ function ticketOf(hash: Record<string, string>): WebLoginTicket {
     expiresAtMs: Number(hash.e),
     address: hash.a ?? '',
     userAgent: hash.u ?? '',
+    match: hash.m ?? '',
+    choices: hash.h ? hash.h.split(' ') : [],
   };
   if (hash.o !== undefined) ticket.openid = hash.o;
   if (hash.i !== undefined) ticket.sid = hash.i;

@@ -101,13 +101,16 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     const phone = page.frameLocator('#phone');
     const status = await shows(phone.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
     const phoneOpenid = status.split(' as ')[1]!;
+    const match = await shows(page.locator('#match'), /^[0-9]{2}$/);
     await phone.locator('#scan').click();
     await shows(phone.locator('#request-device'), /^Web · Chrome \d+ on Linux$/);
     await shows(phone.locator('#request-address'), '127.0.0.1');
     await shows(page.locator('#status'), 'Scanned: confirm on your phone');
+    const choices = await phone.locator('#choices button').allTextContents();
+    expect(choices).to.have.length(3).and.include(match);
     await page.screenshot({ path: join(shots, 'demo-phone.png') });
 
-    await phone.locator('#approve').click();
+    await phone.locator('#choices button', { hasText: match }).click();
     await shows(phone.locator('#done-text'), 'Done: you are logged in on the website.');
     await shows(page.locator('#openid'), phoneOpenid);
     await shows(page.locator('#me-result'), containing(`"openid": "${phoneOpenid}"`));
@@ -133,10 +136,28 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     const phone = page.frameLocator('#phone');
     await phone.locator('#scan').click();
     await phone.locator('#decline').click();
-    await shows(page.locator('#status'), 'Canceled on the phone.');
+    await shows(page.locator('#status'), 'Canceled on the phone (or another number was picked).');
     await page.locator('#renew').click();
     await shows(page.locator('#status'), 'Scan it with WeChat');
     expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('ends the code when the phone picks another number than the website shows', async () => {
+    const { page, errors } = await open('/demo');
+    const match = await shows(page.locator('#match'), /^[0-9]{2}$/);
+    const phone = page.frameLocator('#phone');
+    await shows(phone.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
+    await phone.locator('#scan').click();
+    const choices = await phone.locator('#choices button').allTextContents();
+    const wrong = choices.find((choice) => choice !== match)!;
+    await phone.locator('#choices button', { hasText: wrong }).click();
+    await shows(phone.locator('#phone-error'), /not the number the website shows/);
+    await shows(page.locator('#status'), 'Canceled on the phone (or another number was picked).');
+    // The refused confirm is the one failed request, and Chromium says so; nothing else went wrong.
+    expect(errors).to.deep.equal([
+      'Failed to load resource: the server responded with a status of 400 (Bad Request)',
+    ]);
     await page.close();
   });
 

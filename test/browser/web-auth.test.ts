@@ -68,7 +68,7 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
     const phone = s.phone();
     const done = login.wait();
     const shown = await phone.auth.scanWebLogin(login.ticket);
-    await phone.auth.confirmWebLogin(shown.ticket);
+    await phone.auth.confirmWebLogin(shown.ticket, login.match);
     const result = await done;
     return { ...site, phone, result };
   }
@@ -79,13 +79,14 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
     const login = await auth.startQrLogin();
     expect(readQrCode(pngOfDataUrl(login.image))).to.equal(`pages/qr-login/index?scene=${login.ticket}`);
     expect(login.expiresAt).to.equal(s.h.clock.now() + 120_000);
+    expect(login.match).to.match(/^[0-9]{2}$/);
     const heard: QrLoginStatus[] = [];
     const done = login.wait({ onStatus: (status) => heard.push(status) });
     const phone = s.phone();
     await new Promise((resolve) => setTimeout(resolve, 100));
     const shown = await phone.auth.scanWebLogin(login.ticket);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    await phone.auth.confirmWebLogin(shown.ticket);
+    await phone.auth.confirmWebLogin(shown.ticket, login.match);
     const result = await done;
     expect(result).to.deep.equal({ status: 'confirmed', session: { openid: phone.wx.openid } });
     expect(heard).to.deep.equal(['scanned', 'confirmed']);
@@ -169,7 +170,7 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
     const phone = s.phone();
     const waiting = login.wait();
     const shown = await phone.auth.scanWebLogin(login.ticket);
-    await phone.auth.confirmWebLogin(shown.ticket);
+    await phone.auth.confirmWebLogin(shown.ticket, login.match);
     expect((await waiting).status).to.equal('confirmed');
 
     const other = await auth.startQrLogin();

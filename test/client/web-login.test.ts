@@ -9,6 +9,7 @@ const CHROME_ON_MAC =
 interface Started {
   ticket: string;
   poll_token: string;
+  match: string;
 }
 
 const rejection = (promise: Promise<unknown>) => rejectionOf(promise, AuthError);
@@ -53,7 +54,9 @@ describe('Mini-program client: confirming a web login against the real service',
       address: '127.0.0.1',
       userAgent: CHROME_ON_MAC,
       device: 'Web · Chrome 121 on macOS',
+      choices: shown.choices,
     });
+    expect(shown.choices).to.have.length(3).and.include(started.match);
     expect(await poll(started)).to.deep.equal({ status: 'scanned' });
   });
 
@@ -62,12 +65,22 @@ describe('Mini-program client: confirming a web login against the real service',
     const { auth, wx } = s.phone();
     const shown = await auth.scanWebLogin(started.ticket);
     expect(wx.logins()).to.equal(1);
-    await auth.confirmWebLogin(shown.ticket);
+    await auth.confirmWebLogin(shown.ticket, started.match);
     const answer = await poll(started);
     expect(answer).to.include({ status: 'confirmed', openid: wx.openid });
     const phone = wx.storage.get(DEFAULT_STORAGE_KEY) as { accessToken: string };
     expect(answer.access_token).to.be.a('string').and.not.equal(phone.accessToken);
     expect(auth.session()).to.deep.equal({ openid: wx.openid });
+  });
+
+  it('rejects a confirm that picked another number with invalid_grant, and the website is told canceled', async () => {
+    const started = await website();
+    const { auth } = s.phone();
+    const shown = await auth.scanWebLogin(started.ticket);
+    const wrong = shown.choices.find((choice) => choice !== started.match)!;
+    const refused = await rejection(auth.confirmWebLogin(shown.ticket, wrong));
+    expect(refused).to.include({ code: 'invalid_grant', status: 400 });
+    expect(await poll(started)).to.deep.equal({ status: 'canceled' });
   });
 
   it("cancels: the website's poll says canceled", async () => {
@@ -95,7 +108,9 @@ describe('Mini-program client: confirming a web login against the real service',
     for (const scene of ['id=42&from=poster', '../../auth/logout', '', 'a'.repeat(33)]) {
       expect(await rejection(auth.scanWebLogin(scene)), scene).to.include({ code: 'invalid_request' });
     }
-    expect(await rejection(auth.confirmWebLogin('not a ticket'))).to.include({ code: 'invalid_request' });
+    expect(await rejection(auth.confirmWebLogin('not a ticket', '42'))).to.include({
+      code: 'invalid_request',
+    });
     expect(wx.calls).to.deep.equal([]);
   });
 });

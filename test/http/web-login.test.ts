@@ -16,6 +16,7 @@ interface Started {
   poll_token: string;
   expires_in: number;
   image: string;
+  match: string;
 }
 
 async function start(h: Harness, headers: Record<string, string> = {}): Promise<Started> {
@@ -34,6 +35,11 @@ function step(
   token: string,
 ): supertest.Test {
   return h.http.post(`/auth/qr/${ticket}/${action}`).set(bearer(token));
+}
+
+/** The confirm of the user who scanned, with the two digits the website shows. */
+function confirm(h: Harness, started: Started, token: string, match = started.match): supertest.Test {
+  return step(h, started.ticket, 'confirm', token).send({ match });
 }
 
 function poll(h: Harness, started: Started, body: Record<string, unknown> = {}): supertest.Test {
@@ -57,7 +63,8 @@ describe('Web login by scanning a mini-program code', function () {
       const res = await h.http.post('/auth/qr').expect(200);
       expect(res.headers['cache-control']).to.equal('no-store');
       const body = res.body as Started;
-      expect(body).to.have.keys('ticket', 'poll_token', 'expires_in', 'image');
+      expect(body).to.have.keys('ticket', 'poll_token', 'expires_in', 'image', 'match');
+      expect(body.match).to.match(/^[0-9]{2}$/);
       // 22 base64url characters are 132 bits, within the 32 characters a scene takes.
       expect(body.ticket).to.match(TICKET);
       expect(body.poll_token).to.match(POLL_TOKEN);
@@ -136,10 +143,31 @@ describe('Web login by scanning a mini-program code', function () {
           address: '203.0.113.9',
           user_agent: CHROME_ON_WINDOWS,
           device: 'Web · Chrome 120 on Windows',
+          choices: res.body.choices,
         });
       } finally {
         await behindProxy.close();
       }
+    });
+
+    it('answers three different two-digit choices, one of them the match, the same to a repeated scan', async () => {
+      const orders = new Set<string>();
+      for (let i = 0; i < 12; i += 1) {
+        const started = await start(h);
+        const phone = await h.login();
+        const { choices } = (await step(h, started.ticket, 'scan', phone.access_token).expect(200)).body as {
+          choices: string[];
+        };
+        expect(choices).to.have.length(3);
+        for (const choice of choices) expect(choice).to.match(/^[0-9]{2}$/);
+        expect(new Set(choices).size).to.equal(3);
+        expect(choices).to.include(started.match);
+        orders.add(String(choices.indexOf(started.match)));
+        const again = await step(h, started.ticket, 'scan', phone.access_token).expect(200);
+        expect(again.body.choices).to.deep.equal(choices);
+      }
+      // In random order: over 12 codes the match was not always in the same place.
+      expect(orders.size).to.be.above(1);
     });
 
     it('shows at most 256 printable characters of the user agent', async () => {
@@ -190,7 +218,7 @@ describe('Web login by scanning a mini-program code', function () {
       expect((await step(h, started.ticket, 'cancel', bob.access_token).expect(400)).body.error).to.equal(
         'invalid_grant',
       );
-      const res = await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
+      const res = await confirm(h, started, alice.access_token).expect(204);
       expect(res.text).to.equal('');
     });
 
@@ -199,7 +227,7 @@ describe('Web login by scanning a mini-program code', function () {
       const alice = await h.login();
       await step(h, a.ticket, 'confirm', alice.access_token).expect(400);
       await step(h, a.ticket, 'scan', alice.access_token).expect(200);
-      await step(h, a.ticket, 'confirm', alice.access_token).expect(204);
+      await confirm(h, a, alice.access_token).expect(204);
       for (const action of ['scan', 'confirm', 'cancel'] as const) {
         expect((await step(h, a.ticket, action, alice.access_token).expect(400)).body.error).to.equal(
           'invalid_grant',
@@ -209,6 +237,39 @@ describe('Web login by scanning a mini-program code', function () {
       await step(h, b.ticket, 'cancel', alice.access_token).expect(204);
       const after = await step(h, b.ticket, 'confirm', alice.access_token).expect(400);
       expect(after.body.error_description).to.contain('canceled');
+    });
+
+    for (const [what, body] of [
+      ['a wrong match', (match: string) => ({ match: String((Number(match) + 1) % 100).padStart(2, '0') })],
+      ['no match', () => ({})],
+      ['a match that is not a string', (match: string) => ({ match: Number(match) })],
+    ] as const) {
+      it(`answers 400 invalid_grant to a confirm with ${what}, and the ticket is over: the poll says canceled`, async () => {
+        const started = await start(h);
+        const alice = await h.login();
+        await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+        const res = await step(h, started.ticket, 'confirm', alice.access_token)
+          .send(body(started.match))
+          .expect(400);
+        expect(res.body.error).to.equal('invalid_grant');
+        expect(res.body.error_description).to.contain('number');
+        expect((await poll(h, started).expect(200)).body).to.deep.equal({ status: 'canceled' });
+        const late = await confirm(h, started, alice.access_token).expect(400);
+        expect(late.body.error).to.equal('invalid_grant');
+        expect((await poll(h, started).expect(200)).body).to.deep.equal({ status: 'canceled' });
+      });
+    }
+
+    it("leaves the ticket to its scanner when another user's confirm names a wrong match", async () => {
+      const started = await start(h);
+      const [alice, mallory] = [await h.login(), await h.login()];
+      await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+      await step(h, started.ticket, 'confirm', mallory.access_token).send({ match: 'xx' }).expect(400);
+      await confirm(h, started, alice.access_token).expect(204);
+      expect((await poll(h, started).expect(200)).body).to.include({
+        status: 'confirmed',
+        openid: alice.openid,
+      });
     });
 
     it('answers 400 invalid_grant once the ticket expired (QR_LOGIN_TTL)', async () => {
@@ -284,7 +345,7 @@ describe('Web login by scanning a mini-program code', function () {
       await step(h, started.ticket, 'scan', alice.access_token).expect(200);
       const waiting = poll(h, started, { wait: 10, status: 'scanned' });
       await new Promise((resolve) => setTimeout(resolve, 100));
-      await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
+      await confirm(h, started, alice.access_token).expect(204);
       const res = await waiting.expect(200);
       expect(res.headers['cache-control']).to.equal('no-store');
       expect(res.body).to.include({ status: 'confirmed', token_type: 'Bearer', openid: alice.openid });
@@ -319,7 +380,7 @@ describe('Web login by scanning a mini-program code', function () {
       const started = await start(h);
       const alice = await h.login();
       await step(h, started.ticket, 'scan', alice.access_token).expect(200);
-      await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
+      await confirm(h, started, alice.access_token).expect(204);
       await poll(h, started).expect(200);
       const sealed = h.emulator.encrypt(alice.openid, 'raw', { hello: 'world' });
       const res = await h.http
@@ -346,7 +407,7 @@ describe('Web login by scanning a mini-program code', function () {
       const alice = await h.login();
       await step(h, a.ticket, 'scan', alice.access_token).expect(200);
       await step(h, a.ticket, 'scan', alice.access_token).expect(200);
-      await step(h, a.ticket, 'confirm', alice.access_token).expect(204);
+      await confirm(h, a, alice.access_token).expect(204);
       await step(h, b.ticket, 'scan', alice.access_token).expect(200);
       await step(h, b.ticket, 'cancel', alice.access_token).expect(204);
       h.clock.advance(120_000);
@@ -366,7 +427,7 @@ describe('Web login by scanning a mini-program code', function () {
       const started = await start(h);
       const alice = await h.login();
       await step(h, started.ticket, 'scan', alice.access_token).expect(200);
-      await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
+      await confirm(h, started, alice.access_token).expect(204);
       await h.store.banUser(alice.openid, { reason: 'abuse' }, h.clock.now());
       await h.store.liftBan(alice.openid);
       expect((await poll(h, started).expect(200)).body).to.deep.equal({ status: 'canceled' });
@@ -403,7 +464,7 @@ describe('Web login by scanning a mini-program code', function () {
         gone.abort();
         await abandoned;
         await new Promise((resolve) => setTimeout(resolve, 100));
-        await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
+        await confirm(h, started, alice.access_token).expect(204);
         await new Promise((resolve) => setTimeout(resolve, 200));
         const res = await poll(h, started).expect(200);
         expect(res.body).to.include({ status: 'confirmed', openid: alice.openid });
@@ -461,7 +522,7 @@ describe('Web login across two instances of the service', function () {
     }));
     await new Promise((resolve) => setTimeout(resolve, 300));
     const confirmedAt = performance.now();
-    await step(a, started.ticket, 'confirm', alice.access_token).expect(204);
+    await confirm(a, started, alice.access_token).expect(204);
     const confirmed = await waitConfirm;
     expect(confirmed.at - confirmedAt).to.be.below(500);
     expect(confirmed.res.body).to.include({ status: 'confirmed', openid: alice.openid });
@@ -503,7 +564,7 @@ describe('Web login: a confirmed ticket outlives no ending of the session that c
   async function confirmed(alice: LoginResult): Promise<Started> {
     const started = await start(h);
     await step(h, started.ticket, 'scan', alice.access_token).expect(200);
-    await step(h, started.ticket, 'confirm', alice.access_token).expect(204);
+    await confirm(h, started, alice.access_token).expect(204);
     return started;
   }
 

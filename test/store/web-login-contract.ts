@@ -4,12 +4,13 @@ import type { WebLoginStep, WebLoginStore, WebLoginTicket } from '../../src/stor
 import { T0 } from './contract.js';
 
 const TTL_MS = 120_000;
-/** The confirming session's id. */
+/** The confirming session's id, and the number the website shows. */
 const SID = 'sAliceSession000';
+const MATCH = '42';
 
 /** A step of the phone's: a confirm by the user's session SID. */
 function phoneStep(step: 'scan' | 'confirm' | 'cancel', openid: string): WebLoginStep {
-  return step === 'confirm' ? { step, openid, sid: SID } : { step, openid };
+  return step === 'confirm' ? { step, openid, sid: SID, match: MATCH } : { step, openid };
 }
 
 export function ticketId(): string {
@@ -28,6 +29,8 @@ export function newTicket(overrides: Partial<WebLoginTicket> = {}): WebLoginTick
     expiresAtMs: T0 + TTL_MS,
     address: '203.0.113.7',
     userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36',
+    match: MATCH,
+    choices: ['07', MATCH, '90'],
     ...overrides,
   };
 }
@@ -117,10 +120,12 @@ export function describeWebLoginStoreContract(
         ticket: { ...ticket, status: 'scanned', openid: 'oAlice' },
       });
       expect(
-        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oMallory', sid: SID }, T0 + 2)).kind,
+        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oMallory', sid: SID, match: MATCH }, T0 + 2))
+          .kind,
       ).to.equal('refused');
       expect(
-        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 2)).kind,
+        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 2))
+          .kind,
       ).to.equal('advanced');
       expect((await a.advanceWebLogin(id, { step: 'claim', pollHash: pollHash() }, T0 + 3)).kind).to.equal(
         'refused',
@@ -128,7 +133,7 @@ export function describeWebLoginStoreContract(
       const claimed = await b.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 3);
       expect(claimed).to.deep.equal({
         kind: 'advanced',
-        ticket: { ...ticket, status: 'delivered', openid: 'oAlice', sid: SID },
+        ticket: { ...ticket, status: 'delivered', openid: 'oAlice', sid: SID, match: MATCH },
       });
       // Used once: a second claim finds it delivered.
       expect(
@@ -146,6 +151,23 @@ export function describeWebLoginStoreContract(
       const other = await b.advanceWebLogin(id, { step: 'scan', openid: 'oBob' }, T0 + 2);
       expect(other.kind).to.equal('refused');
       expect(other.kind === 'refused' && other.ticket).to.include({ status: 'scanned', openid: 'oAlice' });
+    });
+
+    it("cancels the ticket when its scanner's confirm names another match, and refuses everything after", async () => {
+      const id = ticketId();
+      const ticket = newTicket();
+      await a.createWebLogin(id, ticket, T0);
+      await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
+      const other = { step: 'confirm', sid: SID, match: '07' } as const;
+      expect((await b.advanceWebLogin(id, { ...other, openid: 'oBob' }, T0 + 2)).kind).to.equal('refused');
+      const wrong = await b.advanceWebLogin(id, { ...other, openid: 'oAlice' }, T0 + 2);
+      expect(wrong).to.deep.equal({
+        kind: 'advanced',
+        ticket: { ...ticket, status: 'canceled', openid: 'oAlice' },
+      });
+      for (const step of ['scan', 'confirm', 'cancel'] as const) {
+        expect((await a.advanceWebLogin(id, phoneStep(step, 'oAlice'), T0 + 3)).kind).to.equal('refused');
+      }
     });
 
     it('refuses to confirm or cancel a ticket nobody scanned, and anything after a cancel', async () => {
@@ -195,7 +217,7 @@ export function describeWebLoginStoreContract(
       const ticket = newTicket();
       await a.createWebLogin(id, ticket, T0);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 1);
+      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 1);
       await a.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 2);
       expect((await b.advanceWebLogin(id, { step: 'release', pollHash: pollHash() }, T0 + 2)).kind).to.equal(
         'refused',
@@ -234,7 +256,7 @@ export function describeWebLoginStoreContract(
       const ticket = newTicket();
       await a.createWebLogin(id, ticket, T0);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 1);
+      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 1);
       const late = await a.advanceWebLogin(
         id,
         { step: 'claim', pollHash: ticket.pollHash },
@@ -266,9 +288,9 @@ export function describeWebLoginStoreContract(
       });
       await watch.live;
       const onA = await listen(a, id);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oBob', sid: SID }, T0 + 2);
+      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oBob', sid: SID, match: MATCH }, T0 + 2);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 2);
-      await b.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID }, T0 + 2);
+      await b.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 2);
       await onA.changes;
       await new Promise((resolve) => setTimeout(resolve, 100));
       watch.stop();

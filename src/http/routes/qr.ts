@@ -24,6 +24,8 @@ const PollBody = z.object({
     .optional(),
 });
 
+const ConfirmBody = z.object({ match: z.unknown().optional() });
+
 export interface QrRouteDeps {
   webLogin: WebLogin;
   access: AccessTokens;
@@ -47,8 +49,15 @@ export function qrRoutes(router: Router<BearerState>, deps: QrRouteDeps): void {
   });
 
   router.post('/auth/qr/:ticket/confirm', noStore, requireAccessToken, async function confirmWebLogin(ctx) {
+    const ticket = ticketOf(ctx);
+    // Not a shape error but a wrong pick: whatever is not the match ends the ticket (number matching).
+    const { match } = readBody(ctx, ConfirmBody);
     const { sub, sid } = ctx.state.subject;
-    await webLogin.confirm(ticketOf(ctx), { openid: sub, sid });
+    await webLogin.confirm(ticket, {
+      openid: sub,
+      sid,
+      match: typeof match === 'string' ? match : undefined,
+    });
     ctx.status = 204;
   });
 

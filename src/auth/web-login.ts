@@ -1,4 +1,5 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { openUnderSecret, sealUnderSecret } from '../crypto/index.js';
 import { InvalidGrant } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
 import type { WebLoginOutcome } from '../metrics/index.js';
@@ -87,8 +88,9 @@ export interface WebLogin {
   /**
    * The ticket's status for the holder of its poll token, waiting up to `waitS` seconds (at most 25)
    * while it stays `seen` (default: the status when the poll came). Once confirmed, the first poll
-   * gets the tokens of a new session and the ticket is used. A poll whose `signal` aborted (the browser
-   * went away) takes nothing.
+   * gets the tokens of a new session and the ticket is used; the same poll token gets the same tokens
+   * again within COLLECT_AGAIN_MS (an answer lost on its way). A poll whose `signal` aborted (the
+   * browser went away) takes nothing.
    */
   poll(
     ticket: string,
@@ -110,6 +112,14 @@ export interface WebLoginOptions extends FlowDeps<'getUnlimitedWxacode', WebLogi
    */
   recheckMs?: number;
 }
+
+/**
+ * How long the website has to collect a confirmed ticket (at least, even when confirmed at its last
+ * second), and to collect a delivered answer again with the same poll token, ms.
+ */
+export const COLLECT_AGAIN_MS = 30_000;
+/** What the delivered answer is sealed for (with the poll token as the secret). */
+const DELIVERY_SEAL = 'wxauth web login delivery';
 
 /** Polls waiting on one ticket in one process: more than a browser needs, few enough to cost nothing. */
 const MAX_WAITING_PER_TICKET = 4;
@@ -208,20 +218,23 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
   }
 
   /**
-   * The confirmed ticket's tokens, once: the claim makes it delivered, so a second poll gets none. The
-   * session opens only while the one that confirmed it lives; otherwise the ticket is canceled.
+   * The confirmed ticket's tokens: the claim makes it delivered, so one session opens, whose answer is
+   * kept sealed under the poll token for COLLECT_AGAIN_MS. The session opens only while the one that
+   * confirmed it lives; otherwise the ticket is canceled.
    */
-  async function deliver(ticket: string, pollHash: string): Promise<WebLoginPoll> {
+  async function deliver(ticket: string, pollToken: string, pollHash: string): Promise<WebLoginPoll> {
     const claimed = await store.advanceWebLogin(ticket, { step: 'claim', pollHash }, clock.now());
     if (claimed.kind === 'unknown') throw new InvalidGrant(UNKNOWN_TICKET);
     if (claimed.kind !== 'advanced') {
+      if (claimed.ticket.status === 'delivered') return collectAgain(claimed.ticket, pollToken);
       const status = await visible(ticket, claimed.ticket);
       if (status === 'confirmed') throw new InvalidGrant(USED_TICKET);
       return { status };
     }
     const { openid, userAgent, address, sid } = claimed.ticket;
+    let tokens: TokenResponse | null;
     try {
-      const tokens = await sessions.openSession({
+      tokens = await sessions.openSession({
         openid: openid!,
         device: webDevice(userAgent),
         whileLive: sid!,
@@ -236,16 +249,31 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
         );
         return { status: 'canceled' };
       }
-      logger.info(
-        { event: 'web_login', openid, address },
-        'web login: a session for the browser that showed the code',
-      );
-      return { status: 'confirmed', ...tokens };
     } catch (error) {
       // No session was opened (store down, the user banned): the next poll may claim it again.
       await store.advanceWebLogin(ticket, { step: 'release', pollHash }, clock.now()).catch(() => undefined);
       throw error;
     }
+    logger.info(
+      { event: 'web_login', openid, address },
+      'web login: a session for the browser that showed the code',
+    );
+    // For a second collection by the same poll token (the answer may be lost on its way): only the
+    // browser holds the key, the store keeps the hash of the token and this ciphertext.
+    const sealed = sealUnderSecret(JSON.stringify(tokens), pollToken, DELIVERY_SEAL);
+    await store.advanceWebLogin(ticket, { step: 'seal', pollHash, sealed }, clock.now()).catch((error) => {
+      // The session is open and its tokens go out now; only a second collection is lost.
+      logger.warn({ err: error, event: 'web_login_unsealed' }, 'web login: the answer could not be kept');
+    });
+    return { status: 'confirmed', ...tokens };
+  }
+
+  /** The answer of a delivered ticket again, to its poll token, within COLLECT_AGAIN_MS of the delivery. */
+  function collectAgain(found: WebLoginTicket, pollToken: string): WebLoginPoll {
+    const within = found.deliveredAtMs !== undefined && clock.now() < found.deliveredAtMs + COLLECT_AGAIN_MS;
+    const opened = within && found.sealed ? openUnderSecret(found.sealed, pollToken, DELIVERY_SEAL) : null;
+    if (opened === null) throw new InvalidGrant(USED_TICKET);
+    return { status: 'confirmed', ...(JSON.parse(opened) as TokenResponse) };
   }
 
   /**
@@ -356,7 +384,9 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     async confirm(ticket, { openid, sid, match }) {
       // A token from before sessions had ids names none that the web session could depend on.
       if (sid === undefined) throw new InvalidGrant(NO_SESSION);
-      const step = { step: 'confirm', openid, sid, match: match ?? '' } as const;
+      // Confirmed at the ticket's last second, it still leaves the website time to collect.
+      const collectUntilMs = clock.now() + COLLECT_AGAIN_MS;
+      const step = { step: 'confirm', openid, sid, match: match ?? '', collectUntilMs } as const;
       const result = await store.advanceWebLogin(ticket, step, clock.now());
       if (result.kind === 'advanced' && result.ticket.status === 'canceled') {
         observe('mismatched');
@@ -380,6 +410,7 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     async poll(ticket, pollToken, { waitS, seen, signal }) {
       const pollHash = hashOf(pollToken);
       const found = await ownTicket(ticket, pollHash);
+      if (found.status === 'delivered') return collectAgain(found, pollToken);
       let status = await visible(ticket, found);
       const from = seen ?? status;
       const waitMs = Math.min(Math.max(waitS, 0), POLL_WAIT_MAX_S) * 1000;
@@ -395,10 +426,11 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
           else waiting.delete(ticket);
         }
         if (changed === null) throw new InvalidGrant(UNKNOWN_TICKET);
+        if (changed?.status === 'delivered') return collectAgain(changed, pollToken);
         if (changed !== undefined) status = await visible(ticket, changed);
       }
       // Nobody would receive the tokens: leave them for the browser's next poll.
-      if (status === 'confirmed' && !signal?.aborted) return deliver(ticket, pollHash);
+      if (status === 'confirmed' && !signal?.aborted) return deliver(ticket, pollToken, pollHash);
       return { status: status === 'confirmed' ? 'scanned' : status };
     },
   };

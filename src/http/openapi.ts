@@ -294,7 +294,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           type: 'object',
           required: ['status'],
           description:
-            'Once confirmed, and only to the first poll that sees it: the token response of a new session too.',
+            'Once confirmed: the token response of a new session too (the same one again within 30 s of its delivery, to the same poll_token). Canceled when the session that confirmed it ended since.',
           properties: {
             status: { enum: [...POLL_STATUSES] },
             access_token: { type: 'string' },
@@ -634,7 +634,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       '/auth/qr/{ticket}/poll': {
         post: {
           summary:
-            "The website's long poll: the ticket's status, and once confirmed the tokens, exactly once",
+            "The website's long poll: the ticket's status, and once confirmed the tokens of one new session (the same ones again to the same poll_token within 30 s)",
           parameters: [ticketParameter],
           requestBody: {
             required: true,

@@ -9,7 +9,7 @@ import { GUARDS, INT } from './scripts.js';
  * `nowMs` is the caller's clock, each method is one atomic round trip that rejects with
  * TemporarilyUnavailable (and changes nothing) when the store cannot serve.
  *
- *   pending ──scan──▶ scanned ──confirm──▶ confirmed ──claim──▶ delivered
+ *   pending ──scan──▶ scanned ──confirm──▶ confirmed ──claim──▶ delivered ──seal──▶ delivered, sealed
  *                        ├──────cancel──▶ canceled          ◀──release──┘
  *                        └──confirm with another match──▶ canceled
  *                                         canceled ◀──drop── delivered (the session could not open)
@@ -35,23 +35,32 @@ export interface WebLoginTicket {
   openid?: string;
   /** The session (family id) whose access token confirmed it: the web session opens only while it lives. */
   sid?: string;
+  /**
+   * The token response delivered, sealed under a key only the poll token gives (the store never sees
+   * it), so that the same poll token can collect it again for a short while; and when it was delivered.
+   */
+  sealed?: string;
+  deliveredAtMs?: number;
 }
 
 export type WebLoginStep =
   /** pending → scanned by `openid`; a repeated scan by the same user is `unchanged`. */
   | { step: 'scan'; openid: string }
   /**
-   * scanned by `openid` → confirmed, by their session `sid`, when `match` is the ticket's; with any
-   * other match → canceled (a guess ends the ticket).
+   * scanned by `openid` → confirmed, by their session `sid`, when `match` is the ticket's, and its
+   * expiry moved to `collectUntilMs` when that is later (the website's time to collect); with any other
+   * match → canceled (a guess ends the ticket).
    */
-  | { step: 'confirm'; openid: string; sid: string; match: string }
+  | { step: 'confirm'; openid: string; sid: string; match: string; collectUntilMs: number }
   /** scanned by `openid` → canceled. */
   | { step: 'cancel'; openid: string }
   /** confirmed → delivered, for the holder of the poll token: tokens go out once. */
   | { step: 'claim'; pollHash: string }
-  /** delivered → confirmed: the claimant could not open the session, the next poll may claim it again. */
+  /** delivered → sealed as well, at nowMs: the answer the claimant gave, for the same poll token again. */
+  | { step: 'seal'; pollHash: string; sealed: string }
+  /** delivered, not sealed → confirmed: the claimant could not open the session; the next poll may claim it. */
   | { step: 'release'; pollHash: string }
-  /** delivered → canceled: the session may not open (the one that confirmed it ended), now or later. */
+  /** delivered, not sealed → canceled: the session may not open (the one that confirmed it ended). */
   | { step: 'drop'; pollHash: string }
   /** pending, scanned or confirmed past its expiry → expired, so that its end is counted once. */
   | { step: 'expire' };
@@ -109,10 +118,14 @@ function decide(
     case 'expire':
       if (LIVE.has(status) && late) return to('expired');
       return status === 'expired' ? 'unchanged' : 'refused';
+    case 'seal':
     case 'release':
-      return status === 'delivered' && ticket.pollHash === step.pollHash ? to('confirmed') : 'refused';
-    case 'drop':
-      return status === 'delivered' && ticket.pollHash === step.pollHash ? to('canceled') : 'refused';
+    case 'drop': {
+      const claimed = status === 'delivered' && ticket.sealed === undefined;
+      if (!claimed || ticket.pollHash !== step.pollHash) return 'refused';
+      if (step.step === 'seal') return to('delivered', { sealed: step.sealed, deliveredAtMs: nowMs });
+      return to(step.step === 'release' ? 'confirmed' : 'canceled');
+    }
     default:
       break;
   }
@@ -123,7 +136,11 @@ function decide(
       return status === 'scanned' && ticket.openid === step.openid ? 'unchanged' : 'refused';
     case 'confirm':
       if (status !== 'scanned' || ticket.openid !== step.openid) return 'refused';
-      return step.match === ticket.match ? to('confirmed', { sid: step.sid }) : to('canceled');
+      if (step.match !== ticket.match) return to('canceled');
+      return to('confirmed', {
+        sid: step.sid,
+        expiresAtMs: Math.max(ticket.expiresAtMs, Math.floor(step.collectUntilMs)),
+      });
     case 'cancel':
       return status === 'scanned' && ticket.openid === step.openid ? to('canceled') : 'refused';
     case 'claim':
@@ -152,6 +169,7 @@ export class MemoryWebLoginStore implements WebLoginStore {
     const decided = decide(kept.ticket, step, nowMs);
     if (typeof decided === 'string') return { kind: decided, ticket: { ...kept.ticket } } as WebLoginAdvance;
     kept.ticket = decided;
+    kept.untilMs = Math.max(kept.untilMs, decided.expiresAtMs + WEB_LOGIN_KEEP_MS);
     // After the caller has its answer, as a message from Redis would come.
     const watchers = [...(this.watchers.get(ticket) ?? [])];
     setImmediate(() => {
@@ -199,7 +217,8 @@ return 1
 
 /**
  * KEYS: ticket. ARGV: deadline, step, now, who (openid or poll hash; '' for expire), channel, ticket id,
- * then for a confirm the confirming session's id and the match it names.
+ * then for a confirm the confirming session's id, the match it names and the time until which the
+ * website may collect (ms; the ticket's expiry moves there when later), for a seal the sealed answer.
  * The same decisions as decide() in web-login.ts. Answers {kind, HGETALL of the ticket} or {'unknown'};
  * an advance publishes the ticket id.
  */
@@ -214,17 +233,27 @@ local late = tonumber(ARGV[3]) >= tonumber(t[2])
 local kind, next, openid, sid = 'refused', nil, nil, nil
 if step == 'expire' then
   if LIVE[s] and late then next = 'expired' elseif s == 'expired' then kind = 'unchanged' end
-elseif step == 'release' then
-  if s == 'delivered' and p == who then next = 'confirmed' end
-elseif step == 'drop' then
-  if s == 'delivered' and p == who then next = 'canceled' end
+elseif step == 'seal' or step == 'release' or step == 'drop' then
+  if s == 'delivered' and p == who and redis.call('HEXISTS', KEYS[1], 'r') == 0 then
+    if step == 'seal' then
+      next = 'delivered'
+      redis.call('HSET', KEYS[1], 'r', ARGV[7], 'd', ARGV[3])
+    elseif step == 'release' then next = 'confirmed' else next = 'canceled' end
+  end
 elseif LIVE[s] and not late then
   if step == 'scan' then
     if s == 'pending' then next, openid = 'scanned', who
     elseif s == 'scanned' and o == who then kind = 'unchanged' end
   elseif step == 'confirm' then
     if s == 'scanned' and o == who then
-      if ARGV[8] == m then next, sid = 'confirmed', ARGV[7] else next = 'canceled' end
+      if ARGV[8] == m then
+        next, sid = 'confirmed', ARGV[7]
+        local collect = tonumber(ARGV[9])
+        if collect > tonumber(t[2]) then
+          redis.call('HSET', KEYS[1], 'e', ARGV[9])
+          redis.call('PEXPIRE', KEYS[1], math.max(collect - tonumber(ARGV[3]), 0) + ${WEB_LOGIN_KEEP_MS})
+        end
+      else next = 'canceled' end
     end
   elseif step == 'cancel' then
     if s == 'scanned' and o == who then next = 'canceled' end
@@ -277,6 +306,7 @@ export class RedisWebLoginStore implements WebLoginStore {
     fields.push('m', record.match, 'h', record.choices.join(' '));
     if (record.openid !== undefined) fields.push('o', record.openid);
     if (record.sid !== undefined) fields.push('i', record.sid);
+    if (record.sealed !== undefined) fields.push('r', record.sealed, 'd', int(record.deliveredAtMs ?? nowMs));
     const key = appKeys(this.options.prefix).webLogin(ticket);
     const created = await this.options.call(() =>
       this.scripts.wxauthCreateWebLogin(key, this.options.deadline(), String(ttl), ...fields),
@@ -293,7 +323,12 @@ export class RedisWebLoginStore implements WebLoginStore {
 
   async advanceWebLogin(ticket: string, step: WebLoginStep, nowMs: number): Promise<WebLoginAdvance> {
     const who = step.step === 'expire' ? '' : 'openid' in step ? step.openid : step.pollHash;
-    const details = step.step === 'confirm' ? [step.sid, step.match] : [];
+    const details =
+      step.step === 'confirm'
+        ? [step.sid, step.match, int(step.collectUntilMs)]
+        : step.step === 'seal'
+          ? [step.sealed]
+          : [];
     const { prefix } = this.options;
     const [kind, flat] = await this.options.call(() =>
       this.scripts.wxauthAdvanceWebLogin(
@@ -339,6 +374,10 @@ function ticketOf(hash: Record<string, string>): WebLoginTicket {
   };
   if (hash.o !== undefined) ticket.openid = hash.o;
   if (hash.i !== undefined) ticket.sid = hash.i;
+  if (hash.r !== undefined) {
+    ticket.sealed = hash.r;
+    ticket.deliveredAtMs = Number(hash.d);
+  }
   return ticket;
 }
 

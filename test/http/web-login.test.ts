@@ -339,7 +339,7 @@ describe('Web login by scanning a mini-program code', function () {
       expect(performance.now() - sent).to.be.below(500);
     });
 
-    it('once confirmed, answers exactly once the token response of a new web session for that openid', async () => {
+    it('once confirmed, answers the token response of a new web session for that openid, to its poll token only', async () => {
       const started = await start(h, { 'User-Agent': CHROME_ON_WINDOWS });
       const alice = await h.login();
       await step(h, started.ticket, 'scan', alice.access_token).expect(200);
@@ -359,8 +359,12 @@ describe('Web login by scanning a mini-program code', function () {
         'openid',
       );
       expect(res.body.access_token).not.to.equal(alice.access_token);
-      const again = await poll(h, started).expect(400);
-      expect(again.body.error).to.equal('invalid_grant');
+      const other = await start(h);
+      const stranger = await h.http
+        .post(`/auth/qr/${started.ticket}/poll`)
+        .send({ poll_token: other.poll_token })
+        .expect(400);
+      expect(stranger.body.error).to.equal('invalid_grant');
 
       const me = await h.http.get('/auth/me').set(bearer(res.body.access_token)).expect(200);
       expect(me.body.openid).to.equal(alice.openid);
@@ -374,6 +378,51 @@ describe('Web login by scanning a mini-program code', function () {
         .send({ refresh_token: res.body.refresh_token })
         .expect(200);
       expect(rotated.body.openid).to.equal(alice.openid);
+    });
+
+    it('answers the same tokens again to the same poll token within 30 s of the delivery (a lost answer), then 400', async () => {
+      const started = await start(h);
+      const alice = await h.login();
+      await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+      await confirm(h, started, alice.access_token).expect(204);
+      const first = await poll(h, started).expect(200);
+      expect(first.body).to.include({ status: 'confirmed', openid: alice.openid });
+      h.clock.advance(29_000);
+      const again = await poll(h, started, { wait: 10, status: 'scanned' }).expect(200);
+      expect(again.body).to.deep.equal(first.body);
+      // One session was opened, not two, and the tokens collected again are its own.
+      const listed = await h.http.get('/auth/sessions').set(bearer(again.body.access_token)).expect(200);
+      expect(listed.body.sessions).to.have.length(2);
+      await h.http.post('/auth/refresh').send({ refresh_token: again.body.refresh_token }).expect(200);
+      h.clock.advance(1000);
+      const late = await poll(h, started).expect(400);
+      expect(late.body.error).to.equal('invalid_grant');
+    });
+
+    it('keeps no token of the delivery readable in Redis: the answer kept for a second collection is sealed', async () => {
+      const started = await start(h);
+      const alice = await h.login();
+      await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+      await confirm(h, started, alice.access_token).expect(204);
+      const res = await poll(h, started).expect(200);
+      const stored = JSON.stringify(await h.redis!.client.hgetall(`${h.redis!.prefix}qr:${started.ticket}`));
+      for (const secret of [res.body.refresh_token, res.body.access_token, started.poll_token]) {
+        expect(stored).not.to.contain(secret);
+        expect(stored).not.to.contain(secret.slice(0, 24));
+      }
+    });
+
+    it("leaves the website 30 s to collect after a confirm at the ticket's last second", async () => {
+      const [a, b] = [await start(h), await start(h)];
+      const alice = await h.login();
+      for (const started of [a, b]) await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+      h.clock.advance(119_999);
+      await confirm(h, a, alice.access_token).expect(204);
+      await confirm(h, b, alice.access_token).expect(204);
+      h.clock.advance(29_000);
+      expect((await poll(h, a).expect(200)).body).to.include({ status: 'confirmed', openid: alice.openid });
+      h.clock.advance(1001);
+      expect((await poll(h, b).expect(200)).body).to.deep.equal({ status: 'expired' });
     });
 
     it("keeps the mini-program's session_key: open data still decrypts after the web login", async () => {

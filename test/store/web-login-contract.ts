@@ -10,7 +10,7 @@ const MATCH = '42';
 
 /** A step of the phone's: a confirm by the user's session SID. */
 function phoneStep(step: 'scan' | 'confirm' | 'cancel', openid: string): WebLoginStep {
-  return step === 'confirm' ? { step, openid, sid: SID, match: MATCH } : { step, openid };
+  return step === 'confirm' ? { step, openid, sid: SID, match: MATCH, collectUntilMs: 0 } : { step, openid };
 }
 
 export function ticketId(): string {
@@ -120,12 +120,22 @@ export function describeWebLoginStoreContract(
         ticket: { ...ticket, status: 'scanned', openid: 'oAlice' },
       });
       expect(
-        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oMallory', sid: SID, match: MATCH }, T0 + 2))
-          .kind,
+        (
+          await a.advanceWebLogin(
+            id,
+            { step: 'confirm', openid: 'oMallory', sid: SID, match: MATCH, collectUntilMs: 0 },
+            T0 + 2,
+          )
+        ).kind,
       ).to.equal('refused');
       expect(
-        (await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 2))
-          .kind,
+        (
+          await a.advanceWebLogin(
+            id,
+            { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH, collectUntilMs: 0 },
+            T0 + 2,
+          )
+        ).kind,
       ).to.equal('advanced');
       expect((await a.advanceWebLogin(id, { step: 'claim', pollHash: pollHash() }, T0 + 3)).kind).to.equal(
         'refused',
@@ -133,7 +143,12 @@ export function describeWebLoginStoreContract(
       const claimed = await b.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 3);
       expect(claimed).to.deep.equal({
         kind: 'advanced',
-        ticket: { ...ticket, status: 'delivered', openid: 'oAlice', sid: SID, match: MATCH },
+        ticket: {
+          ...ticket,
+          status: 'delivered',
+          openid: 'oAlice',
+          sid: SID,
+        },
       });
       // Used once: a second claim finds it delivered.
       expect(
@@ -158,7 +173,7 @@ export function describeWebLoginStoreContract(
       const ticket = newTicket();
       await a.createWebLogin(id, ticket, T0);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
-      const other = { step: 'confirm', sid: SID, match: '07' } as const;
+      const other = { step: 'confirm', sid: SID, match: '07', collectUntilMs: 0 } as const;
       expect((await b.advanceWebLogin(id, { ...other, openid: 'oBob' }, T0 + 2)).kind).to.equal('refused');
       const wrong = await b.advanceWebLogin(id, { ...other, openid: 'oAlice' }, T0 + 2);
       expect(wrong).to.deep.equal({
@@ -212,12 +227,70 @@ export function describeWebLoginStoreContract(
       }
     });
 
+    it('keeps the sealed answer of a claim once, with when, and then neither releases nor drops it', async () => {
+      const id = ticketId();
+      const ticket = newTicket();
+      await a.createWebLogin(id, ticket, T0);
+      await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
+      await a.advanceWebLogin(id, phoneStep('confirm', 'oAlice'), T0 + 1);
+      const seal = { step: 'seal', pollHash: ticket.pollHash, sealed: 'c2VhbGVk' } as const;
+      expect((await b.advanceWebLogin(id, seal, T0 + 2)).kind).to.equal('refused');
+      await a.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 2);
+      expect((await b.advanceWebLogin(id, { ...seal, pollHash: pollHash() }, T0 + 3)).kind).to.equal(
+        'refused',
+      );
+      const sealed = await b.advanceWebLogin(id, seal, T0 + 3);
+      const kept = {
+        ...ticket,
+        status: 'delivered',
+        openid: 'oAlice',
+        sid: SID,
+        sealed: 'c2VhbGVk',
+        deliveredAtMs: T0 + 3,
+      };
+      expect(sealed).to.deep.equal({ kind: 'advanced', ticket: kept });
+      expect(await a.getWebLogin(id)).to.deep.equal(kept);
+      for (const step of ['seal', 'release', 'drop'] as const) {
+        const late = await a.advanceWebLogin(id, { ...seal, step }, T0 + 4);
+        expect(late.kind, step).to.equal('refused');
+      }
+    });
+
+    it('moves the expiry of a confirmed ticket to collectUntilMs when later, and keeps it otherwise', async () => {
+      const [early, late] = [ticketId(), ticketId()];
+      const ticket = newTicket();
+      for (const id of [early, late]) {
+        await a.createWebLogin(id, { ...ticket, pollHash: pollHash() }, T0);
+        await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
+      }
+      const confirm = { ...phoneStep('confirm', 'oAlice'), collectUntilMs: T0 + 30_000 } as WebLoginStep;
+      await a.advanceWebLogin(early, confirm, T0 + 2);
+      expect((await b.getWebLogin(early))!.expiresAtMs).to.equal(ticket.expiresAtMs);
+      const lastSecond = ticket.expiresAtMs - 1;
+      await a.advanceWebLogin(
+        late,
+        { ...confirm, collectUntilMs: lastSecond + 30_000 } as WebLoginStep,
+        lastSecond,
+      );
+      expect((await b.getWebLogin(late))!.expiresAtMs).to.equal(lastSecond + 30_000);
+      const claim = await b.advanceWebLogin(
+        late,
+        { step: 'claim', pollHash: (await b.getWebLogin(late))!.pollHash },
+        lastSecond + 29_000,
+      );
+      expect(claim.kind).to.equal('advanced');
+    });
+
     it('releases a claim (the session could not be opened) so that the next poll claims it again', async () => {
       const id = ticketId();
       const ticket = newTicket();
       await a.createWebLogin(id, ticket, T0);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 1);
+      await a.advanceWebLogin(
+        id,
+        { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH, collectUntilMs: 0 },
+        T0 + 1,
+      );
       await a.advanceWebLogin(id, { step: 'claim', pollHash: ticket.pollHash }, T0 + 2);
       expect((await b.advanceWebLogin(id, { step: 'release', pollHash: pollHash() }, T0 + 2)).kind).to.equal(
         'refused',
@@ -256,7 +329,11 @@ export function describeWebLoginStoreContract(
       const ticket = newTicket();
       await a.createWebLogin(id, ticket, T0);
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 1);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 1);
+      await a.advanceWebLogin(
+        id,
+        { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH, collectUntilMs: 0 },
+        T0 + 1,
+      );
       const late = await a.advanceWebLogin(
         id,
         { step: 'claim', pollHash: ticket.pollHash },
@@ -288,9 +365,17 @@ export function describeWebLoginStoreContract(
       });
       await watch.live;
       const onA = await listen(a, id);
-      await a.advanceWebLogin(id, { step: 'confirm', openid: 'oBob', sid: SID, match: MATCH }, T0 + 2);
+      await a.advanceWebLogin(
+        id,
+        { step: 'confirm', openid: 'oBob', sid: SID, match: MATCH, collectUntilMs: 0 },
+        T0 + 2,
+      );
       await a.advanceWebLogin(id, { step: 'scan', openid: 'oAlice' }, T0 + 2);
-      await b.advanceWebLogin(id, { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH }, T0 + 2);
+      await b.advanceWebLogin(
+        id,
+        { step: 'confirm', openid: 'oAlice', sid: SID, match: MATCH, collectUntilMs: 0 },
+        T0 + 2,
+      );
       await onA.changes;
       await new Promise((resolve) => setTimeout(resolve, 100));
       watch.stop();

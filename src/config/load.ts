@@ -25,6 +25,8 @@ export interface RateLimitSettings {
   wechatPerUser: RateLimit;
   endingsPerUser: RateLimit;
   qrPerIp: RateLimit;
+  /** POST /auth/qr for the whole app (one counter for every address). */
+  qrPerApp: RateLimit;
   adminPerIp: RateLimit;
 }
 
@@ -273,6 +275,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       wechatPerUser: get('RATE_LIMIT_WECHAT_PER_USER'),
       endingsPerUser: get('RATE_LIMIT_ENDINGS_PER_USER'),
       qrPerIp: get('RATE_LIMIT_QR_PER_IP'),
+      qrPerApp: get('RATE_LIMIT_QR_PER_APP'),
       adminPerIp: get('RATE_LIMIT_ADMIN_PER_IP'),
     },
     loginRetryWindowS: get('LOGIN_RETRY_WINDOW'),

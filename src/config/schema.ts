@@ -356,6 +356,12 @@ export const SETTINGS = [
     schema: rateLimit,
   },
   {
+    name: 'RATE_LIMIT_QR_PER_APP',
+    default: '600/60',
+    doc: "POST /auth/qr for the whole app, beside the per-address limit: many addresses each under theirs cannot spend WeChat's per-app quota of codes (45009) for everyone (`N/S`, `0`: off).",
+    schema: rateLimit,
+  },
+  {
     name: 'RATE_LIMIT_ADMIN_PER_IP',
     default: '600/60',
     doc: 'Missing or wrong admin keys per client address (`N/S`, `0`: off); past it, 429. Requests with a right key are never counted, so a flood of wrong keys cannot lock the operators out.',

@@ -160,7 +160,13 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     }),
     access,
     address: client.address,
-    limits: { create: [rateLimit('qr_ip', limits.qrPerIp, backend, client.bucket)] },
+    limits: {
+      // Per address first: one address's flood is refused before it spends the app's allowance.
+      create: [
+        rateLimit('qr_ip', limits.qrPerIp, backend, client.bucket),
+        rateLimit('qr_app', limits.qrPerApp, backend, () => 'app'),
+      ],
+    },
   });
   // A development page: the emulator is refused in production, and so is the demo, twice over.
   if (deps.emulator !== undefined && config.env !== 'production') {

@@ -597,7 +597,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           summary:
             'Start a web login: a ticket, its poll token and the picture of a mini-program code opening QR_LOGIN_PAGE',
           description:
-            "No body. Rate-limited per client address (RATE_LIMIT_QR_PER_IP): each code is a call on WeChat's quota.",
+            "No body. Rate-limited per client address (RATE_LIMIT_QR_PER_IP) and for the whole app (RATE_LIMIT_QR_PER_APP): each code is a call on WeChat's quota.",
           responses: {
             '200': { description: 'A new ticket', content: json(ref('WebLoginStarted')) },
             '429': error("rate_limited (ours, or WeChat's quota of codes, 45009); see Retry-After."),

@@ -117,7 +117,8 @@ export const APP_KEY_LAYOUT = {
     key: 'wxauth:rl:<limit>:<address or openid>',
     type: 'string',
     ttl: "the limit's window",
-    holds: 'rate-limit counters (an address is an IP address, or an IPv6 /64)',
+    holds:
+      'rate-limit counters (an address is an IP address, or an IPv6 /64; the per-app cap of codes counts under `wxauth:rl:qr_app:app`)',
   },
   probe: {
     key: 'wxauth:ready',

@@ -122,6 +122,26 @@ describe('Web login by scanning a mini-program code', function () {
         await limited.close();
       }
     });
+
+    it('is capped for the whole app (RATE_LIMIT_QR_PER_APP), whatever the addresses, before WeChat is asked', async () => {
+      const capped = await startHarness({
+        env: { RATE_LIMIT_QR_PER_APP: '3/60', RATE_LIMIT_QR_PER_IP: '2/60', TRUST_PROXY: '1' },
+      });
+      try {
+        const from = (address: string) => capped.http.post('/auth/qr').set('X-Forwarded-For', address);
+        await from('198.51.100.1').expect(200);
+        await from('198.51.100.2').expect(200);
+        await from('2001:db8:1::1').expect(200);
+        for (const address of ['198.51.100.3', '2001:db8:2::1']) {
+          const res = await from(address).expect(429);
+          expect(res.body.error).to.equal('rate_limited');
+          expect(Number(res.headers['retry-after'])).to.be.within(1, 60);
+        }
+        expect(capped.emulator.calls('getwxacodeunlimit')).to.equal(3);
+      } finally {
+        await capped.close();
+      }
+    });
   });
 
   describe('POST /auth/qr/{ticket}/scan', () => {

@@ -13,6 +13,8 @@ async function main(): Promise<void> {
   let config = loadProcessConfig();
   const deps = await buildDeps(config, { processMetrics: true });
   const { logger, metrics, emulator } = deps;
+  // Aborted at shutdown: web-login long polls answer at once then.
+  const stopping = new AbortController();
 
   // The app comes once the port is known: PUBLIC_URL's default, the tokens' issuer, names it (PORT=0).
   const server = createServer();
@@ -42,7 +44,7 @@ async function main(): Promise<void> {
   const { address, port } = await listenOrClose(server, ['PORT', 'HOST'], config.port, config.host);
   // No await until the app handles requests: none is read before this turn ends.
   if (config.port === 0) config = loadProcessConfig({ PORT: String(port) });
-  server.on('request', createApp(config, deps).callback());
+  server.on('request', createApp(config, { ...deps, stopping: stopping.signal }).callback());
   logger.info({ host: address, port, env: config.env }, `wxauth listening on port ${port}`);
   if (emulator) {
     // Below the log lines so far, which wait in a buffer (lib/logger.ts).
@@ -76,10 +78,8 @@ async function main(): Promise<void> {
     logger.info({ host: at.address, port: at.port }, `admin API on http://${hostPort(at.address, at.port)}`);
   }
 
-  let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopping.signal.aborted) return;
     logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
     // Log lines wait in a buffer (lib/logger.ts): out with them now, not at the next flush.
     logger.flush();
@@ -103,6 +103,9 @@ async function main(): Promise<void> {
       await flushLogs(logger);
       process.exit(0);
     });
+    // Web-login long polls waiting for a change answer their status now, not at SHUTDOWN_TIMEOUT_MS,
+    // and with Connection: close (drain() marked them), so the browser's next poll goes elsewhere.
+    stopping.abort();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

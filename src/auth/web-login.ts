@@ -111,6 +111,11 @@ export interface WebLoginOptions extends FlowDeps<'getUnlimitedWxacode', WebLogi
    * feed answers within a round trip otherwise), ms. Default 2000.
    */
   recheckMs?: number;
+  /**
+   * Aborted when the process begins to shut down: waiting polls answer their status at once (the
+   * browser polls again, reaching another instance) and later ones do not wait.
+   */
+  stopping?: AbortSignal | undefined;
 }
 
 /**
@@ -139,6 +144,7 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
   const { wechat, store, sessions, clock, logger, page, envVersion, ttlS } = options;
   const observe = options.observe ?? (() => {});
   const recheckMs = options.recheckMs ?? 2000;
+  const { stopping } = options;
   const waiting = new Map<string, number>();
 
   /** The status a client sees: a live ticket past its expiry is expired, whatever is stored. */
@@ -299,6 +305,7 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
         watch.stop();
         for (const timer of timers) clearTimeout(timer);
         signal?.removeEventListener('abort', gone);
+        stopping?.removeEventListener('abort', gone);
         resolve(found);
       };
       const gone = () => finish(undefined);
@@ -329,7 +336,8 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
       if (untilExpiry >= 0 && untilExpiry < waitMs)
         timers.push(setTimeout(() => void check(), untilExpiry + 1));
       signal?.addEventListener('abort', gone);
-      if (signal?.aborted) gone();
+      stopping?.addEventListener('abort', gone);
+      if (signal?.aborted || stopping?.aborted) gone();
       // A change between the caller's read and the watch.
       void check();
     });
@@ -415,7 +423,8 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
       const from = seen ?? status;
       const waitMs = Math.min(Math.max(waitS, 0), POLL_WAIT_MAX_S) * 1000;
       const count = waiting.get(ticket) ?? 0;
-      if (status === from && !FINAL.has(status) && waitMs > 0 && count < MAX_WAITING_PER_TICKET) {
+      const mayWait = waitMs > 0 && count < MAX_WAITING_PER_TICKET && !stopping?.aborted;
+      if (status === from && !FINAL.has(status) && mayWait) {
         waiting.set(ticket, count + 1);
         let changed: WebLoginTicket | null | undefined;
         try {

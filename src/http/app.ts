@@ -51,6 +51,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** The embedded emulator buildDeps started, if any: then /demo plays the phone with it. */
   emulator?: EmulatorControl | undefined;
+  /** Aborted when the process begins to shut down (server.ts): long polls answer at once then. */
+  stopping?: AbortSignal | undefined;
 }
 
 /** The one composition root. Creates nothing global: every collaborator comes in through `deps`. */
@@ -157,6 +159,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       logger,
       ...config.webLogin,
       observe: (outcome) => metrics.observeWebLogin(outcome),
+      stopping: deps.stopping,
     }),
     access,
     address: client.address,

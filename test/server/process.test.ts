@@ -178,6 +178,30 @@ describe('the process (npm start)', function () {
     expect(started.output()).to.contain('shutting down');
   });
 
+  it('on SIGTERM answers a waiting web-login long poll at once with its status, then exits 0', async () => {
+    started = startServer({ PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '20000' });
+    const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:\d+)/);
+    const qr = (await (await fetch(`${service}/auth/qr`, { method: 'POST' })).json()) as {
+      ticket: string;
+      poll_token: string;
+    };
+    const waiting = fetch(`${service}/auth/qr/${qr.ticket}/poll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ poll_token: qr.poll_token, wait: 25 }),
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const signaled = performance.now();
+    started.child.kill('SIGTERM');
+    const response = await within(3000, 'the poll answered after SIGTERM', waiting);
+    expect(response.status).to.equal(200);
+    expect(await response.json()).to.deep.equal({ status: 'pending' });
+    expect(response.headers.get('connection')).to.equal('close');
+    const [exitCode] = await within(3000, 'exit after SIGTERM', once(started.child, 'exit'));
+    expect(exitCode).to.equal(0);
+    expect(performance.now() - signaled).to.be.below(3000);
+  });
+
   it('on SIGTERM under keep-alive load loses no request: later answers say Connection: close, idle connections close, and it exits 0 promptly', async () => {
     started = startServer({ PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '10000' });
     const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:(\d+))/);

@@ -295,7 +295,8 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
               seen = status as QrLoginStatus;
               continue;
             }
-            // The ticket is gone or its tokens went to an earlier poll whose answer was lost: start again.
+            // The ticket is gone, or its tokens went to an earlier poll more than 30 s ago: start again.
+            // (An answer lost on its way is collected again by the next poll within those 30 s.)
             if (polled?.response.status === 400 && polled.body?.error === 'invalid_grant') {
               onStatus?.('expired');
               return { status: 'expired' };

@@ -154,6 +154,34 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
     expect(auth.session()).to.equal(null);
   });
 
+  it('still logs in when the answer that carried the tokens was lost on its way: the next poll collects them again', async () => {
+    let lost = 0;
+    const auth: WebAuth = createWebAuth({
+      baseUrl: s.baseUrl,
+      storage: null,
+      clock: s.h.clock,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const text = await response.text();
+        // The service answered with the tokens; the connection broke before the browser read them.
+        if (String(input).endsWith('/poll') && text.includes('"confirmed"') && lost++ === 0)
+          throw new TypeError('fetch failed');
+        return new Response(text, { status: response.status, headers: response.headers });
+      },
+    });
+    const login = await auth.startQrLogin();
+    const phone = s.phone();
+    const waiting = login.wait();
+    const shown = await phone.auth.scanWebLogin(login.ticket);
+    await phone.auth.confirmWebLogin(shown.ticket, login.match);
+    expect(await waiting).to.deep.equal({ status: 'confirmed', session: { openid: phone.wx.openid } });
+    expect(lost).to.equal(2);
+    expect((await auth.fetch('/auth/me')).status).to.equal(200);
+    // One web session was opened, not one per collection.
+    const sessions = (await (await auth.fetch('/auth/sessions')).json()) as { sessions: unknown[] };
+    expect(sessions.sessions).to.have.length(2);
+  });
+
   it('rides out a poll that failed on the network, and stops when its signal aborts', async () => {
     let failures = 1;
     const auth: WebAuth = createWebAuth({

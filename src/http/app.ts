@@ -117,9 +117,14 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     backend,
     refreshTokenOwner,
   );
-  // One counter for the three routes that end sessions: each ending is a write every instance hears of.
+  // One counter for the three routes that end sessions (each ending is a write every instance hears
+  // of), per session of the user: someone holding one of the user's sessions (a stolen token) must not
+  // use up the allowance of the user's own session, whose logout everywhere is the remedy against them.
   const endingsPerUser = [
-    rateLimit('endings_user', limits.endingsPerUser, backend, (ctx) => ctx.state.subject?.sub),
+    rateLimit('endings_session', limits.endingsPerUser, backend, (ctx) => {
+      const subject = ctx.state.subject;
+      return subject === undefined ? undefined : `${subject.sub}:${subject.sid ?? '-'}`;
+    }),
   ];
   oauthRoutes(router, { publicUrl: config.publicUrl, issuer: config.tokens.issuer, keys });
   authRoutes(router, {

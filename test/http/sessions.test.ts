@@ -226,6 +226,20 @@ describe('what an ending writes, and how often one user may end sessions', () =>
     await h.http.post('/auth/refresh').send({ refresh_token: user.refresh_token }).expect(200);
     await h.http.post('/auth/logout').set(bearer(other.access_token)).send({ all: true }).expect(204);
   });
+
+  it("leaves the user's own session its allowance when a session in someone else's hands used up its own", async () => {
+    const own = await h.login();
+    const stolen = await h.login(own.openid);
+    for (let i = 0; i < 5; i += 1) {
+      const unknown = randomBytes(12).toString('base64url');
+      await h.http.delete(`/auth/sessions/${unknown}`).set(bearer(stolen.access_token)).expect(204);
+    }
+    await h.http.post('/auth/logout').set(bearer(stolen.access_token)).send({ all: true }).expect(429);
+    // The remedy still works from the user's own session, and ends the stolen one too.
+    await h.http.post('/auth/logout').set(bearer(own.access_token)).send({ all: true }).expect(204);
+    await h.http.get('/auth/me').set(bearer(stolen.access_token)).expect(401);
+    await h.http.post('/auth/refresh').send({ refresh_token: stolen.refresh_token }).expect(400);
+  });
 });
 
 describe('endings while the store does not answer', function () {

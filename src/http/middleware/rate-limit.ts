@@ -115,7 +115,7 @@ export function failureRateLimit(
 }
 
 /** The limits that count per openid (app.ts names them so): what forgetUserCounters deletes. */
-export const PER_USER_LIMITS = ['refresh_user', 'wechat_user', 'endings_user'] as const;
+export const PER_USER_LIMITS = ['refresh_user', 'wechat_user'] as const;
 
 /**
  * Deletes an openid's counters of the per-user limits in Redis, for an account deletion: one key per

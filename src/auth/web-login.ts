@@ -123,6 +123,12 @@ export interface WebLoginOptions extends FlowDeps<'getUnlimitedWxacode', WebLogi
  * second), and to collect a delivered answer again with the same poll token, ms.
  */
 export const COLLECT_AGAIN_MS = 30_000;
+/**
+ * How long a poll waits for a ticket another poll claimed to be sealed (its session opening), and how
+ * often it looks: a session opens within a store round trip or two, unless the store stalls.
+ */
+const UNSEALED_WAIT_MS = 2000;
+const UNSEALED_RECHECK_MS = 100;
 /** What the delivered answer is sealed for (with the poll token as the secret). */
 const DELIVERY_SEAL = 'wxauth web login delivery';
 
@@ -232,7 +238,8 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     const claimed = await store.advanceWebLogin(ticket, { step: 'claim', pollHash }, clock.now());
     if (claimed.kind === 'unknown') throw new InvalidGrant(UNKNOWN_TICKET);
     if (claimed.kind !== 'advanced') {
-      if (claimed.ticket.status === 'delivered') return collectAgain(claimed.ticket, pollToken);
+      if (claimed.ticket.status === 'delivered')
+        return collectAgain(ticket, claimed.ticket, pollToken, UNSEALED_WAIT_MS);
       const status = await visible(ticket, claimed.ticket);
       if (status === 'confirmed') throw new InvalidGrant(USED_TICKET);
       return { status };
@@ -240,11 +247,12 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     const { openid, userAgent, address, sid } = claimed.ticket;
     let tokens: TokenResponse | null;
     try {
-      tokens = await sessions.openSession({
-        openid: openid!,
-        device: webDevice(userAgent),
-        whileLive: sid!,
-      });
+      // A ticket confirmed by an instance of a version before confirms named their session (a rolling
+      // deploy) has nothing to check its session against: it is dropped rather than opened unchecked.
+      tokens =
+        sid === undefined
+          ? null
+          : await sessions.openSession({ openid: openid!, device: webDevice(userAgent), whileLive: sid });
       if (tokens === null) {
         // The confirming session ended since (a logout, a deletion, a ban): so does this login.
         await store.advanceWebLogin(ticket, { step: 'drop', pollHash }, clock.now());
@@ -274,12 +282,46 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     return { status: 'confirmed', ...tokens };
   }
 
-  /** The answer of a delivered ticket again, to its poll token, within COLLECT_AGAIN_MS of the delivery. */
-  function collectAgain(found: WebLoginTicket, pollToken: string): WebLoginPoll {
-    const within = found.deliveredAtMs !== undefined && clock.now() < found.deliveredAtMs + COLLECT_AGAIN_MS;
-    const opened = within && found.sealed ? openUnderSecret(found.sealed, pollToken, DELIVERY_SEAL) : null;
+  /**
+   * The answer of a delivered ticket again, to its poll token, within COLLECT_AGAIN_MS of the delivery,
+   * its lifetimes counted from now. A ticket claimed but not yet sealed (its session being opened by
+   * the poll that claimed it, whose answer may never arrive) is waited for up to UNSEALED_WAIT_MS, then
+   * answered `scanned`, so the browser asks again instead of giving the login up.
+   */
+  async function collectAgain(
+    ticket: string,
+    found: WebLoginTicket,
+    pollToken: string,
+    waitMs: number,
+  ): Promise<WebLoginPoll> {
+    // Real time for the wait (a test clock stands still), the domain clock for the ticket's expiry.
+    const until = performance.now() + Math.min(waitMs, UNSEALED_WAIT_MS);
+    let current: WebLoginTicket | null = found;
+    while (current?.status === 'delivered' && current.sealed === undefined) {
+      if (clock.now() >= current.expiresAtMs) return { status: 'expired' };
+      if (performance.now() >= until || stopping?.aborted) return { status: 'scanned' };
+      await new Promise((resolve) => setTimeout(resolve, UNSEALED_RECHECK_MS));
+      current = await store.getWebLogin(ticket);
+    }
+    if (current === null) throw new InvalidGrant(UNKNOWN_TICKET);
+    if (current.status !== 'delivered') {
+      // Released (its session could not open: the next poll claims it again) or dropped meanwhile.
+      const status = await visible(ticket, current);
+      return { status: status === 'confirmed' ? 'scanned' : status };
+    }
+    const deliveredAtMs = current.deliveredAtMs ?? Number.NEGATIVE_INFINITY;
+    const within = clock.now() < deliveredAtMs + COLLECT_AGAIN_MS;
+    const opened =
+      within && current.sealed ? openUnderSecret(current.sealed, pollToken, DELIVERY_SEAL) : null;
     if (opened === null) throw new InvalidGrant(USED_TICKET);
-    return { status: 'confirmed', ...(JSON.parse(opened) as TokenResponse) };
+    const tokens = JSON.parse(opened) as TokenResponse;
+    const spentS = Math.floor((clock.now() - deliveredAtMs) / 1000);
+    return {
+      status: 'confirmed',
+      ...tokens,
+      expires_in: Math.max(0, tokens.expires_in - spentS),
+      refresh_expires_in: Math.max(0, tokens.refresh_expires_in - spentS),
+    };
   }
 
   /**
@@ -418,10 +460,10 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
     async poll(ticket, pollToken, { waitS, seen, signal }) {
       const pollHash = hashOf(pollToken);
       const found = await ownTicket(ticket, pollHash);
-      if (found.status === 'delivered') return collectAgain(found, pollToken);
+      const waitMs = Math.min(Math.max(waitS, 0), POLL_WAIT_MAX_S) * 1000;
+      if (found.status === 'delivered') return collectAgain(ticket, found, pollToken, waitMs);
       let status = await visible(ticket, found);
       const from = seen ?? status;
-      const waitMs = Math.min(Math.max(waitS, 0), POLL_WAIT_MAX_S) * 1000;
       const count = waiting.get(ticket) ?? 0;
       const mayWait = waitMs > 0 && count < MAX_WAITING_PER_TICKET && !stopping?.aborted;
       if (status === from && !FINAL.has(status) && mayWait) {
@@ -435,7 +477,8 @@ export function createWebLogin(options: WebLoginOptions): WebLogin {
           else waiting.delete(ticket);
         }
         if (changed === null) throw new InvalidGrant(UNKNOWN_TICKET);
-        if (changed?.status === 'delivered') return collectAgain(changed, pollToken);
+        if (changed?.status === 'delivered')
+          return collectAgain(ticket, changed, pollToken, UNSEALED_WAIT_MS);
         if (changed !== undefined) status = await visible(ticket, changed);
       }
       // Nobody would receive the tokens: leave them for the browser's next poll.

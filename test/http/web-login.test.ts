@@ -409,7 +409,12 @@ describe('Web login by scanning a mini-program code', function () {
       expect(first.body).to.include({ status: 'confirmed', openid: alice.openid });
       h.clock.advance(29_000);
       const again = await poll(h, started, { wait: 10, status: 'scanned' }).expect(200);
-      expect(again.body).to.deep.equal(first.body);
+      // The same tokens, their lifetimes counted from now.
+      expect(again.body).to.deep.equal({
+        ...first.body,
+        expires_in: first.body.expires_in - 29,
+        refresh_expires_in: first.body.refresh_expires_in - 29,
+      });
       // One session was opened, not two, and the tokens collected again are its own.
       const listed = await h.http.get('/auth/sessions').set(bearer(again.body.access_token)).expect(200);
       expect(listed.body.sessions).to.have.length(2);
@@ -417,6 +422,37 @@ describe('Web login by scanning a mini-program code', function () {
       h.clock.advance(1000);
       const late = await poll(h, started).expect(400);
       expect(late.body.error).to.equal('invalid_grant');
+    });
+
+    it('answers scanned, not 400, to a poll that comes while another poll is opening the session, and the tokens to the next', async () => {
+      const started = await start(h);
+      const alice = await h.login();
+      await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+      await confirm(h, started, alice.access_token).expect(204);
+      // The first poll's claim, as it stands while that poll opens the session (or after it died doing so).
+      const pollHash = createHash('sha256').update(started.poll_token).digest('base64url');
+      const claimed = await h.store
+        .webLogins()
+        .advanceWebLogin(started.ticket, { step: 'claim', pollHash }, h.clock.now());
+      expect(claimed.kind).to.equal('advanced');
+      const retried = await poll(h, started, { wait: 1 }).expect(200);
+      expect(retried.body).to.deep.equal({ status: 'scanned' });
+      // The claim given back (its session did not open): the next poll opens it.
+      await h.store.webLogins().advanceWebLogin(started.ticket, { step: 'release', pollHash }, h.clock.now());
+      const next = await poll(h, started).expect(200);
+      expect(next.body).to.include({ status: 'confirmed', openid: alice.openid });
+    });
+
+    it('cancels a ticket confirmed by an instance that named no confirming session (a rolling deploy), opening nothing', async () => {
+      const started = await start(h);
+      const alice = await h.login();
+      await step(h, started.ticket, 'scan', alice.access_token).expect(200);
+      await confirm(h, started, alice.access_token).expect(204);
+      // What a confirm by the previous version leaves: no session recorded on the ticket.
+      await h.redis!.client.hdel(`${h.redis!.prefix}qr:${started.ticket}`, 'i');
+      expect((await poll(h, started).expect(200)).body).to.deep.equal({ status: 'canceled' });
+      const listed = await h.http.get('/auth/sessions').set(bearer(alice.access_token)).expect(200);
+      expect(listed.body.sessions).to.have.length(1);
     });
 
     it('keeps no token of the delivery readable in Redis: the answer kept for a second collection is sealed', async () => {

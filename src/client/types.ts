@@ -75,7 +75,8 @@ export interface WebLoginRequest {
   /**
    * Three two-digit numbers in random order: the user picks the one the website shows beside the code,
    * and `confirmWebLogin()` takes it. A wrong pick ends the code (number matching against a code
-   * relayed from someone else's screen).
+   * relayed from someone else's screen). Empty from a service of the version before number matching:
+   * then show one confirm button and pass `''`, which that version ignores.
    */
   choices: string[];
 }

@@ -37,8 +37,8 @@ export function createWebLogin(parts: {
         typeof body.address !== 'string' ||
         typeof body.user_agent !== 'string' ||
         typeof body.device !== 'string' ||
-        !Array.isArray(body.choices) ||
-        !body.choices.every((choice) => typeof choice === 'string')
+        (body.choices !== undefined &&
+          (!Array.isArray(body.choices) || !body.choices.every((choice) => typeof choice === 'string')))
       ) {
         throw new AuthError(
           'invalid_response',
@@ -52,7 +52,9 @@ export function createWebLogin(parts: {
         address: body.address,
         userAgent: body.user_agent,
         device: body.device,
-        choices: body.choices as string[],
+        // None from a service of the version before number matching, which takes a confirm without
+        // one: so a page updated first still works with it.
+        choices: (body.choices as string[] | undefined) ?? [],
       };
     },
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { AuthError, DEFAULT_STORAGE_KEY } from '../../src/client/index.js';
 import { rejectionOf } from '../helpers/rejection.js';
@@ -58,6 +60,38 @@ describe('Mini-program client: confirming a web login against the real service',
     });
     expect(shown.choices).to.have.length(3).and.include(started.match);
     expect(await poll(started)).to.deep.equal({ status: 'scanned' });
+  });
+
+  it('answers no choices, rather than failing, from a service of the version before number matching', async () => {
+    // The real service behind a proxy that answers the scan as that version did: without choices.
+    const proxy = createServer(async (req, res) => {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      const upstream = await fetch(`${s.baseUrl}${req.url}`, {
+        method: req.method ?? 'GET',
+        headers: Object.fromEntries(
+          Object.entries(req.headers).filter(([name]) => ['authorization', 'content-type'].includes(name)),
+        ) as Record<string, string>,
+        ...(body === '' ? {} : { body }),
+      });
+      let text = await upstream.text();
+      if (req.url?.endsWith('/scan') && upstream.status === 200) {
+        const { choices: _, ...before } = JSON.parse(text) as Record<string, unknown>;
+        text = JSON.stringify(before);
+      }
+      res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(text);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = await website();
+      const { auth } = s.phone({ baseUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
+      const shown = await auth.scanWebLogin(started.ticket);
+      expect(shown).to.include({ ticket: started.ticket, device: 'Web · Chrome 121 on macOS' });
+      expect(shown.choices).to.deep.equal([]);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 
   it('logs in first when the mini-program has no session yet, then confirms: the website gets its own session', async () => {

@@ -185,10 +185,13 @@ export class RedisStore implements Store.SessionStore {
     [];
   private readonly feed: RevocationFeed;
   /** Endings applied here whose log write failed: logged from here later. */
-  private readonly unlogged = new UnloggedEndings(async (byUser) => {
-    await this.writeLog([...byUser.values()].flat());
-    await Promise.all([...byUser].map(([openid, ids]) => this.forgetLogged(openid, ids)));
-  });
+  private readonly unlogged = new UnloggedEndings(
+    async (byUser) => {
+      await this.writeLog([...byUser.values()].flat());
+      await Promise.all([...byUser].map(([openid, ids]) => this.forgetLogged(openid, ids)));
+    },
+    (openid) => this.call(() => this.redis.zrange(userKeys(this.prefix, openid).revoked, 0, -1)),
+  );
   private webLoginStore: RedisWebLoginStore | undefined;
 
   /** Takes ownership of `redis`: close() closes it. */
@@ -348,7 +351,7 @@ export class RedisStore implements Store.SessionStore {
   async endFamily(openid: string, familyId: string, tokenHash: Buffer): Promise<boolean> {
     const hash = tokenDigest(tokenHash);
     const keys = userKeys(this.prefix, openid);
-    const [ended, logged] = await this.call(() =>
+    const [ended, logged] = await this.ending(openid, () =>
       this.scripts.wxauthEndFamily(
         keys.family(familyId),
         keys.sessions,
@@ -365,7 +368,7 @@ export class RedisStore implements Store.SessionStore {
 
   async endSession(openid: string, familyId: string, nowMs: number): Promise<boolean> {
     const keys = userKeys(this.prefix, openid);
-    const [ended, logged] = await this.call(() =>
+    const [ended, logged] = await this.ending(openid, () =>
       this.scripts.wxauthEndSession(
         keys.family(familyId),
         keys.sessions,
@@ -381,7 +384,9 @@ export class RedisStore implements Store.SessionStore {
   }
 
   async endAllFamilies(openid: string): Promise<number> {
-    const [ended, logged] = await this.call(() => this.scripts.wxauthEndAllFamilies(...this.endAll(openid)));
+    const [ended, logged] = await this.ending(openid, () =>
+      this.scripts.wxauthEndAllFamilies(...this.endAll(openid)),
+    );
     await this.logEnded(openid, logged);
     return ended;
   }
@@ -406,7 +411,7 @@ export class RedisStore implements Store.SessionStore {
 
   async deleteUser(openid: string): Promise<{ existed: boolean; sessionsEnded: number }> {
     const keys = userKeys(this.prefix, openid);
-    const [existed, ended, logged] = await this.call(() =>
+    const [existed, ended, logged] = await this.ending(openid, () =>
       this.scripts.wxauthDeleteUser(keys.user, ...this.endAll(openid)),
     );
     // Once logged, the user's revoked set (the last key but the ban) is emptied; until then, a retry
@@ -417,7 +422,7 @@ export class RedisStore implements Store.SessionStore {
 
   async banUser(openid: string, ban: Store.Ban, nowMs: number): Promise<number> {
     const keys = userKeys(this.prefix, openid);
-    const [ended, logged] = await this.call(() =>
+    const [ended, logged] = await this.ending(openid, () =>
       this.scripts.wxauthBanUser(
         keys.ban,
         keys.sessions,
@@ -521,8 +526,9 @@ export class RedisStore implements Store.SessionStore {
   }
 
   async close(): Promise<void> {
+    // Before the connection goes: endings not yet logged get one last try.
+    await this.unlogged.close();
     this.feed.close();
-    this.unlogged.close();
     this.webLoginStore?.close();
     clearInterval(this.clockSync);
     this.guard.close();
@@ -607,6 +613,22 @@ export class RedisStore implements Store.SessionStore {
    * message; once logged, out of the user's revoked set. When the log write fails, the caller gets its
    * error, and the ids are logged from here later all the same (UnloggedEndings).
    */
+  /**
+   * An ending script. When its answer does not come (a timeout, a connection lost), it may still have
+   * run: Redis runs it late within its deadline, or its reply was lost. Its client gets 503 and may
+   * never retry (its token may be refused already), so what waits on the user's keys is looked at and
+   * logged from here later.
+   */
+  private async ending<T>(openid: string, script: () => Promise<T>): Promise<T> {
+    const sent = !this.guard.stalled;
+    try {
+      return await this.call(script);
+    } catch (error) {
+      if (sent && error instanceof TemporarilyUnavailable) this.unlogged.check(openid);
+      throw error;
+    }
+  }
+
   private async logEnded(openid: string, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     this.feed.notify(ids);

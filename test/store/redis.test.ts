@@ -486,6 +486,36 @@ describe('RedisStore', () => {
     await until('the user forgets it', 5000, async () => (await admin.exists(revoked)) === 0);
   });
 
+  it('logs, as it closes, an ending whose log write failed and whose retry has not come yet', async () => {
+    const opened = login();
+    await store.recordLogin(opened);
+    const log = appKeys(prefix).revocationLog;
+    await admin.set(log, 'a foreign value');
+    await rejection(store.endSession(opened.openid, opened.familyId, T0));
+    await admin.del(log);
+    // At once, before the background retry: the store's last try logs it.
+    await store.close();
+    expect(await admin.zscore(log, opened.familyId)).not.to.equal(null);
+    expect(await admin.exists(userKeys(prefix, opened.openid).revoked)).to.equal(0);
+  });
+
+  it('logs an ending that Redis ran after its caller had given up (answered 503), without another call', async function () {
+    this.timeout(10_000);
+    const opened = login();
+    await store.recordLogin(opened);
+    const log = appKeys(prefix).revocationLog;
+    // Writes wait 1.5 s: past the caller's 1 s command timeout, within the script's deadline.
+    await admin.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+    const error = await rejection(store.endSession(opened.openid, opened.familyId, T0));
+    expect(error).to.be.instanceOf(TemporarilyUnavailable);
+    await until(
+      'the late ending logged',
+      6000,
+      async () => (await admin.zscore(log, opened.familyId)) !== null,
+    );
+    expect(await admin.exists(userKeys(prefix, opened.openid).family(opened.familyId)), 'ended').to.equal(0);
+  });
+
   it('tells a watcher of every entry of a log read in pages, many of them logged in the same millisecond', async () => {
     const log = appKeys(prefix).revocationLog;
     const now = Number((await admin.time())[0]) * 1000;

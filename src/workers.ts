@@ -19,8 +19,8 @@ import { generatePrivateJwks } from './tokens/index.js';
  * primary exits 0.
  *
  * A worker that dies after it listened has crashed (a bug, memory, a kill from outside): it is started
- * again, at once the first time and then with a back-off while its replacements keep dying young, so a
- * crash loop costs little and the other workers serve meanwhile. A worker that dies before it listens
+ * again, at once when it had lived MIN_LIFETIME_MS, else with a back-off that grows while replacements
+ * keep dying young, so a crash loop costs little and the other workers serve meanwhile. A worker that dies before it listens
  * failed at start, which with settings checked by the primary means something every worker shares (the
  * port taken, a key file unreadable): when as many starts in a row as there are workers fail so, the
  * primary stops and exits 1 rather than loop.

@@ -17,10 +17,10 @@ const bearerErrors = {
     "temporarily_unavailable: this instance has not yet read its store's record of ended sessions (it started while Redis was unreachable, or is still reading), or the store is unreachable; retry after Retry-After.",
   ),
 };
-/** The routes that end sessions share one limit per user (RATE_LIMIT_ENDINGS_PER_USER). */
+/** The routes that end sessions share one limit per session of a user (RATE_LIMIT_ENDINGS_PER_USER). */
 const endingsLimited = {
   '429': error(
-    'rate_limited: too many endings by this user (the ending routes share one limit); see Retry-After.',
+    'rate_limited: too many endings from this session (the ending routes share one limit per session of a user); see Retry-After.',
   ),
 };
 const deviceField = {
@@ -100,8 +100,8 @@ const webLoginRefusals = {
   '400': error(
     'invalid_request (not a ticket), or invalid_grant: the ticket is unknown, expired, canceled, used, or scanned by another user.',
   ),
-  ...bearerErrors,
   ...storeErrors,
+  ...bearerErrors,
 };
 /** The mini-program's steps of a web login, with the scanning user's access token. */
 const webLoginStep = (summary: string, success: object, extra: object = {}) => ({
@@ -417,9 +417,9 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           responses: {
             '204': { description: 'Ended (idempotent; reveals nothing)' },
             ...badRequest,
+            ...storeErrors,
             ...bearerErrors,
             ...endingsLimited,
-            ...storeErrors,
           },
         },
       },
@@ -446,8 +446,8 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           security: [{ bearer: [] }],
           responses: {
             '200': { description: 'The sessions', content: json(ref('Sessions')) },
-            ...bearerErrors,
             ...storeErrors,
+            ...bearerErrors,
           },
         },
       },
@@ -466,9 +466,9 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           ],
           responses: {
             '204': { description: "Ended; also for an id that is unknown, ended or another user's" },
+            ...storeErrors,
             ...bearerErrors,
             ...endingsLimited,
-            ...storeErrors,
           },
         },
       },
@@ -481,9 +481,9 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
           security: [{ bearer: [] }],
           responses: {
             '204': { description: 'Deleted' },
+            ...storeErrors,
             ...bearerErrors,
             ...endingsLimited,
-            ...storeErrors,
           },
         },
       },

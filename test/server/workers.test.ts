@@ -176,7 +176,7 @@ describe('every core (npm run start:workers)', function () {
     for (let i = 0; i < 4; i += 1) expect((await getOnce(`${base}/healthz`, '')).status).to.equal(200);
     // Its replacement dying young too is a crash loop: the next one waits.
     process.kill(replacement!, 'SIGKILL');
-    await waitFor(/"restartInMs":500,"msg":"worker died: starting another"/);
+    await waitFor(/"restartInMs":1000,"msg":"worker died: starting another"/);
     await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 4);
     expect(workers()).to.have.length(2);
     child!.kill('SIGTERM');

@@ -131,7 +131,7 @@ export const APP_KEY_LAYOUT = {
     type: 'hash',
     ttl: "10 minutes past the ticket's expiry",
     holds:
-      "a [web login](#web-login-by-scanning-a-mini-program-code)'s ticket: `p` the poll token's SHA-256 (never the token), `s` its status, `c`/`e` created and expires (ms), `a`/`u` the browser's address and user agent, `m` the two digits the website shows and `h` the three choices the phone offers (number matching), `o` the openid that scanned it, `i` the session (family id) that confirmed it, `r`/`d` the delivered token response sealed under a key derived from the poll token (AES-256-GCM; no token in clear) and when (ms); `wxauth:qr` is also the pub/sub channel of ticket changes (the ticket id)",
+      "a [web login](sdks.md#web-login-by-scanning-a-mini-program-code)'s ticket: `p` the poll token's SHA-256 (never the token), `s` its status, `c`/`e` created and expires (ms), `a`/`u` the browser's address and user agent, `m` the two digits the website shows and `h` the three choices the phone offers (number matching), `o` the openid that scanned it, `i` the session (family id) that confirmed it, `r`/`d` the delivered token response sealed under a key derived from the poll token (AES-256-GCM; no token in clear) and when (ms); `wxauth:qr` is also the pub/sub channel of ticket changes (the ticket id)",
   },
   revocationLog: {
     key: 'wxauth:rv',

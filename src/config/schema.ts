@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { parseAtRestKeys } from '../crypto/index.js';
 
 /**
- * Every setting, in one table: the loader, `.env.example` (scripts/gen-env-example.ts) and the README's
- * settings section are all made from it, and a test fails when they drift apart.
+ * Every setting, in one table: the loader, `.env.example` (scripts/gen-env-example.ts) and the settings
+ * table of docs/configuration.md are all made from it, and a test fails when they drift apart.
  */
 export interface SettingSpec {
   name: string;
@@ -346,7 +346,7 @@ export const SETTINGS = [
   {
     name: 'RATE_LIMIT_ENDINGS_PER_USER',
     default: '30/60',
-    doc: 'The routes that end sessions (POST /auth/logout, DELETE /auth/sessions/{id}, DELETE /auth/account), together, per user and session: each ending writes to Redis for every instance, and each of a user\'s sessions has its own count, so a session in other hands cannot use up the one whose logout everywhere would end it (`N/S`, `0`: off).',
+    doc: "The routes that end sessions (POST /auth/logout, DELETE /auth/sessions/{id}, DELETE /auth/account), together, per user and session: each ending writes to Redis for every instance, and each of a user's sessions has its own count, so a session in other hands cannot use up the one whose logout everywhere would end it (`N/S`, `0`: off).",
     schema: rateLimit,
   },
   {

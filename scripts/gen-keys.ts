@@ -1,6 +1,6 @@
 /**
  * Writes the private JWKS of JWT_SIGNING_KEYS_FILE, and rotates it in steps (each followed by a
- * rolling restart of every instance; the README gives the procedure and its waits):
+ * rolling restart of every instance; docs/configuration.md gives the procedure and its waits):
  *   npm run keys -- keys.json                   a new set with one key
  *   npm run keys -- keys.json --next            step 1: adds a key marked "next": published in the
  *                                               JWKS and verifying, not signing

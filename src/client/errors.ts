@@ -1,4 +1,4 @@
-/** The service's error codes (its README and OpenAPI document), which the client passes on as `AuthError.code`. */
+/** The service's error codes (its HTTP reference and OpenAPI document), which the client passes on as `AuthError.code`. */
 export type ServiceErrorCode =
   | 'invalid_request'
   | 'invalid_grant'

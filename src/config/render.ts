@@ -18,7 +18,7 @@ export function renderEnvExample(): string {
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
-/** The README's settings table (between the markers in README.md). */
+/** The settings table of docs/configuration.md (between its settings markers). */
 export function renderSettingsTable(): string {
   const rows = SETTINGS.map((s) => {
     const secret = 'secret' in s && s.secret ? ' (secret)' : '';

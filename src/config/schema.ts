@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { parseAtRestKeys } from '../crypto/index.js';
 
 /**
- * Every setting, in one table: the loader, `.env.example` (scripts/gen-env-example.ts) and the README's
- * settings section are all made from it, and a test fails when they drift apart.
+ * Every setting, in one table: the loader, `.env.example` (scripts/gen-env-example.ts) and the settings
+ * table of docs/configuration.md are all made from it, and a test fails when they drift apart.
  */
 export interface SettingSpec {
   name: string;

@@ -1,5 +1,5 @@
 /**
- * The contract's error codes (the README's error table and the OpenAPI document), in the contract's order. Every error a client
+ * The contract's error codes (the error table of docs/http-reference.md and the OpenAPI document), in the contract's order. Every error a client
  * sees is one of these; the error middleware is the only place that turns them into bodies.
  */
 export const ERROR_CODES = [

@@ -1,7 +1,8 @@
 /**
  * Redis key layout. The builders below name the keys; USER_KEY_LAYOUT and APP_KEY_LAYOUT describe them,
- * once: README.md's "Redis layout" tables are generated from those two by `npm run env-example`. Every
- * key of one user carries the hash tag `{openid}`, so multi-key scripts stay in one Cluster slot.
+ * once: the "Redis layout" tables of docs/operations.md are generated from those two by
+ * `npm run env-example`. Every key of one user carries the hash tag `{openid}`, so multi-key scripts
+ * stay in one Cluster slot.
  * Openids are validated (base64url-like, at most 64 characters) before they get here.
  */
 export function userKeys(prefix: string, openid: string) {
@@ -42,7 +43,10 @@ export function appKeys(prefix: string) {
   };
 }
 
-/** One key as README.md shows it (Markdown): named with the default prefix, its Redis type, TTL, content. */
+/**
+ * One key as docs/operations.md shows it (Markdown): named with the default prefix, its Redis type, TTL,
+ * content.
+ */
 export interface KeyLayout {
   key: string;
   type: string;
@@ -50,7 +54,7 @@ export interface KeyLayout {
   holds: string;
 }
 
-/** The keys of one user (userKeys), in the README's order. */
+/** The keys of one user (userKeys), in the guide's order. */
 export const USER_KEY_LAYOUT = {
   user: {
     key: 'wxauth:{openid}:u',
@@ -90,7 +94,7 @@ export const USER_KEY_LAYOUT = {
 
 /**
  * The app's keys (appKeys, whose two channels share their keys' names, and the rate limiter's, which
- * http/middleware/rate-limit.ts names), in the README's order.
+ * http/middleware/rate-limit.ts names), in the guide's order.
  */
 export const APP_KEY_LAYOUT = {
   wechatAccessToken: {
@@ -131,7 +135,7 @@ export const APP_KEY_LAYOUT = {
     type: 'hash',
     ttl: "10 minutes past the ticket's expiry",
     holds:
-      "a [web login](#web-login-by-scanning-a-mini-program-code)'s ticket: `p` the poll token's SHA-256 (never the token), `s` its status, `c`/`e` created and expires (ms), `a`/`u` the browser's address and user agent, `m` the two digits the website shows and `h` the three choices the phone offers (number matching), `o` the openid that scanned it, `i` the session (family id) that confirmed it, `r`/`d` the delivered token response sealed under a key derived from the poll token (AES-256-GCM; no token in clear) and when (ms); `wxauth:qr` is also the pub/sub channel of ticket changes (the ticket id)",
+      "a [web login](sdks.md#web-login-by-scanning-a-mini-program-code)'s ticket: `p` the poll token's SHA-256 (never the token), `s` its status, `c`/`e` created and expires (ms), `a`/`u` the browser's address and user agent, `m` the two digits the website shows and `h` the three choices the phone offers (number matching), `o` the openid that scanned it, `i` the session (family id) that confirmed it, `r`/`d` the delivered token response sealed under a key derived from the poll token (AES-256-GCM; no token in clear) and when (ms); `wxauth:qr` is also the pub/sub channel of ticket changes (the ticket id)",
   },
   revocationLog: {
     key: 'wxauth:rv',
@@ -145,7 +149,7 @@ export const APP_KEY_LAYOUT = {
   KeyLayout
 >;
 
-/** One of README.md's Redis layout tables (between its redis-*-keys markers). */
+/** One of docs/operations.md's Redis layout tables (between its redis-*-keys markers). */
 export function renderKeyLayoutTable(layout: Record<string, KeyLayout>): string {
   const cell = (text: string) => text.replaceAll('|', '\\|');
   const rows = Object.values(layout).map(

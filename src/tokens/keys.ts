@@ -139,7 +139,7 @@ export async function generateEphemeralKeySet(alg: SigningAlgorithm = 'ES256'): 
 }
 
 /*
- * Rotation in steps, each followed by a rolling restart of every instance (the README's procedure):
+ * Rotation in steps, each followed by a rolling restart of every instance (docs/configuration.md gives the procedure):
  * addNextKey publishes a new key that does not sign yet; promoteNextKey makes it sign and keeps the one
  * it replaces for verification; retireKey removes a key once no token it signed can still be live.
  */

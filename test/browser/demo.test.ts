@@ -12,7 +12,7 @@ import { pngOfDataUrl, readQrCode } from '../helpers/qr.js';
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
 /**
- * Where the screenshots go: a temporary folder, or SCREENSHOTS_DIR (docs, to retake the README's:
+ * Where the screenshots go: a temporary folder, or SCREENSHOTS_DIR (docs, to retake the README's demo pictures:
  * `SCREENSHOTS_DIR=docs npx mocha test/browser/demo.test.ts`).
  */
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR ? join(ROOT, process.env.SCREENSHOTS_DIR) : undefined;

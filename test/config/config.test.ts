@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { readGeneratedTable } from '../../scripts/lib/doc-tables.js';
 import { loadConfig, renderEnvExample, renderSettingsTable } from '../../src/config/index.js';
 import { APP_KEY_LAYOUT, renderKeyLayoutTable, USER_KEY_LAYOUT } from '../../src/store/keys.js';
 import { refusal } from '../helpers/config.js';
-
-/** README.md between `<!-- name:start -->` and `<!-- name:end -->`: what `npm run env-example` writes. */
-function generated(name: string): string | undefined {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  return new RegExp(`<!-- ${name}:start -->\n([\\s\\S]*?)\n<!-- ${name}:end -->`).exec(readme)?.[1];
-}
 
 describe('configuration', () => {
   it('starts with no settings at all on the embedded defaults', () => {
@@ -110,12 +105,12 @@ describe('configuration', () => {
     expect(readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')).to.equal(renderEnvExample());
   });
 
-  it('keeps the README settings table in step with the settings table', () => {
-    expect(generated('settings')).to.equal(renderSettingsTable());
+  it("keeps the configuration guide's settings table in step with the settings table", () => {
+    expect(readGeneratedTable('settings')).to.equal(renderSettingsTable());
   });
 
-  it("keeps the README's Redis layout tables in step with store/keys.ts", () => {
-    expect(generated('redis-user-keys')).to.equal(renderKeyLayoutTable(USER_KEY_LAYOUT));
-    expect(generated('redis-app-keys')).to.equal(renderKeyLayoutTable(APP_KEY_LAYOUT));
+  it("keeps the operations guide's Redis layout tables in step with store/keys.ts", () => {
+    expect(readGeneratedTable('redis-user-keys')).to.equal(renderKeyLayoutTable(USER_KEY_LAYOUT));
+    expect(readGeneratedTable('redis-app-keys')).to.equal(renderKeyLayoutTable(APP_KEY_LAYOUT));
   });
 });

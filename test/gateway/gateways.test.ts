@@ -14,7 +14,7 @@ interface Seen {
 }
 
 for (const kind of [nginx, caddy])
-  describe(`${kind.name} with /auth/verify (the README's configuration, a real ${kind.debian})`, function () {
+  describe(`${kind.name} with /auth/verify (the configuration in docs/verify-tokens.md, a real ${kind.debian})`, function () {
     this.timeout(30_000);
     let issuer: Issuer;
     let upstream: Server;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * The gateways whose configuration the README ships, each run for real from exactly the README's block
+ * The gateways whose configuration docs/verify-tokens.md ships, each run for real from exactly its block
  * (its addresses replaced by the test's): nginx `auth_request` and Caddy `forward_auth`.
  */
 export interface GatewayKind {
@@ -44,19 +44,19 @@ function findBinary(name: string, versionFlag: string): string | undefined {
   return undefined;
 }
 
-/** The README's block between `<!-- NAME:start -->` and `<!-- NAME:end -->`, with `replace`d addresses. */
-function readmeBlock(name: string, fence: string, replace: Array<[string, string]>): string {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+/** The guide's block between `<!-- NAME:start -->` and `<!-- NAME:end -->`, with `replace`d addresses. */
+function guideBlock(name: string, fence: string, replace: Array<[string, string]>): string {
+  const guide = readFileSync(new URL('../../docs/verify-tokens.md', import.meta.url), 'utf8');
   const match = new RegExp(
     `<!-- ${name}:start -->\\s*\`\`\`${fence}\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`,
-  ).exec(readme);
+  ).exec(guide);
   if (!match)
     throw new Error(
-      `README.md has no \`\`\`${fence} block between <!-- ${name}:start --> and <!-- ${name}:end -->`,
+      `docs/verify-tokens.md has no \`\`\`${fence} block between <!-- ${name}:start --> and <!-- ${name}:end -->`,
     );
   let block = match[1]!;
   for (const [from, to] of replace) {
-    if (!block.includes(from)) throw new Error(`the README's ${name} block no longer has "${from}"`);
+    if (!block.includes(from)) throw new Error(`the guide's ${name} block no longer has "${from}"`);
     block = block.replaceAll(from, to);
   }
   return block;
@@ -67,7 +67,7 @@ export const nginx: GatewayKind = {
   debian: 'nginx-light',
   binary: () => findBinary('nginx', '-v'),
   async start(binary, ports) {
-    const block = readmeBlock('nginx', 'nginx', [
+    const block = guideBlock('nginx', 'nginx', [
       ['server 127.0.0.1:3000;', `server 127.0.0.1:${ports.wxauth};`],
       ['server 127.0.0.1:8080;', `server 127.0.0.1:${ports.service};`],
       ['listen 80;', `listen 127.0.0.1:${ports.gateway};`],
@@ -108,7 +108,7 @@ export const caddy: GatewayKind = {
   debian: 'caddy',
   binary: () => findBinary('caddy', 'version'),
   async start(binary, ports) {
-    const block = readmeBlock('caddy', 'caddy', [
+    const block = guideBlock('caddy', 'caddy', [
       ['api.example.com', `http://127.0.0.1:${ports.gateway}`],
       ['wxauth:3000', `127.0.0.1:${ports.wxauth}`],
       ['orders:8080', `127.0.0.1:${ports.service}`],

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { expect } from 'chai';
 import { type Harness, startHarness } from '../helpers/harness.js';
@@ -42,12 +43,19 @@ describe('served routes', () => {
   });
 });
 
-describe('README', () => {
+/** The HTTP reference's section under `## heading`, up to the next section. */
+function referenceSection(heading: string): string {
+  const guide = readFileSync(new URL('../../docs/http-reference.md', import.meta.url), 'utf8');
+  const start = guide.indexOf(`\n## ${heading}\n`);
+  if (start < 0) throw new Error(`docs/http-reference.md has no "## ${heading}" section`);
+  const end = guide.indexOf('\n## ', start + 1);
+  return guide.slice(start, end < 0 ? undefined : end);
+}
+
+describe('HTTP reference (docs/http-reference.md)', () => {
   it("lists exactly the OpenAPI document's routes in its routes table", async () => {
-    const { readFileSync } = await import('node:fs');
     const { openApiDocument } = await import('../../src/http/openapi.js');
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('## Routes'), readme.indexOf('### How tokens work'));
+    const section = referenceSection('Routes');
     // A route that answers several methods alike is one row: `GET, POST /path`.
     const listed = [...section.matchAll(/^\| `([A-Z]+(?:, [A-Z]+)*) ([^`]+)` \|/gm)].flatMap((m) =>
       m[1]!.split(', ').map((method) => `${method} ${m[2]}`),
@@ -59,12 +67,10 @@ describe('README', () => {
   });
 });
 
-describe('README errors table', () => {
+describe('HTTP reference errors table', () => {
   it('names exactly the error codes the service answers with', async () => {
-    const { readFileSync } = await import('node:fs');
     const { ERROR_CODES } = await import('../../src/errors/index.js');
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('### Errors'), readme.indexOf('### How tokens work'));
+    const section = referenceSection('Errors');
     const rows = section.slice(section.indexOf('| --- |'));
     const named = new Set([...rows.matchAll(/\| `([a-z_]+)` \|$/gm)].map((m) => m[1]));
     expect([...named].sort()).to.deep.equal([...ERROR_CODES].sort());

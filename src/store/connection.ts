@@ -45,6 +45,11 @@ export interface SubscriptionEvents {
   subscribed(subscriber: Redis, current: () => boolean): void;
   /** The connection closed: nothing is heard until `subscribed` again. */
   lost(): void;
+  /**
+   * A connection ended before it subscribed (the store unreachable, SUBSCRIBE refused): why, as the
+   * connection or Redis said it. Another is made after a back-off.
+   */
+  failed?(reason: string): void;
 }
 
 /**
@@ -92,17 +97,26 @@ export class Subscription {
     }
     this.subscriber = subscriber;
     const current = () => this.subscriber === subscriber;
-    // Connection errors are the store's connection's to report; this one's end is what matters here.
-    subscriber.on('error', () => {});
+    // Connection errors are the store's connection's to log; this one's end is what matters here, and
+    // why it ended before subscribing, which its owner is told.
+    let subscribed = false;
+    let why = 'the connection to the store ended before it could subscribe';
+    subscriber.on('error', (error: Error) => {
+      why = error.message;
+    });
     subscriber.on('message', (_channel: string, text: string) => this.events.message(text));
     subscriber.on('ready', () => {
       subscriber.subscribe(this.channel).then(
         () => {
           if (!current()) return;
+          subscribed = true;
           this.attempt = 0;
           this.events.subscribed(subscriber, current);
         },
-        () => subscriber.disconnect(),
+        (error: Error) => {
+          why = `SUBSCRIBE refused: ${error.message}`;
+          subscriber.disconnect();
+        },
       );
     });
     subscriber.on('close', () => {
@@ -111,6 +125,7 @@ export class Subscription {
     subscriber.once('end', () => {
       if (!current()) return;
       this.subscriber = undefined;
+      if (!subscribed && !this.closed) this.events.failed?.(why);
       this.retryLater();
     });
   }

@@ -60,6 +60,8 @@ export class RevocationFeed {
       message: (text) => this.heard(text),
       subscribed: (subscriber, current) => void this.catchUp(subscriber, current, false),
       lost: () => this.setState('blind'),
+      // Counted and warned as a failed read: until it subscribes, the log is not read either.
+      failed: (reason) => this.setState('blind', { failure: reason }),
     });
   }
 

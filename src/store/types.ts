@@ -257,7 +257,10 @@ export type RevocationFeedState = 'blind' | 'catching_up' | 'live';
 export interface RevocationFeedDetails {
   /** With `live`: how many revocations the catch-up passed on. */
   caughtUp?: number;
-  /** With `blind`: the catch-up failed to read the record (the error's message); it is tried again. */
+  /**
+   * With `blind`: the catch-up failed to read the record, or could not subscribe (the store unreachable,
+   * SUBSCRIBE refused), as the error said; it is tried again.
+   */
   failure?: string;
 }
 

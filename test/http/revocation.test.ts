@@ -224,7 +224,7 @@ describe('an instance that has not yet read the revocation log', function () {
     expect((res.headers as Record<string, string>)['retry-after']).to.match(/^\d+$/);
   }
 
-  it('answers 503 on Bearer routes and /readyz while started without Redis, then refuses what ended meanwhile', async () => {
+  it('answers 503 on Bearer routes and /readyz while started without Redis, warns and counts it, then refuses what ended meanwhile', async () => {
     const via = await relay(a.redis!.server.port, { cut: true });
     try {
       const ended = await a.login();
@@ -237,6 +237,10 @@ describe('an instance that has not yet read the revocation log', function () {
         await expectUnavailable(await b.http.get('/auth/sessions').set(bearer(token)));
       }
       await expectUnavailable(await b.http.get('/readyz'));
+      // Said and counted, although no read of the log was even tried: it cannot subscribe.
+      await until('the warning', 5000, async () => b.logs.join('').includes('revocation_catch_up_failed'));
+      const metrics = await b.metrics.registry.metrics();
+      expect(Number(/^wxauth_revocation_catchup_failures_total (\d+)/m.exec(metrics)?.[1])).to.be.above(0);
       await a.http.post('/auth/logout').set(bearer(ended.access_token)).send({ all: true }).expect(204);
       // Asked again from memory, through the lane too: still not answered from an empty memory.
       await expectUnavailable(await me(b, live.access_token));

@@ -100,6 +100,8 @@ interface Access {
 /** The long poll's wait, seconds: the service waits at most 25. */
 const POLL_WAIT_S = 25;
 const RETRY_MAX_MS = 5000;
+/** How long after a confirm the service keeps a ticket for its website to collect, at least, ms. */
+const COLLECT_GRACE_MS = 30_000;
 const RATE_LIMIT_WAIT_MAX_S = 60;
 
 /**
@@ -304,7 +306,9 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
             const transient =
               polled === undefined || polled.response.status === 429 || polled.response.status >= 500;
             if (!transient) throw serviceError(polled!.response, polled!.body, 'POST /auth/qr/{ticket}/poll');
-            if (clock.now() >= expiresAt) {
+            // A confirm leaves the website COLLECT_GRACE_MS past the code's expiry to collect (the
+            // service moves the ticket's expiry): retry until then, not only until `expiresAt`.
+            if (clock.now() >= expiresAt + COLLECT_GRACE_MS) {
               onStatus?.('expired');
               return { status: 'expired' };
             }

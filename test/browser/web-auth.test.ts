@@ -182,6 +182,33 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
     expect(sessions.sessions).to.have.length(2);
   });
 
+  it("still collects a confirm at the code's last second when a poll fails on the network past the code's expiry", async () => {
+    let failures = 0;
+    const auth: WebAuth = createWebAuth({
+      baseUrl: s.baseUrl,
+      storage: null,
+      clock: s.h.clock,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const text = await response.text();
+        if (String(input).endsWith('/poll') && text.includes('"confirmed"') && failures++ === 0) {
+          // The answer is lost, and by the time the browser notices, the code's 120 s are over.
+          s.h.clock.advance(2000);
+          throw new TypeError('fetch failed');
+        }
+        return new Response(text, { status: response.status, headers: response.headers });
+      },
+    });
+    const login = await auth.startQrLogin();
+    const phone = s.phone();
+    const shown = await phone.auth.scanWebLogin(login.ticket);
+    s.h.clock.advance(119_000);
+    const waiting = login.wait();
+    await phone.auth.confirmWebLogin(shown.ticket, login.match);
+    expect(await waiting).to.deep.equal({ status: 'confirmed', session: { openid: phone.wx.openid } });
+    expect(failures).to.be.above(1);
+  });
+
   it('rides out a poll that failed on the network, and stops when its signal aborts', async () => {
     let failures = 1;
     const auth: WebAuth = createWebAuth({

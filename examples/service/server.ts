@@ -1,6 +1,6 @@
 /**
- * The example orders service: WXAUTH_ISSUER=https://auth.example.com [WXAUTH_AUDIENCE=wxauth] [PORT=8080]
- *   npx tsx --tsconfig examples/service/tsconfig.json examples/service/server.ts
+ * The example orders service (README.md): in this folder,
+ *   npm install && WXAUTH_ISSUER=http://localhost:3000 [WXAUTH_AUDIENCE=wxauth] [PORT=8080] npm start
  */
 import { createVerifier } from '@wxauth/verifier';
 import { createOrdersApp } from './app.js';

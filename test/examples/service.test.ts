@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -91,6 +92,25 @@ describe('examples/service: a Koa service protected by @wxauth/verifier, used by
     ).catch((error: { stdout?: string }) => {
       throw new Error(`examples/service does not type-check:\n${error.stdout ?? ''}`);
     });
+  });
+
+  it('ships a lockfile that matches its package.json and the verifier it links', async () => {
+    const read = async (path: string) => JSON.parse(await readFile(join(root, path), 'utf8'));
+    const pkg = await read('examples/service/package.json');
+    const lock = await read('examples/service/package-lock.json');
+    const verifier = await read('packages/verifier/package.json');
+    // What npm ci compares: a lockfile left behind by another package.json makes it refuse to install.
+    expect(lock.name).to.equal(pkg.name);
+    expect(lock.packages[''].dependencies).to.deep.equal(pkg.dependencies);
+    expect(lock.packages['node_modules/@wxauth/verifier']).to.deep.equal({
+      resolved: '../../packages/verifier',
+      link: true,
+    });
+    expect(lock.packages['../../packages/verifier'].dependencies).to.deep.equal(verifier.dependencies);
+    for (const [name, version] of Object.entries(pkg.dependencies as Record<string, string>)) {
+      if (!version.startsWith('file:'))
+        expect(lock.packages[`node_modules/${name}`]?.version, name).to.equal(version);
+    }
   });
 
   it("serves the phone's own orders: the client logs in by itself and the service reads the openid from the token", async () => {

@@ -1,9 +1,10 @@
-import { AuthError, DecryptFailedError, NetworkError, UserDeniedError } from 'wxauth/client';
+import { AuthError, DecryptFailedError, NetworkError, UserDeniedError } from '../../lib/wxauth/index';
 import { auth } from '../../auth';
 
+/** What examples/service answers at GET /api/orders. */
 interface Order {
-  id: string;
-  total: number;
+  id: number;
+  item: string;
 }
 
 /** What to tell the user about a failure of the auth client. */
@@ -58,8 +59,8 @@ Page({
   async onLoadOrders() {
     try {
       // One line per request: the token is attached, refreshed, or a new login made, as needed.
-      const response = await auth.request<Order[]>({ url: '/api/orders' });
-      if (response.statusCode === 200) this.setData({ orders: response.data, message: '' });
+      const response = await auth.request<{ orders: Order[] }>({ url: '/api/orders' });
+      if (response.statusCode === 200) this.setData({ orders: response.data.orders, message: '' });
       else this.setData({ message: `The server answered ${response.statusCode}.` });
     } catch (error) {
       this.setData({ message: explain(error) });

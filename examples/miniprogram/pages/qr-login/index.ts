@@ -1,4 +1,4 @@
-import { AuthError, type WebLoginRequest } from 'wxauth/client';
+import { AuthError, type WebLoginRequest } from '../../lib/wxauth/index';
 import { auth } from '../../auth';
 
 /**

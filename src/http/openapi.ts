@@ -1,79 +1,24 @@
 import { POLL_STATUSES, TICKET_PATTERN } from '../auth/web-login.js';
 import { ERROR_CODES } from '../errors/index.js';
+import {
+  badRequest,
+  bearerErrors,
+  bearerOrLoginRequired,
+  deviceField,
+  endingsLimited,
+  error,
+  json,
+  jsonOrForm,
+  openDataBody,
+  openDataErrors,
+  ref,
+  storeErrors,
+  upstreamErrors,
+} from './answers.js';
+import { pathsOf } from './declare.js';
+import { SESSION_ROUTES } from './routes/sessions.js';
 
 const errorCodes = [...ERROR_CODES];
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object) => ({ 'application/json': { schema } });
-const error = (description: string) => ({ description, content: json(ref('Error')) });
-const bearerErrors = {
-  '401': {
-    ...error(
-      'No token, or a malformed, forged or expired one, or one whose session has ended (RFC 6750 challenge in WWW-Authenticate).',
-    ),
-    headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
-  },
-  '503': error(
-    "temporarily_unavailable: this instance has not yet read its store's record of ended sessions (it started while Redis was unreachable, or is still reading), or the store is unreachable; retry after Retry-After.",
-  ),
-};
-/** The routes that end sessions share one limit per session of a user (RATE_LIMIT_ENDINGS_PER_USER). */
-const endingsLimited = {
-  '429': error(
-    'rate_limited: too many endings from this session (the ending routes share one limit per session of a user); see Retry-After.',
-  ),
-};
-const deviceField = {
-  type: 'string',
-  maxLength: 64,
-  description:
-    "What the user's list of sessions shows for this login (the SDK sends the phone's model, system and WeChat version): printable, at most 64 characters.",
-};
-const storeErrors = { '503': error('The store (Redis) is unreachable; retry after Retry-After.') };
-const upstreamErrors = {
-  '502': error('WeChat unreachable, busy or answering nonsense.'),
-  '504': error('WeChat did not answer in time.'),
-};
-const badRequest = {
-  '400': error('Malformed body (invalid_request).'),
-  '413': error('Body larger than the limit.'),
-};
-const openDataBody = {
-  type: 'object',
-  required: ['encryptedData', 'iv'],
-  description:
-    "The page may forward the event's e.detail as is: fields not named here (errMsg, cloudID, userInfo…) are ignored.",
-  properties: {
-    encryptedData: {
-      type: 'string',
-      description:
-        'base64 (e.detail.encryptedData) of a non-empty multiple of 16 bytes, at most 65536; a + turned into a space by form encoding is repaired',
-    },
-    iv: { type: 'string', description: 'base64 of exactly 16 bytes (e.detail.iv)' },
-  },
-};
-/** JSON, or the same fields form-encoded. */
-const jsonOrForm = (schema: object) => ({
-  ...json(schema),
-  'application/x-www-form-urlencoded': { schema },
-});
-const bearerOrLoginRequired = {
-  '401': {
-    ...error(
-      'invalid_token (RFC 6750 challenge in WWW-Authenticate), or login_required when no session_key is stored for the user.',
-    ),
-    headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
-  },
-};
-const openDataErrors = {
-  ...badRequest,
-  '400': error(
-    'invalid_request (malformed field: bad base64, iv not 16 bytes…), decrypt_failed (the stored session_key is stale: wx.login() and POST /auth/login again), invalid_open_data (watermark of another app, openId of another user) or invalid_signature.',
-  ),
-  ...bearerOrLoginRequired,
-  '429': error('rate_limited; see Retry-After.'),
-  ...storeErrors,
-};
 
 const discovery = {
   get: {
@@ -335,6 +280,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       },
     },
     paths: {
+      ...pathsOf(SESSION_ROUTES),
       '/auth/login': {
         post: {
           summary: 'Exchange a wx.login() code for tokens',
@@ -437,53 +383,6 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
               }),
             },
             ...bearerErrors,
-          },
-        },
-      },
-      '/auth/sessions': {
-        get: {
-          summary: "The caller's sessions (logins), newest first",
-          security: [{ bearer: [] }],
-          responses: {
-            '200': { description: 'The sessions', content: json(ref('Sessions')) },
-            ...storeErrors,
-            ...bearerErrors,
-          },
-        },
-      },
-      '/auth/sessions/{id}': {
-        delete: {
-          summary: 'End one session of the caller: its access tokens are refused at once, on every instance',
-          security: [{ bearer: [] }],
-          parameters: [
-            {
-              name: 'id',
-              in: 'path',
-              required: true,
-              description: "A session id from GET /auth/sessions (an access token's sid).",
-              schema: { type: 'string' },
-            },
-          ],
-          responses: {
-            '204': { description: "Ended; also for an id that is unknown, ended or another user's" },
-            ...storeErrors,
-            ...bearerErrors,
-            ...endingsLimited,
-          },
-        },
-      },
-      '/auth/account': {
-        delete: {
-          summary:
-            'Delete everything kept about the caller (注销): the user record and session_key, every session, per-user counters',
-          description:
-            'Every access token of the user is refused at once. A later login starts afresh; a ban stays.',
-          security: [{ bearer: [] }],
-          responses: {
-            '204': { description: 'Deleted' },
-            ...storeErrors,
-            ...bearerErrors,
-            ...endingsLimited,
           },
         },
       },

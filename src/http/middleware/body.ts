@@ -48,7 +48,12 @@ export function readBody<S extends z.ZodType>(ctx: Context, schema: S): z.infer<
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidRequest('The body must be a JSON object.');
   }
-  const parsed = schema.safeParse(body);
+  return validated(schema, body);
+}
+
+/** `value` as `schema` takes it, or `invalid_request` naming the first field at fault (`body` for the whole). */
+export function validated<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.length ? issue.path.join('.') : 'body';

@@ -1,34 +1,83 @@
 import type { Router } from '@koa/router';
 import type { Middleware } from 'koa';
+import { z } from 'zod';
 import type { Accounts } from '../../auth/accounts.js';
 import type { AccessTokens } from '../../tokens/index.js';
+import { bearerErrors, endingsLimited, json, ref, storeErrors } from '../answers.js';
+import { declareRoute, mounter } from '../declare.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
+
+const listSessionsRoute = declareRoute({
+  method: 'get',
+  path: '/auth/sessions',
+  auth: 'bearer',
+  summary: "The caller's sessions (logins), newest first",
+  responses: {
+    '200': { description: 'The sessions', content: json(ref('Sessions')) },
+    ...storeErrors,
+    ...bearerErrors,
+  },
+});
+
+const endSessionRoute = declareRoute({
+  method: 'delete',
+  path: '/auth/sessions/{id}',
+  auth: 'bearer',
+  summary: 'End one session of the caller: its access tokens are refused at once, on every instance',
+  params: z.object({
+    id: z.string().meta({ description: "A session id from GET /auth/sessions (an access token's sid)." }),
+  }),
+  responses: {
+    '204': { description: "Ended; also for an id that is unknown, ended or another user's" },
+    ...storeErrors,
+    ...bearerErrors,
+    ...endingsLimited,
+  },
+});
+
+const deleteAccountRoute = declareRoute({
+  method: 'delete',
+  path: '/auth/account',
+  auth: 'bearer',
+  summary:
+    'Delete everything kept about the caller (注销): the user record and session_key, every session, per-user counters',
+  description: 'Every access token of the user is refused at once. A later login starts afresh; a ban stays.',
+  responses: {
+    '204': { description: 'Deleted' },
+    ...storeErrors,
+    ...bearerErrors,
+    ...endingsLimited,
+  },
+});
+
+/** The declarations of sessionRoutes, for the OpenAPI document. */
+export const SESSION_ROUTES = [listSessionsRoute, endSessionRoute, deleteAccountRoute];
 
 export interface SessionRouteDeps {
   accounts: Accounts;
   access: AccessTokens;
   /** `endings`: per user, after the Bearer check, shared with POST /auth/logout. */
-  limits: { endings: Middleware[] };
+  limits: { endings: Middleware<BearerState>[] };
 }
 
 /** The caller's own sessions and account, by their access token. */
 export function sessionRoutes(router: Router<BearerState>, deps: SessionRouteDeps): void {
   const { accounts, access, limits } = deps;
-  const requireAccessToken = bearer(access);
+  const mount = mounter(router, { bearer: bearer(access) });
 
-  router.get('/auth/sessions', requireAccessToken, async function listSessions(ctx) {
+  mount(listSessionsRoute, {}, async function listSessions(ctx) {
     const { sub, sid } = ctx.state.subject;
     const sessions = await accounts.sessions(sub);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { sessions: sessions.map((session) => ({ ...session, current: session.id === sid })) };
   });
 
-  router.delete('/auth/sessions/:id', requireAccessToken, ...limits.endings, async function endSession(ctx) {
-    await accounts.endSession(ctx.state.subject.sub, ctx.params.id ?? '');
+  mount(endSessionRoute, { after: limits.endings }, async function endSession(ctx, { params }) {
+    await accounts.endSession(ctx.state.subject.sub, params.id);
     ctx.status = 204;
   });
 
-  router.delete('/auth/account', requireAccessToken, ...limits.endings, async function deleteAccount(ctx) {
+  mount(deleteAccountRoute, { after: limits.endings }, async function deleteAccount(ctx) {
     await accounts.deleteAccount(ctx.state.subject.sub);
     ctx.status = 204;
   });

@@ -1,0 +1,76 @@
+/*
+ * The answers routes share, as OpenAPI response objects: route declarations (declare.ts) and the
+ * document's components use them, so that each is written once.
+ */
+
+export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+export const json = (schema: object) => ({ 'application/json': { schema } });
+export const error = (description: string) => ({ description, content: json(ref('Error')) });
+export const bearerErrors = {
+  '401': {
+    ...error(
+      'No token, or a malformed, forged or expired one, or one whose session has ended (RFC 6750 challenge in WWW-Authenticate).',
+    ),
+    headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
+  },
+  '503': error(
+    "temporarily_unavailable: this instance has not yet read its store's record of ended sessions (it started while Redis was unreachable, or is still reading), or the store is unreachable; retry after Retry-After.",
+  ),
+};
+/** The routes that end sessions share one limit per session of a user (RATE_LIMIT_ENDINGS_PER_USER). */
+export const endingsLimited = {
+  '429': error(
+    'rate_limited: too many endings from this session (the ending routes share one limit per session of a user); see Retry-After.',
+  ),
+};
+export const deviceField = {
+  type: 'string',
+  maxLength: 64,
+  description:
+    "What the user's list of sessions shows for this login (the SDK sends the phone's model, system and WeChat version): printable, at most 64 characters.",
+};
+export const storeErrors = { '503': error('The store (Redis) is unreachable; retry after Retry-After.') };
+export const upstreamErrors = {
+  '502': error('WeChat unreachable, busy or answering nonsense.'),
+  '504': error('WeChat did not answer in time.'),
+};
+export const badRequest = {
+  '400': error('Malformed body (invalid_request).'),
+  '413': error('Body larger than the limit.'),
+};
+export const openDataBody = {
+  type: 'object',
+  required: ['encryptedData', 'iv'],
+  description:
+    "The page may forward the event's e.detail as is: fields not named here (errMsg, cloudID, userInfo…) are ignored.",
+  properties: {
+    encryptedData: {
+      type: 'string',
+      description:
+        'base64 (e.detail.encryptedData) of a non-empty multiple of 16 bytes, at most 65536; a + turned into a space by form encoding is repaired',
+    },
+    iv: { type: 'string', description: 'base64 of exactly 16 bytes (e.detail.iv)' },
+  },
+};
+/** JSON, or the same fields form-encoded. */
+export const jsonOrForm = (schema: object) => ({
+  ...json(schema),
+  'application/x-www-form-urlencoded': { schema },
+});
+export const bearerOrLoginRequired = {
+  '401': {
+    ...error(
+      'invalid_token (RFC 6750 challenge in WWW-Authenticate), or login_required when no session_key is stored for the user.',
+    ),
+    headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
+  },
+};
+export const openDataErrors = {
+  ...badRequest,
+  '400': error(
+    'invalid_request (malformed field: bad base64, iv not 16 bytes…), decrypt_failed (the stored session_key is stale: wx.login() and POST /auth/login again), invalid_open_data (watermark of another app, openId of another user) or invalid_signature.',
+  ),
+  ...bearerOrLoginRequired,
+  '429': error('rate_limited; see Retry-After.'),
+  ...storeErrors,
+};

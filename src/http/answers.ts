@@ -23,12 +23,6 @@ export const endingsLimited = {
     'rate_limited: too many endings from this session (the ending routes share one limit per session of a user); see Retry-After.',
   ),
 };
-export const deviceField = {
-  type: 'string',
-  maxLength: 64,
-  description:
-    "What the user's list of sessions shows for this login (the SDK sends the phone's model, system and WeChat version): printable, at most 64 characters.",
-};
 export const storeErrors = { '503': error('The store (Redis) is unreachable; retry after Retry-After.') };
 export const upstreamErrors = {
   '502': error('WeChat unreachable, busy or answering nonsense.'),

@@ -4,8 +4,6 @@ import {
   badRequest,
   bearerErrors,
   bearerOrLoginRequired,
-  deviceField,
-  endingsLimited,
   error,
   json,
   jsonOrForm,
@@ -16,6 +14,7 @@ import {
   upstreamErrors,
 } from './answers.js';
 import { pathsOf } from './declare.js';
+import { AUTH_ROUTES } from './routes/auth.js';
 import { SESSION_ROUTES } from './routes/sessions.js';
 
 const errorCodes = [...ERROR_CODES];
@@ -280,112 +279,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       },
     },
     paths: {
-      ...pathsOf(SESSION_ROUTES),
-      '/auth/login': {
-        post: {
-          summary: 'Exchange a wx.login() code for tokens',
-          requestBody: {
-            required: true,
-            content: {
-              ...json({
-                type: 'object',
-                required: ['code'],
-                properties: { code: { type: 'string', minLength: 1, maxLength: 128 }, device: deviceField },
-              }),
-              'application/x-www-form-urlencoded': {
-                schema: {
-                  type: 'object',
-                  required: ['code'],
-                  properties: { code: { type: 'string' }, device: deviceField },
-                },
-              },
-            },
-          },
-          responses: {
-            '200': { description: 'Token response', content: json(ref('TokenResponse')) },
-            ...badRequest,
-            '400': error(
-              'invalid_request (a device that is not printable or longer than 64 characters, too), or invalid_grant: the code is unknown, expired or used.',
-            ),
-            '403': error(
-              "access_denied: WeChat's risk control refused the user, or the user is banned here.",
-            ),
-            '429': error('rate_limited (ours or WeChat 45011); see Retry-After.'),
-            ...upstreamErrors,
-            ...storeErrors,
-          },
-        },
-      },
-      '/auth/refresh': {
-        post: {
-          summary: 'Rotate a refresh token (also an RFC 6749 token endpoint: grant_type=refresh_token)',
-          requestBody: {
-            required: true,
-            content: jsonOrForm({
-              type: 'object',
-              required: ['refresh_token'],
-              properties: {
-                refresh_token: { type: 'string' },
-                grant_type: {
-                  const: 'refresh_token',
-                  description: 'Optional; any other value is invalid_request (RFC 6749 §6 form).',
-                },
-              },
-            }),
-          },
-          responses: {
-            '200': { description: 'A new pair', content: json(ref('TokenResponse')) },
-            ...badRequest,
-            '400': error('invalid_request, or invalid_grant: unknown, expired, revoked or reused token.'),
-            ...storeErrors,
-          },
-        },
-      },
-      '/auth/logout': {
-        post: {
-          summary: 'End one session, or every session of the user',
-          description:
-            "With refresh_token: ends the session the access token names (its sid), and that refresh token's session when it is the caller's; a refresh token that is unknown, stale or another user's ends nothing else. With all: ends every session of the user.",
-          security: [{ bearer: [] }],
-          requestBody: {
-            required: true,
-            content: json({
-              oneOf: [
-                {
-                  type: 'object',
-                  required: ['refresh_token'],
-                  properties: { refresh_token: { type: 'string' } },
-                },
-                { type: 'object', required: ['all'], properties: { all: { const: true } } },
-              ],
-            }),
-          },
-          responses: {
-            '204': { description: 'Ended (idempotent; reveals nothing)' },
-            ...badRequest,
-            ...storeErrors,
-            ...bearerErrors,
-            ...endingsLimited,
-          },
-        },
-      },
-      '/auth/me': {
-        get: {
-          summary: 'Who the access token is for (verified from the token alone)',
-          security: [{ bearer: [] }],
-          responses: {
-            '200': {
-              description: 'The subject',
-              content: json({
-                type: 'object',
-                required: ['openid', 'exp'],
-                properties: { openid: { type: 'string' }, exp: { type: 'integer' } },
-              }),
-            },
-            ...bearerErrors,
-          },
-        },
-      },
+      ...pathsOf([...AUTH_ROUTES, ...SESSION_ROUTES]),
       '/wechat/phone-number': {
         post: {
           summary:

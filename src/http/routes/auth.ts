@@ -4,73 +4,164 @@ import { z } from 'zod';
 import type { Login } from '../../auth/index.js';
 import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
+import {
+  badRequest,
+  bearerErrors,
+  endingsLimited,
+  error,
+  json,
+  ref,
+  storeErrors,
+  upstreamErrors,
+} from '../answers.js';
 import { ME_PATH, meBody } from '../bearer-lane.js';
+import { declareRoute, mounter } from '../declare.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
-import { readBody, stringField } from '../middleware/body.js';
+import { stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
 
-const LoginBody = z.object({
-  code: stringField('the code from wx.login()').regex(CODE_PATTERN, `must be ${CODE_SHAPE}`),
-  // What the phone says it is, shown in the user's list of sessions.
-  device: z
-    .string()
-    .regex(/^[^\p{C}\p{Zl}\p{Zp}]{0,64}$/u, 'must be at most 64 printable characters')
-    .optional(),
+const loginRoute = declareRoute({
+  method: 'post',
+  path: '/auth/login',
+  auth: 'none',
+  summary: 'Exchange a wx.login() code for tokens',
+  body: z.object({
+    code: stringField('the code from wx.login()')
+      .regex(CODE_PATTERN, `must be ${CODE_SHAPE}`)
+      .meta({ description: `The code of wx.login(): ${CODE_SHAPE}.` }),
+    device: z
+      .string()
+      .regex(/^[^\p{C}\p{Zl}\p{Zp}]{0,64}$/u, 'must be at most 64 printable characters')
+      .meta({
+        description:
+          "What the user's list of sessions shows for this login (the SDK sends the phone's model, system and WeChat version): printable, at most 64 characters.",
+      })
+      .optional(),
+  }),
+  responses: {
+    '200': { description: 'Token response', content: json(ref('TokenResponse')) },
+    ...badRequest,
+    '400': error(
+      'invalid_request (a device that is not printable or longer than 64 characters, too), or invalid_grant: the code is unknown, expired or used.',
+    ),
+    '403': error("access_denied: WeChat's risk control refused the user, or the user is banned here."),
+    '429': error('rate_limited (ours or WeChat 45011); see Retry-After.'),
+    ...upstreamErrors,
+    ...storeErrors,
+  },
 });
 
-const RefreshBody = z.object({
-  refresh_token: stringField('the refresh_token of the last token response')
-    .min(1, 'must not be empty')
-    .max(512, 'is too long to be one of ours'),
+const refreshRoute = declareRoute({
+  method: 'post',
+  path: '/auth/refresh',
+  auth: 'none',
+  summary: 'Rotate a refresh token (also an RFC 6749 token endpoint: grant_type=refresh_token)',
+  body: z.object({
+    refresh_token: stringField('the refresh_token of the last token response')
+      .min(1, 'must not be empty')
+      .max(512, 'is too long to be one of ours'),
+    // Checked ahead of the rate limits by oauthRoutes, with the same words: here for the document.
+    grant_type: z
+      .literal('refresh_token', {
+        error: 'this token endpoint takes only grant_type=refresh_token (log in with POST /auth/login)',
+      })
+      .meta({ description: 'Optional; any other value is invalid_request (RFC 6749 §6 form).' })
+      .optional(),
+  }),
+  responses: {
+    '200': { description: 'A new pair', content: json(ref('TokenResponse')) },
+    ...badRequest,
+    '400': error('invalid_request, or invalid_grant: unknown, expired, revoked or reused token.'),
+    ...storeErrors,
+  },
 });
 
-const LogoutBody = z.union(
-  [
-    z.object({ all: z.literal(true) }),
-    z.object({ refresh_token: z.string().min(1).max(512), all: z.literal(false).optional() }),
-  ],
-  { error: 'send {"refresh_token": "…"} to end one session or {"all": true} to end all' },
-);
+const logoutRoute = declareRoute({
+  method: 'post',
+  path: '/auth/logout',
+  auth: 'bearer',
+  summary: 'End one session, or every session of the user',
+  description:
+    "With refresh_token: ends the session the access token names (its sid), and that refresh token's session when it is the caller's; a refresh token that is unknown, stale or another user's ends nothing else. With all: ends every session of the user.",
+  body: z.union(
+    [
+      z.object({ all: z.literal(true) }),
+      z.object({ refresh_token: z.string().min(1).max(512), all: z.literal(false).optional() }),
+    ],
+    { error: 'send {"refresh_token": "…"} to end one session or {"all": true} to end all' },
+  ),
+  // `all: true` has no form encoding.
+  form: false,
+  responses: {
+    '204': { description: 'Ended (idempotent; reveals nothing)' },
+    ...badRequest,
+    ...storeErrors,
+    ...bearerErrors,
+    ...endingsLimited,
+  },
+});
+
+const meRoute = declareRoute({
+  method: 'get',
+  path: ME_PATH,
+  auth: 'bearer',
+  summary: 'Who the access token is for (verified from the token alone)',
+  responses: {
+    '200': {
+      description: 'The subject',
+      content: json({
+        type: 'object',
+        required: ['openid', 'exp'],
+        properties: { openid: { type: 'string' }, exp: { type: 'integer' } },
+      }),
+    },
+    ...bearerErrors,
+  },
+});
+
+/** The declarations of authRoutes, for the OpenAPI document. */
+export const AUTH_ROUTES = [loginRoute, refreshRoute, logoutRoute, meRoute];
 
 export interface AuthRouteDeps {
   login: Login;
   sessions: Sessions;
   access: AccessTokens;
   limits: {
-    login: Middleware[];
-    refresh: Middleware[];
+    login: Middleware<BearerState>[];
+    refresh: Middleware<BearerState>[];
     /** Counts a refresh for the openid the store confirmed (a forged token never counts for anyone). */
     refreshed(ctx: Context, openid: string): Promise<void>;
     /** Per user, after the Bearer check: the routes that end sessions share it. */
-    endings: Middleware[];
+    endings: Middleware<BearerState>[];
   };
 }
 
 export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): void {
   const { login, sessions, access, limits } = deps;
-  const requireAccessToken = bearer(access);
+  const mount = mounter(router, { bearer: bearer(access) });
 
-  router.post('/auth/login', noStore, ...limits.login, async function exchangeLoginCode(ctx) {
-    const { code, device } = readBody(ctx, LoginBody);
-    ctx.body = await login.login(code, device);
+  mount(loginRoute, { before: [noStore, ...limits.login] }, async function exchangeLoginCode(ctx, { body }) {
+    ctx.body = await login.login(body.code, body.device);
   });
 
-  router.post('/auth/refresh', noStore, ...limits.refresh, async function rotateRefreshToken(ctx) {
-    const { refresh_token } = readBody(ctx, RefreshBody);
-    const tokens = await sessions.refresh(refresh_token);
-    await limits.refreshed(ctx, tokens.openid);
-    ctx.body = tokens;
-  });
+  mount(
+    refreshRoute,
+    { before: [noStore, ...limits.refresh] },
+    async function rotateRefreshToken(ctx, { body }) {
+      const tokens = await sessions.refresh(body.refresh_token);
+      await limits.refreshed(ctx, tokens.openid);
+      ctx.body = tokens;
+    },
+  );
 
-  router.post('/auth/logout', requireAccessToken, ...limits.endings, async function endSessions(ctx) {
-    const body = readBody(ctx, LogoutBody);
+  mount(logoutRoute, { after: limits.endings }, async function endSessions(ctx, { body }) {
     const { sub: openid, sid } = ctx.state.subject;
     if ('refresh_token' in body) await sessions.logout({ openid, sid }, body.refresh_token);
     else await sessions.logoutAll(openid);
     ctx.status = 204;
   });
 
-  router.get(ME_PATH, requireAccessToken, function whoAmI(ctx) {
+  mount(meRoute, {}, function whoAmI(ctx) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = meBody(ctx.state.subject);
   });

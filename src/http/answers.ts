@@ -32,20 +32,6 @@ export const badRequest = {
   '400': error('Malformed body (invalid_request).'),
   '413': error('Body larger than the limit.'),
 };
-export const openDataBody = {
-  type: 'object',
-  required: ['encryptedData', 'iv'],
-  description:
-    "The page may forward the event's e.detail as is: fields not named here (errMsg, cloudID, userInfo…) are ignored.",
-  properties: {
-    encryptedData: {
-      type: 'string',
-      description:
-        'base64 (e.detail.encryptedData) of a non-empty multiple of 16 bytes, at most 65536; a + turned into a space by form encoding is repaired',
-    },
-    iv: { type: 'string', description: 'base64 of exactly 16 bytes (e.detail.iv)' },
-  },
-};
 /** JSON, or the same fields form-encoded. */
 export const jsonOrForm = (schema: object) => ({
   ...json(schema),

@@ -3,12 +3,9 @@ import { ERROR_CODES } from '../errors/index.js';
 import {
   badRequest,
   bearerErrors,
-  bearerOrLoginRequired,
   error,
   json,
   jsonOrForm,
-  openDataBody,
-  openDataErrors,
   ref,
   storeErrors,
   upstreamErrors,
@@ -16,6 +13,7 @@ import {
 import { pathsOf } from './declare.js';
 import { AUTH_ROUTES } from './routes/auth.js';
 import { SESSION_ROUTES } from './routes/sessions.js';
+import { WECHAT_ROUTES } from './routes/wechat.js';
 
 const errorCodes = [...ERROR_CODES];
 
@@ -279,104 +277,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       },
     },
     paths: {
-      ...pathsOf([...AUTH_ROUTES, ...SESSION_ROUTES]),
-      '/wechat/phone-number': {
-        post: {
-          summary:
-            "The user's phone number: current API (getPhoneNumber code) or legacy (encryptedData + iv)",
-          description:
-            'With a code, asks WeChat (phonenumber.getPhoneNumber); the session_key is not needed. Without one, decrypts encryptedData and iv with the stored session_key. A body with both (the e.detail of the button, forwarded as is) uses the code.',
-          security: [{ bearer: [] }],
-          requestBody: {
-            required: true,
-            content: jsonOrForm({
-              anyOf: [
-                {
-                  type: 'object',
-                  required: ['code'],
-                  properties: {
-                    code: {
-                      type: 'string',
-                      minLength: 1,
-                      maxLength: 128,
-                      description: 'e.detail.code, single use',
-                    },
-                  },
-                },
-                openDataBody,
-              ],
-            }),
-          },
-          responses: {
-            '200': { description: 'The phone number, watermark removed', content: json(ref('PhoneNumber')) },
-            ...openDataErrors,
-            '400': error(
-              'invalid_request, invalid_grant (the code is unknown, expired or used: ask the user again), decrypt_failed, or invalid_open_data.',
-            ),
-            '403': error("access_denied: WeChat's risk control refused the user."),
-            '429': error('rate_limited (ours, or WeChat 45011); see Retry-After.'),
-            ...upstreamErrors,
-          },
-        },
-      },
-      '/wechat/user-info': {
-        post: {
-          summary: 'Decrypt user info; checks signature = sha1(rawData + session_key) when given',
-          security: [{ bearer: [] }],
-          requestBody: {
-            required: true,
-            content: jsonOrForm({
-              ...openDataBody,
-              properties: {
-                ...openDataBody.properties,
-                rawData: { type: 'string', description: 'e.detail.rawData; sent together with signature' },
-                signature: {
-                  type: 'string',
-                  pattern: '^[0-9a-fA-F]{40}$',
-                  description: 'e.detail.signature: sha1(rawData + session_key), hex',
-                },
-              },
-            }),
-          },
-          responses: {
-            '200': { description: 'The user info, watermark removed', content: json(ref('OpenData')) },
-            ...openDataErrors,
-          },
-        },
-      },
-      '/wechat/decrypt': {
-        post: {
-          summary: 'Decrypt any open data (share info, WeRun…)',
-          security: [{ bearer: [] }],
-          requestBody: { required: true, content: jsonOrForm(openDataBody) },
-          responses: {
-            '200': { description: 'The decrypted object, watermark removed', content: json(ref('OpenData')) },
-            ...openDataErrors,
-          },
-        },
-      },
-      '/wechat/session': {
-        get: {
-          summary: 'Whether WeChat still holds the stored session_key (checkSessionKey)',
-          description:
-            'false: the phone called wx.login() since the last POST /auth/login, so open data it sends no longer decrypts here.',
-          security: [{ bearer: [] }],
-          responses: {
-            '200': {
-              description: 'Answer',
-              content: json({
-                type: 'object',
-                required: ['session_key_valid'],
-                properties: { session_key_valid: { type: 'boolean' } },
-              }),
-            },
-            ...bearerOrLoginRequired,
-            '429': error('rate_limited; see Retry-After.'),
-            ...upstreamErrors,
-            ...storeErrors,
-          },
-        },
-      },
+      ...pathsOf([...AUTH_ROUTES, ...SESSION_ROUTES, ...WECHAT_ROUTES]),
       '/auth/verify': {
         get: forwardAuth,
         post: forwardAuth,

@@ -4,8 +4,17 @@ import { z } from 'zod';
 import type { OpenData } from '../../auth/index.js';
 import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens } from '../../tokens/index.js';
+import {
+  bearerOrLoginRequired,
+  error,
+  json,
+  openDataErrors,
+  ref,
+  storeErrors,
+  upstreamErrors,
+} from '../answers.js';
+import { declareRoute, mounter } from '../declare.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
-import { readBody } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
 
 /*
@@ -16,62 +25,154 @@ import { noStore } from '../middleware/no-store.js';
 const SHA1_HEX = /^[0-9a-fA-F]{40}$/;
 const RAW_DATA_MAX_CHARS = 16 * 1024;
 
-const encryptedData = z.string({ error: 'must be a base64 string (e.detail.encryptedData)' }).optional();
-const iv = z.string({ error: 'must be a base64 string of 16 bytes (e.detail.iv)' }).optional();
+const encryptedData = z
+  .string({ error: 'must be a base64 string (e.detail.encryptedData)' })
+  .meta({
+    description:
+      'base64 (e.detail.encryptedData) of a non-empty multiple of 16 bytes, at most 65536; a + turned into a space by form encoding is repaired',
+  })
+  .optional();
+const iv = z
+  .string({ error: 'must be a base64 string of 16 bytes (e.detail.iv)' })
+  .meta({ description: 'base64 of exactly 16 bytes (e.detail.iv)' })
+  .optional();
 
-const PhoneNumberBody = z.object({
-  code: z
-    .string({ error: 'must be a string, the getPhoneNumber code (e.detail.code)' })
-    .regex(CODE_PATTERN, `must be ${CODE_SHAPE}`)
-    .optional(),
-  encryptedData,
-  iv,
+/*
+ * encryptedData and iv are optional to the schema: open-data.ts refuses a body without both, in its own
+ * words (and after the phone number's code, which needs neither). The document states the rule.
+ */
+const sealed = {
+  description:
+    "The page may forward the event's e.detail as is: fields not named here (errMsg, cloudID, userInfo…) are ignored.",
+  required: ['encryptedData', 'iv'],
+};
+
+const OpenDataBody = z.object({ encryptedData, iv }).meta(sealed);
+
+const phoneNumberRoute = declareRoute({
+  method: 'post',
+  path: '/wechat/phone-number',
+  auth: 'bearer',
+  summary: "The user's phone number: current API (getPhoneNumber code) or legacy (encryptedData + iv)",
+  description:
+    'With a code, asks WeChat (phonenumber.getPhoneNumber); the session_key is not needed. Without one, decrypts encryptedData and iv with the stored session_key. A body with both (the e.detail of the button, forwarded as is) uses the code.',
+  body: z
+    .object({
+      code: z
+        .string({ error: 'must be a string, the getPhoneNumber code (e.detail.code)' })
+        .regex(CODE_PATTERN, `must be ${CODE_SHAPE}`)
+        .meta({ description: 'e.detail.code, single use' })
+        .optional(),
+      encryptedData,
+      iv,
+    })
+    .meta({
+      description: sealed.description,
+      anyOf: [{ required: ['code'] }, { required: sealed.required }],
+    }),
+  responses: {
+    '200': { description: 'The phone number, watermark removed', content: json(ref('PhoneNumber')) },
+    ...openDataErrors,
+    '400': error(
+      'invalid_request, invalid_grant (the code is unknown, expired or used: ask the user again), decrypt_failed, or invalid_open_data.',
+    ),
+    '403': error("access_denied: WeChat's risk control refused the user."),
+    '429': error('rate_limited (ours, or WeChat 45011); see Retry-After.'),
+    ...upstreamErrors,
+  },
 });
 
-const OpenDataBody = z.object({ encryptedData, iv });
-
-const UserInfoBody = z.object({
-  encryptedData,
-  iv,
-  rawData: z
-    .string({ error: 'must be a string (e.detail.rawData)' })
-    .max(RAW_DATA_MAX_CHARS, `must be at most ${RAW_DATA_MAX_CHARS} characters`)
-    .optional(),
-  signature: z
-    .string({ error: 'must be a string (e.detail.signature)' })
-    .regex(SHA1_HEX, 'must be the 40 hexadecimal characters of a sha1')
-    .optional(),
+const userInfoRoute = declareRoute({
+  method: 'post',
+  path: '/wechat/user-info',
+  auth: 'bearer',
+  summary: 'Decrypt user info; checks signature = sha1(rawData + session_key) when given',
+  body: z
+    .object({
+      encryptedData,
+      iv,
+      rawData: z
+        .string({ error: 'must be a string (e.detail.rawData)' })
+        .max(RAW_DATA_MAX_CHARS, `must be at most ${RAW_DATA_MAX_CHARS} characters`)
+        .meta({ description: 'e.detail.rawData; sent together with signature' })
+        .optional(),
+      signature: z
+        .string({ error: 'must be a string (e.detail.signature)' })
+        .regex(SHA1_HEX, 'must be the 40 hexadecimal characters of a sha1')
+        .meta({ description: 'e.detail.signature: sha1(rawData + session_key), hex' })
+        .optional(),
+    })
+    .meta(sealed),
+  responses: {
+    '200': { description: 'The user info, watermark removed', content: json(ref('OpenData')) },
+    ...openDataErrors,
+  },
 });
+
+const decryptRoute = declareRoute({
+  method: 'post',
+  path: '/wechat/decrypt',
+  auth: 'bearer',
+  summary: 'Decrypt any open data (share info, WeRun…)',
+  body: OpenDataBody,
+  responses: {
+    '200': { description: 'The decrypted object, watermark removed', content: json(ref('OpenData')) },
+    ...openDataErrors,
+  },
+});
+
+const sessionKeyRoute = declareRoute({
+  method: 'get',
+  path: '/wechat/session',
+  auth: 'bearer',
+  summary: 'Whether WeChat still holds the stored session_key (checkSessionKey)',
+  description:
+    'false: the phone called wx.login() since the last POST /auth/login, so open data it sends no longer decrypts here.',
+  responses: {
+    '200': {
+      description: 'Answer',
+      content: json({
+        type: 'object',
+        required: ['session_key_valid'],
+        properties: { session_key_valid: { type: 'boolean' } },
+      }),
+    },
+    ...bearerOrLoginRequired,
+    '429': error('rate_limited; see Retry-After.'),
+    ...upstreamErrors,
+    ...storeErrors,
+  },
+});
+
+/** The declarations of wechatRoutes, for the OpenAPI document. */
+export const WECHAT_ROUTES = [phoneNumberRoute, userInfoRoute, decryptRoute, sessionKeyRoute];
 
 export interface WechatRouteDeps {
   openData: OpenData;
   access: AccessTokens;
   /** Rate limits: `ip` run before the token is checked, `user` after (they count by its subject). */
-  limits: { ip: Middleware[]; user: Middleware[] };
+  limits: { ip: Middleware<BearerState>[]; user: Middleware<BearerState>[] };
 }
 
 /** Open data and WeChat's server APIs for the token's subject: parse, one call, answer. */
 export function wechatRoutes(router: Router<BearerState>, deps: WechatRouteDeps): void {
   const { openData, access, limits } = deps;
-  const guard = [noStore, ...limits.ip, bearer(access), ...limits.user];
+  const mount = mounter(router, { bearer: bearer(access) });
+  const guards = { before: [noStore, ...limits.ip], after: limits.user };
 
-  router.post('/wechat/phone-number', ...guard, async function answerPhoneNumber(ctx) {
-    ctx.body = await openData.phoneNumber(
-      ctx.state.subject.sub,
-      readBody(ctx, PhoneNumberBody),
-      ctx.state.log,
-    );
+  mount(phoneNumberRoute, guards, async function answerPhoneNumber(ctx, { body }) {
+    ctx.body = await openData.phoneNumber(ctx.state.subject.sub, body, ctx.state.log);
   });
 
-  router.post('/wechat/user-info', ...guard, async function answerUserInfo(ctx) {
-    ctx.body = await openData.userInfo(ctx.state.subject.sub, readBody(ctx, UserInfoBody), ctx.state.log);
+  mount(userInfoRoute, guards, async function answerUserInfo(ctx, { body }) {
+    ctx.body = await openData.userInfo(ctx.state.subject.sub, body, ctx.state.log);
   });
 
-  router.post('/wechat/decrypt', ...guard, async function answerOpenData(ctx) {
-    ctx.body = await openData.decrypt(ctx.state.subject.sub, readBody(ctx, OpenDataBody), ctx.state.log);
+  mount(decryptRoute, guards, async function answerOpenData(ctx, { body }) {
+    ctx.body = await openData.decrypt(ctx.state.subject.sub, body, ctx.state.log);
   });
 
-  router.get('/wechat/session', ...guard, async function askWechatWhetherSessionKeyLives(ctx) {
+  mount(sessionKeyRoute, guards, async function askWechatWhetherSessionKeyLives(ctx) {
     ctx.body = { session_key_valid: await openData.sessionKeyValid(ctx.state.subject.sub) };
   });
 }

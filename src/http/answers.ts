@@ -32,11 +32,6 @@ export const badRequest = {
   '400': error('Malformed body (invalid_request).'),
   '413': error('Body larger than the limit.'),
 };
-/** JSON, or the same fields form-encoded. */
-export const jsonOrForm = (schema: object) => ({
-  ...json(schema),
-  'application/x-www-form-urlencoded': { schema },
-});
 export const bearerOrLoginRequired = {
   '401': {
     ...error(

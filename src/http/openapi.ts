@@ -1,17 +1,9 @@
 import { POLL_STATUSES, TICKET_PATTERN } from '../auth/web-login.js';
 import { ERROR_CODES } from '../errors/index.js';
-import {
-  badRequest,
-  bearerErrors,
-  error,
-  json,
-  jsonOrForm,
-  ref,
-  storeErrors,
-  upstreamErrors,
-} from './answers.js';
+import { bearerErrors, error, json, ref } from './answers.js';
 import { pathsOf } from './declare.js';
 import { AUTH_ROUTES } from './routes/auth.js';
+import { QR_ROUTES } from './routes/qr.js';
 import { SESSION_ROUTES } from './routes/sessions.js';
 import { WECHAT_ROUTES } from './routes/wechat.js';
 
@@ -29,32 +21,6 @@ const discovery = {
     },
   },
 };
-
-const ticketParameter = {
-  name: 'ticket',
-  in: 'path',
-  required: true,
-  description:
-    "The ticket POST /auth/qr answered: the code's scene, which the mini-program page reads from options.scene.",
-  schema: { type: 'string', pattern: TICKET_PATTERN.source },
-};
-const webLoginRefusals = {
-  '400': error(
-    'invalid_request (not a ticket), or invalid_grant: the ticket is unknown, expired, canceled, used, or scanned by another user.',
-  ),
-  ...storeErrors,
-  ...bearerErrors,
-};
-/** The mini-program's steps of a web login, with the scanning user's access token. */
-const webLoginStep = (summary: string, success: object, extra: object = {}) => ({
-  post: {
-    summary,
-    security: [{ bearer: [] }],
-    parameters: [ticketParameter],
-    ...extra,
-    responses: { ...success, ...webLoginRefusals },
-  },
-});
 
 /** Forward auth answers every method alike: a gateway sends the client's method (nginx auth_request does). */
 const forwardAuth = {
@@ -277,7 +243,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       },
     },
     paths: {
-      ...pathsOf([...AUTH_ROUTES, ...SESSION_ROUTES, ...WECHAT_ROUTES]),
+      ...pathsOf([...AUTH_ROUTES, ...SESSION_ROUTES, ...WECHAT_ROUTES, ...QR_ROUTES]),
       '/auth/verify': {
         get: forwardAuth,
         post: forwardAuth,
@@ -285,80 +251,6 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
         patch: forwardAuth,
         delete: forwardAuth,
         options: forwardAuth,
-      },
-      '/auth/qr': {
-        post: {
-          summary:
-            'Start a web login: a ticket, its poll token and the picture of a mini-program code opening QR_LOGIN_PAGE',
-          description:
-            "No body. Rate-limited per client address (RATE_LIMIT_QR_PER_IP) and for the whole app (RATE_LIMIT_QR_PER_APP): each code is a call on WeChat's quota.",
-          responses: {
-            '200': { description: 'A new ticket', content: json(ref('WebLoginStarted')) },
-            '429': error("rate_limited (ours, or WeChat's quota of codes, 45009); see Retry-After."),
-            ...upstreamErrors,
-            ...storeErrors,
-          },
-        },
-      },
-      '/auth/qr/{ticket}/scan': webLoginStep(
-        'The mini-program scanned the code: what its confirm screen shows',
-        {
-          '200': { description: "The website's request", content: json(ref('WebLoginRequest')) },
-        },
-      ),
-      '/auth/qr/{ticket}/confirm': webLoginStep(
-        'The user who scanned confirms, naming the number the website shows: the website gets a session',
-        { '204': { description: 'Confirmed' } },
-        {
-          description:
-            "Without `match`, or with another number than the website's, answers 400 invalid_grant and the ticket is over (the website's poll says canceled). The session opens at the poll only while the session whose token confirmed it is live.",
-          requestBody: {
-            required: true,
-            content: json({
-              type: 'object',
-              required: ['match'],
-              properties: { match: { type: 'string', pattern: '^[0-9]{2}$' } },
-            }),
-          },
-        },
-      ),
-      '/auth/qr/{ticket}/cancel': webLoginStep('The user who scanned declines', {
-        '204': { description: 'Canceled' },
-      }),
-      '/auth/qr/{ticket}/poll': {
-        post: {
-          summary:
-            "The website's long poll: the ticket's status, and once confirmed the tokens of one new session (the same ones again to the same poll_token within 30 s)",
-          parameters: [ticketParameter],
-          requestBody: {
-            required: true,
-            content: jsonOrForm({
-              type: 'object',
-              required: ['poll_token'],
-              properties: {
-                poll_token: { type: 'string' },
-                wait: {
-                  type: 'number',
-                  minimum: 0,
-                  description: 'Seconds to wait for a change (at most 25 are waited); default 0.',
-                },
-                status: {
-                  enum: [...POLL_STATUSES],
-                  description:
-                    'The status the last poll answered: the poll answers at once when it is no longer that (default: the status when the poll came).',
-                },
-              },
-            }),
-          },
-          responses: {
-            '200': { description: 'The status (and the tokens, once)', content: json(ref('WebLoginPoll')) },
-            ...badRequest,
-            '400': error(
-              'invalid_request, or invalid_grant: an unknown ticket, a wrong poll_token, or a ticket whose tokens were answered already.',
-            ),
-            ...storeErrors,
-          },
-        },
       },
       '/.well-known/openid-configuration': discovery,
       '/.well-known/oauth-authorization-server': discovery,

@@ -1,47 +1,15 @@
 import { POLL_STATUSES, TICKET_PATTERN } from '../auth/web-login.js';
 import { ERROR_CODES } from '../errors/index.js';
-import { bearerErrors, error, json, ref } from './answers.js';
 import { pathsOf } from './declare.js';
 import { AUTH_ROUTES } from './routes/auth.js';
+import { FORWARD_AUTH_ROUTES } from './routes/forward-auth.js';
+import { HEALTH_ROUTES } from './routes/health.js';
+import { OAUTH_ROUTES } from './routes/oauth.js';
 import { QR_ROUTES } from './routes/qr.js';
 import { SESSION_ROUTES } from './routes/sessions.js';
 import { WECHAT_ROUTES } from './routes/wechat.js';
 
 const errorCodes = [...ERROR_CODES];
-
-const discovery = {
-  get: {
-    summary:
-      'Discovery metadata (RFC 8414, OpenID Connect Discovery), for verifiers configured by the issuer alone',
-    responses: {
-      '200': {
-        description: 'The same document at both well-known paths',
-        content: json(ref('Discovery')),
-      },
-    },
-  },
-};
-
-/** Forward auth answers every method alike: a gateway sends the client's method (nginx auth_request does). */
-const forwardAuth = {
-  summary: 'Forward auth for gateways: the Bearer token verified, the body ignored',
-  description:
-    'Any method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS), any body (never read). Verified from the token alone, as /auth/me, touching no storage. Point nginx auth_request, Traefik ForwardAuth, Caddy forward_auth or Envoy ext_authz at it.',
-  security: [{ bearer: [] }],
-  responses: {
-    '200': {
-      description: 'Empty body; the subject in headers.',
-      headers: {
-        'X-Openid': { description: "The token's sub.", schema: { type: 'string' } },
-        'X-Session-Id': {
-          description: "The token's sid (the session that issued it), when it has one.",
-          schema: { type: 'string' },
-        },
-      },
-    },
-    ...bearerErrors,
-  },
-};
 
 /**
  * The OpenAPI 3.1 document of every route, served at GET /openapi.json: the contract, with the README. Tests validate
@@ -242,70 +210,14 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
         },
       },
     },
-    paths: {
-      ...pathsOf([...AUTH_ROUTES, ...SESSION_ROUTES, ...WECHAT_ROUTES, ...QR_ROUTES]),
-      '/auth/verify': {
-        get: forwardAuth,
-        post: forwardAuth,
-        put: forwardAuth,
-        patch: forwardAuth,
-        delete: forwardAuth,
-        options: forwardAuth,
-      },
-      '/.well-known/openid-configuration': discovery,
-      '/.well-known/oauth-authorization-server': discovery,
-      '/.well-known/jwks.json': {
-        get: {
-          summary: 'Public signing keys',
-          responses: {
-            '200': {
-              description: 'JWKS',
-              content: json({
-                type: 'object',
-                required: ['keys'],
-                properties: { keys: { type: 'array', items: { type: 'object' } } },
-              }),
-            },
-          },
-        },
-      },
-      '/healthz': {
-        get: {
-          summary: 'Liveness',
-          responses: {
-            '200': {
-              description: 'Serving',
-              content: json({ type: 'object', properties: { status: { const: 'ok' } } }),
-            },
-          },
-        },
-      },
-      '/readyz': {
-        get: {
-          summary: 'Readiness: the store answers, and this instance has read its record of ended sessions',
-          responses: {
-            '200': { description: 'Ready' },
-            '503': error(
-              'The store does not answer, or this instance has not yet read its record of ended sessions (Bearer routes answer 503 meanwhile).',
-            ),
-          },
-        },
-      },
-      '/metrics': {
-        get: {
-          summary: 'Prometheus metrics',
-          description: 'With METRICS_PORT set, served only on that listener; 404 here.',
-          responses: {
-            '200': { description: 'Text format', content: { 'text/plain': { schema: { type: 'string' } } } },
-          },
-        },
-      },
-      '/openapi.json': {
-        get: {
-          summary: 'This document',
-          responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
-        },
-      },
-    },
+    paths: pathsOf([
+      ...AUTH_ROUTES,
+      ...SESSION_ROUTES,
+      ...WECHAT_ROUTES,
+      ...FORWARD_AUTH_ROUTES,
+      ...QR_ROUTES,
+      ...OAUTH_ROUTES,
+      ...HEALTH_ROUTES,
+    ]),
   } as const;
 }

@@ -1,7 +1,36 @@
 import type { Middleware } from 'koa';
 import type { AccessTokens } from '../../tokens/index.js';
+import { bearerErrors } from '../answers.js';
 import { FORWARD_AUTH_METHODS, FORWARD_AUTH_PATH, verifiedHeaders } from '../bearer-lane.js';
+import { declareRoute, type Method } from '../declare.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
+
+/**
+ * Declared for the document, one operation per method (OpenAPI's HEAD is GET's); served by the
+ * middleware below rather than the router, so never mounted.
+ */
+export const FORWARD_AUTH_ROUTES = FORWARD_AUTH_METHODS.filter((method) => method !== 'HEAD').map((method) =>
+  declareRoute({
+    method: method.toLowerCase() as Method,
+    path: FORWARD_AUTH_PATH,
+    auth: 'bearer',
+    summary: 'Forward auth for gateways: the Bearer token verified, the body ignored',
+    description: `Any method (${FORWARD_AUTH_METHODS.join(', ')}), any body (never read). Verified from the token alone, as /auth/me, touching no storage. Point nginx auth_request, Traefik ForwardAuth, Caddy forward_auth or Envoy ext_authz at it.`,
+    responses: {
+      '200': {
+        description: 'Empty body; the subject in headers.',
+        headers: {
+          'X-Openid': { description: "The token's sub.", schema: { type: 'string' } },
+          'X-Session-Id': {
+            description: "The token's sid (the session that issued it), when it has one.",
+            schema: { type: 'string' },
+          },
+        },
+      },
+      ...bearerErrors,
+    },
+  }),
+);
 
 /**
  * Forward auth for gateways (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy

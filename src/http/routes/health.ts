@@ -2,8 +2,75 @@ import type { Router } from '@koa/router';
 import { TemporarilyUnavailable } from '../../errors/index.js';
 import type { Metrics } from '../../metrics/index.js';
 import type { KeySet } from '../../tokens/index.js';
+import { error, json } from '../answers.js';
+import { declareRoute, mounter } from '../declare.js';
 import type { BearerState } from '../middleware/bearer.js';
 import { openApiDocument } from '../openapi.js';
+
+const aliveRoute = declareRoute({
+  method: 'get',
+  path: '/healthz',
+  auth: 'none',
+  summary: 'Liveness',
+  responses: {
+    '200': {
+      description: 'Serving',
+      content: json({ type: 'object', properties: { status: { const: 'ok' } } }),
+    },
+  },
+});
+
+const readyRoute = declareRoute({
+  method: 'get',
+  path: '/readyz',
+  auth: 'none',
+  summary: 'Readiness: the store answers, and this instance has read its record of ended sessions',
+  responses: {
+    '200': { description: 'Ready' },
+    '503': error(
+      'The store does not answer, or this instance has not yet read its record of ended sessions (Bearer routes answer 503 meanwhile).',
+    ),
+  },
+});
+
+const jwksRoute = declareRoute({
+  method: 'get',
+  path: '/.well-known/jwks.json',
+  auth: 'none',
+  summary: 'Public signing keys',
+  responses: {
+    '200': {
+      description: 'JWKS',
+      content: json({
+        type: 'object',
+        required: ['keys'],
+        properties: { keys: { type: 'array', items: { type: 'object' } } },
+      }),
+    },
+  },
+});
+
+const metricsRoute = declareRoute({
+  method: 'get',
+  path: '/metrics',
+  auth: 'none',
+  summary: 'Prometheus metrics',
+  description: 'With METRICS_PORT set, served only on that listener; 404 here.',
+  responses: {
+    '200': { description: 'Text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+  },
+});
+
+const openApiRoute = declareRoute({
+  method: 'get',
+  path: '/openapi.json',
+  auth: 'none',
+  summary: 'This document',
+  responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+});
+
+/** The declarations of healthRoutes, for the OpenAPI document (/metrics whether or not served here). */
+export const HEALTH_ROUTES = [aliveRoute, readyRoute, jwksRoute, metricsRoute, openApiRoute];
 
 export function healthRoutes(
   router: Router<BearerState>,
@@ -19,13 +86,14 @@ export function healthRoutes(
 ): void {
   const jwks = JSON.stringify(deps.keys.publicJwks);
   const openapi = JSON.stringify(openApiDocument({ algorithms: deps.keys.algorithms }));
+  const mount = mounter(router, {});
 
-  router.get('/healthz', function reportAlive(ctx) {
+  mount(aliveRoute, {}, function reportAlive(ctx) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };
   });
 
-  router.get('/readyz', async function reportReady(ctx) {
+  mount(readyRoute, {}, async function reportReady(ctx) {
     ctx.set('Cache-Control', 'no-store');
     try {
       await deps.ready();
@@ -37,7 +105,7 @@ export function healthRoutes(
     ctx.body = { status: 'ready' };
   });
 
-  router.get('/.well-known/jwks.json', function publishPublicKeys(ctx) {
+  mount(jwksRoute, {}, function publishPublicKeys(ctx) {
     // Verifiers may cache the set briefly; a rotation publishes the new key before it signs.
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.type = 'application/json';
@@ -45,13 +113,13 @@ export function healthRoutes(
   });
 
   if (deps.serveMetrics) {
-    router.get('/metrics', async function exposeMetrics(ctx) {
+    mount(metricsRoute, {}, async function exposeMetrics(ctx) {
       ctx.type = deps.metrics.registry.contentType;
       ctx.body = await deps.metrics.registry.metrics();
     });
   }
 
-  router.get('/openapi.json', function describeApi(ctx) {
+  mount(openApiRoute, {}, function describeApi(ctx) {
     ctx.type = 'application/json';
     ctx.body = openapi;
   });

@@ -2,7 +2,28 @@ import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { InvalidRequest } from '../../errors/index.js';
 import type { KeySet } from '../../tokens/index.js';
+import { json, ref } from '../answers.js';
+import { declareRoute, mounter } from '../declare.js';
 import type { BearerState } from '../middleware/bearer.js';
+
+/** One document at both well-known paths, for verifiers that know one or the other. */
+const discovery = {
+  method: 'get',
+  auth: 'none',
+  summary:
+    'Discovery metadata (RFC 8414, OpenID Connect Discovery), for verifiers configured by the issuer alone',
+  responses: {
+    '200': { description: 'The same document at both well-known paths', content: json(ref('Discovery')) },
+  },
+} as const;
+const openidConfigurationRoute = declareRoute({ ...discovery, path: '/.well-known/openid-configuration' });
+const authorizationServerRoute = declareRoute({
+  ...discovery,
+  path: '/.well-known/oauth-authorization-server',
+});
+
+/** The declarations of oauthRoutes, for the OpenAPI document (the token endpoint is POST /auth/refresh's). */
+export const OAUTH_ROUTES = [openidConfigurationRoute, authorizationServerRoute];
 
 export interface OAuthRouteDeps {
   /** PUBLIC_URL, without a trailing slash: every URL the documents give starts with it. */
@@ -40,8 +61,9 @@ export function oauthRoutes(router: Router<BearerState>, deps: OAuthRouteDeps): 
     ctx.type = 'application/json';
     ctx.body = metadata;
   };
-  router.get('/.well-known/openid-configuration', discover);
-  router.get('/.well-known/oauth-authorization-server', discover);
+  const mount = mounter(router, {});
+  mount(openidConfigurationRoute, {}, discover);
+  mount(authorizationServerRoute, {}, discover);
 
   router.use('/auth/refresh', async function checkGrantType(ctx, next) {
     const grant = (ctx.request.body as { grant_type?: unknown } | undefined)?.grant_type;

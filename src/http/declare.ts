@@ -59,15 +59,15 @@ export function declareRoute<
 }
 
 /** The middleware a route runs ahead of its input's validation, either side of the access-token check. */
-export interface Guards {
+export interface Guards<S = BearerState> {
   /** Before the token is checked (per-address rate limits, no-store). */
-  before?: Middleware<BearerState>[];
+  before?: Middleware<S>[];
   /** After it (limits counted per user). */
-  after?: Middleware<BearerState>[];
+  after?: Middleware<S>[];
 }
 
-export type RouteHandler<B extends Shape, P extends Shape, Q extends Shape> = (
-  ctx: RouterContext<BearerState>,
+export type RouteHandler<B extends Shape, P extends Shape, Q extends Shape, S = BearerState> = (
+  ctx: RouterContext<S>,
   input: RouteInput<B, P, Q>,
 ) => unknown;
 
@@ -75,11 +75,11 @@ export type RouteHandler<B extends Shape, P extends Shape, Q extends Shape> = (
  * Mounts declared routes on `router`: its guards, then the access-token check when the route's `auth`
  * is bearer, then the validation of params, query and body, then the handler.
  */
-export function mounter(router: Router<BearerState>, auth: { bearer?: Middleware<BearerState> }) {
+export function mounter<S = BearerState>(router: Router<S>, auth: { bearer?: Middleware<S> }) {
   return function mount<B extends Shape, P extends Shape, Q extends Shape>(
     route: RouteDeclaration<B, P, Q>,
-    guards: Guards,
-    handler: RouteHandler<B, P, Q>,
+    guards: Guards<S>,
+    handler: RouteHandler<B, P, Q, S>,
   ): void {
     const chain = [...(guards.before ?? [])];
     if (route.auth === 'bearer') {
@@ -89,8 +89,8 @@ export function mounter(router: Router<BearerState>, auth: { bearer?: Middleware
     }
     chain.push(...(guards.after ?? []));
     const { body, params, query } = route;
-    const handle: Middleware<BearerState> = async (ctx) => {
-      const routed = ctx as RouterContext<BearerState>;
+    const handle: Middleware<S> = async (ctx) => {
+      const routed = ctx as RouterContext<S>;
       await handler(routed, {
         params: (params === undefined ? undefined : validated(params, routed.params)) as Parsed<P>,
         query: (query === undefined ? undefined : validated(query, ctx.query)) as Parsed<Q>,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Router } from '@koa/router';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { expect } from 'chai';
 import { type Harness, startHarness } from '../helpers/harness.js';
@@ -51,6 +52,35 @@ describe('served routes', () => {
           expect(res.status, `${method} ${path}`).to.be.below(500);
         }
       }
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('route declarations', () => {
+  it('documents every route the service serves: none is mounted without its declaration', async () => {
+    const h = await startHarness({ store: 'memory' });
+    try {
+      const { openApiDocument } = await import('../../src/http/openapi.js');
+      const documented = new Set(
+        Object.entries(openApiDocument({ algorithms: h.keys.algorithms }).paths).flatMap(([path, ops]) =>
+          Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+        ),
+      );
+      const routers = h.app.middleware.flatMap((middleware) => {
+        const router = (middleware as { router?: Router }).router;
+        return router === undefined ? [] : [router];
+      });
+      expect(routers).to.have.length(1);
+      const served = routers[0]!.stack.flatMap((layer) =>
+        layer.methods
+          // HEAD is GET's, as OpenAPI has it; /demo is a development page, outside the contract.
+          .filter((method) => method !== 'HEAD' && !layer.path.toString().startsWith('/demo'))
+          .map((method) => `${method} ${layer.path.toString().replace(/:(\w+)/g, '{$1}')}`),
+      );
+      expect(served).not.to.be.empty;
+      for (const route of served) expect(documented.has(route), route).to.equal(true);
     } finally {
       await h.close();
     }

@@ -9,6 +9,8 @@ export const GENERATED_TABLES = {
   settings: 'docs/configuration.md',
   'redis-user-keys': 'docs/operations.md',
   'redis-app-keys': 'docs/operations.md',
+  routes: 'docs/http-reference.md',
+  'answer-shapes': 'docs/http-reference.md',
 } as const;
 
 export type GeneratedTable = keyof typeof GENERATED_TABLES;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Router } from '@koa/router';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { expect } from 'chai';
+import { readGeneratedTable } from '../../scripts/lib/doc-tables.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
 
 describe('GET /openapi.json', () => {
@@ -108,6 +109,14 @@ describe('HTTP reference (docs/http-reference.md)', () => {
       ([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
     );
     expect(listed.sort()).to.deep.equal(documented.sort());
+  });
+});
+
+describe('HTTP reference tables', () => {
+  it('holds the routes and answer shapes as the declarations write them (npm run env-example)', async () => {
+    const { renderAnswerShapesTable, renderRoutesTable } = await import('../../src/http/reference.js');
+    expect(readGeneratedTable('routes')).to.equal(renderRoutesTable());
+    expect(readGeneratedTable('answer-shapes')).to.equal(renderAnswerShapesTable());
   });
 });
 

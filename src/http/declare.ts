@@ -140,6 +140,12 @@ export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
     io: 'input',
     target: 'draft-2020-12',
     unrepresentable: 'any',
+    // Zod drops a transforming schema's examples in input mode, taking them for outputs; ours are
+    // requests (the poll's `wait` is read from text, which makes its whole body transforming).
+    override: ({ zodSchema, jsonSchema }) => {
+      const examples = z.globalRegistry.get(zodSchema)?.examples;
+      if (examples !== undefined) jsonSchema.examples = examples as unknown[];
+    },
   });
   return rest;
 }

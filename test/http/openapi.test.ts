@@ -88,6 +88,57 @@ describe('route declarations', () => {
   });
 });
 
+interface DocumentedOperation {
+  security?: unknown[];
+  parameters?: Array<{ name: string; in: string; schema: { examples?: string[] } }>;
+  requestBody?: { content: Record<string, { schema: { examples?: object[] } }> };
+  responses: Record<string, unknown>;
+}
+
+describe('documented examples', () => {
+  it('sends each through the service: every one passes validation and gets one of its documented answers', async () => {
+    const h = await startHarness({ store: 'memory' });
+    try {
+      const { openApiDocument } = await import('../../src/http/openapi.js');
+      const paths = openApiDocument({ algorithms: h.keys.algorithms }).paths as Record<
+        string,
+        Record<string, DocumentedOperation>
+      >;
+      let sent = 0;
+      for (const [template, operations] of Object.entries(paths)) {
+        for (const [method, operation] of Object.entries(operations)) {
+          let path = template;
+          for (const parameter of operation.parameters ?? []) {
+            const example = parameter.schema.examples?.[0];
+            expect(example, `${method} ${template}: an example of ${parameter.name}`).to.be.a('string');
+            path = path.replace(`{${parameter.name}}`, encodeURIComponent(example!));
+          }
+          const bodies = operation.requestBody?.content['application/json']?.schema.examples;
+          if (operation.requestBody !== undefined)
+            expect(bodies, `${method} ${template}: body examples`).to.be.an('array').that.is.not.empty;
+          for (const body of bodies ?? [undefined]) {
+            // A fresh user for each: an example may end its session (logout, account deletion).
+            const token =
+              operation.security === undefined
+                ? undefined
+                : (await h.login(`o_example_${sent}`)).access_token;
+            let request = h.http[method as 'get' | 'post' | 'put' | 'patch' | 'delete' | 'options'](path);
+            if (token !== undefined) request = request.set('Authorization', `Bearer ${token}`);
+            const res = await (body === undefined ? request : request.send(body));
+            sent += 1;
+            const what = `${method.toUpperCase()} ${path} ${JSON.stringify(body ?? null)}: ${res.status} ${JSON.stringify(res.body)}`;
+            expect(Object.keys(operation.responses), what).to.include(String(res.status));
+            expect(res.body?.error, what).not.to.equal('invalid_request');
+          }
+        }
+      }
+      expect(sent).to.be.above(20);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 /** The HTTP reference's section under `## heading`, up to the next section. */
 function referenceSection(heading: string): string {
   const guide = readFileSync(new URL('../../docs/http-reference.md', import.meta.url), 'utf8');

@@ -25,19 +25,25 @@ const loginRoute = declareRoute({
   path: '/auth/login',
   auth: 'none',
   summary: 'Exchange a wx.login() code for tokens',
-  body: z.object({
-    code: stringField('the code from wx.login()')
-      .regex(CODE_PATTERN, `must be ${CODE_SHAPE}`)
-      .meta({ description: `The code of wx.login(): ${CODE_SHAPE}.` }),
-    device: z
-      .string()
-      .regex(/^[^\p{C}\p{Zl}\p{Zp}]{0,64}$/u, 'must be at most 64 printable characters')
-      .meta({
-        description:
-          "What the user's list of sessions shows for this login (the SDK sends the phone's model, system and WeChat version): printable, at most 64 characters.",
-      })
-      .optional(),
-  }),
+  body: z
+    .object({
+      code: stringField('the code from wx.login()')
+        .regex(CODE_PATTERN, `must be ${CODE_SHAPE}`)
+        .meta({ description: `The code of wx.login(): ${CODE_SHAPE}.` }),
+      device: z
+        .string()
+        .regex(/^[^\p{C}\p{Zl}\p{Zp}]{0,64}$/u, 'must be at most 64 printable characters')
+        .meta({
+          description:
+            "What the user's list of sessions shows for this login (the SDK sends the phone's model, system and WeChat version): printable, at most 64 characters.",
+        })
+        .optional(),
+    })
+    .meta({
+      examples: [
+        { code: '0a3Xk5Ga1Ke7zQ2Wv8Hc3Pq9Tn4Yu6Rd', device: 'iPhone 15 · iOS 17.4 · WeChat 8.0.47' },
+      ],
+    }),
   responses: {
     '200': { description: 'Token response', content: json(ref('TokenResponse')) },
     ...badRequest,
@@ -56,18 +62,24 @@ const refreshRoute = declareRoute({
   path: '/auth/refresh',
   auth: 'none',
   summary: 'Rotate a refresh token (also an RFC 6749 token endpoint: grant_type=refresh_token)',
-  body: z.object({
-    refresh_token: stringField('the refresh_token of the last token response')
-      .min(1, 'must not be empty')
-      .max(512, 'is too long to be one of ours'),
-    // Checked ahead of the rate limits by oauthRoutes, with the same words: here for the document.
-    grant_type: z
-      .literal('refresh_token', {
-        error: 'this token endpoint takes only grant_type=refresh_token (log in with POST /auth/login)',
-      })
-      .meta({ description: 'Optional; any other value is invalid_request (RFC 6749 §6 form).' })
-      .optional(),
-  }),
+  body: z
+    .object({
+      refresh_token: stringField('the refresh_token of the last token response')
+        .min(1, 'must not be empty')
+        .max(512, 'is too long to be one of ours'),
+      // Checked ahead of the rate limits by oauthRoutes, with the same words: here for the document.
+      grant_type: z
+        .literal('refresh_token', {
+          error: 'this token endpoint takes only grant_type=refresh_token (log in with POST /auth/login)',
+        })
+        .meta({ description: 'Optional; any other value is invalid_request (RFC 6749 §6 form).' })
+        .optional(),
+    })
+    .meta({
+      examples: [
+        { refresh_token: 'o6_bmjrPTlm6_2sgVt7hMZOPfL2M.kS4k3VrP9M0Xb7QeZt2LwA', grant_type: 'refresh_token' },
+      ],
+    }),
   responses: {
     '200': { description: 'A new pair', content: json(ref('TokenResponse')) },
     ...badRequest,
@@ -83,13 +95,15 @@ const logoutRoute = declareRoute({
   summary: 'End one session, or every session of the user',
   description:
     "With refresh_token: ends the session the access token names (its sid), and that refresh token's session when it is the caller's; a refresh token that is unknown, stale or another user's ends nothing else. With all: ends every session of the user.",
-  body: z.union(
-    [
-      z.object({ all: z.literal(true) }),
-      z.object({ refresh_token: z.string().min(1).max(512), all: z.literal(false).optional() }),
-    ],
-    { error: 'send {"refresh_token": "…"} to end one session or {"all": true} to end all' },
-  ),
+  body: z
+    .union(
+      [
+        z.object({ all: z.literal(true) }),
+        z.object({ refresh_token: z.string().min(1).max(512), all: z.literal(false).optional() }),
+      ],
+      { error: 'send {"refresh_token": "…"} to end one session or {"all": true} to end all' },
+    )
+    .meta({ examples: [{ all: true }] }),
   // `all: true` has no form encoding.
   form: false,
   responses: {

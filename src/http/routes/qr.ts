@@ -10,10 +10,14 @@ import { stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
 
 const TicketParams = z.object({
-  ticket: z.string().regex(TICKET_PATTERN, `must be ${TICKET_SHAPE}`).meta({
-    description:
-      "The ticket POST /auth/qr answered: the code's scene, which the mini-program page reads from options.scene.",
-  }),
+  ticket: z
+    .string()
+    .regex(TICKET_PATTERN, `must be ${TICKET_SHAPE}`)
+    .meta({
+      description:
+        "The ticket POST /auth/qr answered: the code's scene, which the mini-program page reads from options.scene.",
+      examples: ['Rk3x9QmZ2pLw7TbV4nHc8A'],
+    }),
 });
 
 /** The mini-program's steps refuse alike: the ticket, the store, the scanning user's token. */
@@ -65,7 +69,7 @@ const confirmRoute = declareRoute({
   // (number matching), so anything passes here; the document says what the right one looks like.
   body: z
     .object({ match: z.unknown().meta({ type: 'string', pattern: '^[0-9]{2}$' }).optional() })
-    .meta({ required: ['match'] }),
+    .meta({ required: ['match'], examples: [{ match: '42' }] }),
   form: false,
   responses: { '204': { description: 'Confirmed' }, ...webLoginRefusals },
 });
@@ -86,28 +90,32 @@ const pollRoute = declareRoute({
   summary:
     "The website's long poll: the ticket's status, and once confirmed the tokens of one new session (the same ones again to the same poll_token within 30 s)",
   params: TicketParams,
-  body: z.object({
-    poll_token: stringField('the poll_token of POST /auth/qr')
-      .min(1)
-      .max(128, 'is too long to be one of ours'),
-    wait: z
-      .preprocess(
-        // A form-encoded body carries the number as text.
-        (value) => (typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : value),
-        z.number({ error: 'must be a number of seconds (0 to 25)' }).min(0, 'must be 0 or more seconds'),
-      )
-      .meta({ description: 'Seconds to wait for a change (at most 25 are waited); default 0.' })
-      .optional(),
-    status: z
-      .enum(POLL_STATUSES as [string, ...string[]], {
-        error: `must be the status the last poll answered (${POLL_STATUSES.join(', ')})`,
-      })
-      .meta({
-        description:
-          'The status the last poll answered: the poll answers at once when it is no longer that (default: the status when the poll came).',
-      })
-      .optional(),
-  }),
+  body: z
+    .object({
+      poll_token: stringField('the poll_token of POST /auth/qr')
+        .min(1)
+        .max(128, 'is too long to be one of ours'),
+      wait: z
+        .preprocess(
+          // A form-encoded body carries the number as text.
+          (value) => (typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : value),
+          z.number({ error: 'must be a number of seconds (0 to 25)' }).min(0, 'must be 0 or more seconds'),
+        )
+        .meta({ description: 'Seconds to wait for a change (at most 25 are waited); default 0.' })
+        .optional(),
+      status: z
+        .enum(POLL_STATUSES as [string, ...string[]], {
+          error: `must be the status the last poll answered (${POLL_STATUSES.join(', ')})`,
+        })
+        .meta({
+          description:
+            'The status the last poll answered: the poll answers at once when it is no longer that (default: the status when the poll came).',
+        })
+        .optional(),
+    })
+    .meta({
+      examples: [{ poll_token: 'pT8vK2mQx7Lr4Zc9Wn3Hb6Yd1Fs5Jg0Ae2Ru7Io4Kx', wait: 25, status: 'pending' }],
+    }),
   responses: {
     '200': { description: 'The status (and the tokens, once)', content: json(ref('WebLoginPoll')) },
     ...badRequest,

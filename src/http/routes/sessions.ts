@@ -25,7 +25,10 @@ const endSessionRoute = declareRoute({
   auth: 'bearer',
   summary: 'End one session of the caller: its access tokens are refused at once, on every instance',
   params: z.object({
-    id: z.string().meta({ description: "A session id from GET /auth/sessions (an access token's sid)." }),
+    id: z.string().meta({
+      description: "A session id from GET /auth/sessions (an access token's sid).",
+      examples: ['Jd9QhV3mXk2LpR7sTz4wNa'],
+    }),
   }),
   responses: {
     '204': { description: "Ended; also for an id that is unknown, ended or another user's" },

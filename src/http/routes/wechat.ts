@@ -47,7 +47,13 @@ const sealed = {
   required: ['encryptedData', 'iv'],
 };
 
-const OpenDataBody = z.object({ encryptedData, iv }).meta(sealed);
+/** Well-formed, though no session_key decrypts it: what each field looks like. */
+const sealedExample = {
+  encryptedData: 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=',
+  iv: 'AwMDAwMDAwMDAwMDAwMDAw==',
+};
+
+const OpenDataBody = z.object({ encryptedData, iv }).meta({ ...sealed, examples: [sealedExample] });
 
 const phoneNumberRoute = declareRoute({
   method: 'post',
@@ -69,6 +75,7 @@ const phoneNumberRoute = declareRoute({
     .meta({
       description: sealed.description,
       anyOf: [{ required: ['code'] }, { required: sealed.required }],
+      examples: [{ code: 'e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144' }, sealedExample],
     }),
   responses: {
     '200': { description: 'The phone number, watermark removed', content: json(ref('PhoneNumber')) },
@@ -102,7 +109,16 @@ const userInfoRoute = declareRoute({
         .meta({ description: 'e.detail.signature: sha1(rawData + session_key), hex' })
         .optional(),
     })
-    .meta(sealed),
+    .meta({
+      ...sealed,
+      examples: [
+        {
+          ...sealedExample,
+          rawData: '{"nickName":"微信用户","gender":0,"avatarUrl":""}',
+          signature: '75e81ceda165f4ffa64f4068af58c64b8f54b88c',
+        },
+      ],
+    }),
   responses: {
     '200': { description: 'The user info, watermark removed', content: json(ref('OpenData')) },
     ...openDataErrors,

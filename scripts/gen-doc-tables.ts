@@ -4,7 +4,7 @@
  * answers' shapes from the route declarations (src/http/reference.ts).
  */
 import { renderSettingsTable } from '../src/config/index.js';
-import { renderAnswerShapesTable, renderRoutesTable } from '../src/http/reference.js';
+import { renderAdminRoutesTable, renderAnswerShapesTable, renderRoutesTable } from '../src/http/reference.js';
 import { APP_KEY_LAYOUT, renderKeyLayoutTable, USER_KEY_LAYOUT } from '../src/store/keys.js';
 import { GENERATED_TABLES, type GeneratedTable, writeGeneratedTable } from './lib/doc-tables.js';
 
@@ -14,6 +14,7 @@ const tables: Record<GeneratedTable, string> = {
   'redis-app-keys': renderKeyLayoutTable(APP_KEY_LAYOUT),
   routes: renderRoutesTable(),
   'answer-shapes': renderAnswerShapesTable(),
+  'admin-routes': renderAdminRoutesTable(),
 };
 
 for (const [name, table] of Object.entries(tables) as Array<[GeneratedTable, string]>) {

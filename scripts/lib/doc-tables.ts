@@ -11,6 +11,7 @@ export const GENERATED_TABLES = {
   'redis-app-keys': 'docs/operations.md',
   routes: 'docs/http-reference.md',
   'answer-shapes': 'docs/http-reference.md',
+  'admin-routes': 'docs/http-reference.md',
 } as const;
 
 export type GeneratedTable = keyof typeof GENERATED_TABLES;

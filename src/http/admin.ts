@@ -4,9 +4,11 @@ import Koa, { type Middleware } from 'koa';
 import { z } from 'zod';
 import { type AdminKeySetting, adminKeyDigest, type Config } from '../config/index.js';
 import { AccessDenied, AppError, InvalidRequest, InvalidToken, NotFound } from '../errors/index.js';
-import { epochSeconds, isOpenid, OPENID_SHAPE } from '../lib/index.js';
+import { epochSeconds, OPENID_PATTERN, OPENID_SHAPE } from '../lib/index.js';
+import { error, json } from './answers.js';
 import { type AppDeps, accountsOf } from './app.js';
-import { bodyReader, readBody } from './middleware/body.js';
+import { declareRoute, mounter } from './declare.js';
+import { bodyReader } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
 import { type FailureRateLimit, failureRateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
@@ -32,17 +34,116 @@ export type AdminDeps = Pick<AppDeps, 'store' | 'clock' | 'logger' | 'metrics' |
 /** The latest `until` accepted: 9999-12-31T23:59:59Z. */
 const LATEST_UNTIL_S = 253_402_300_799;
 
-const BanBody = z
-  .object({
-    reason: z.string().max(200, 'must be at most 200 characters').optional(),
-    until: z
-      .number({ error: 'must be a number: epoch seconds' })
-      .int('must be whole epoch seconds')
-      .max(LATEST_UNTIL_S, 'is too far ahead')
-      .optional(),
-  })
-  // A misspelt `until` must not make a ban permanent.
-  .strict();
+const OpenidParams = z.object({
+  openid: z
+    .string()
+    .regex(OPENID_PATTERN, `must be ${OPENID_SHAPE}`)
+    .meta({ description: "The user's openid.", examples: ['o6_bmjrPTlm6_2sgVt7hMZOPfL2M'] }),
+});
+
+/** Every admin route may answer these: the key, the openid, the user, the store. */
+const adminErrors = {
+  '400': error('invalid_request: a malformed openid (or body).'),
+  '401': error('invalid_token: no admin key, or a wrong one (counted per address).'),
+  '403': error('access_denied: a read-only key, on a route that changes something.'),
+  '404': error(
+    'not_found: this service knows no user of that openid (no record, no ban and no live session).',
+  ),
+  '429': error('rate_limited: too many wrong keys from this address; see Retry-After.'),
+  '503': error('The store (Redis) is unreachable; retry after Retry-After.'),
+};
+
+const lookUpRoute = declareRoute({
+  method: 'get',
+  path: '/admin/users/{openid}',
+  auth: 'admin',
+  summary: 'The user as support sees it, never the session_key',
+  params: OpenidParams,
+  responses: {
+    '200': {
+      description:
+        'first_login_at and last_login_at are null once the account was deleted (a ban outlives it)',
+      content: json({
+        type: 'object',
+        required: ['openid', 'first_login_at', 'last_login_at', 'banned', 'sessions'],
+        properties: {
+          openid: { type: 'string' },
+          unionid: { type: 'string' },
+          first_login_at: { type: ['integer', 'null'], description: 'Epoch seconds.' },
+          last_login_at: { type: ['integer', 'null'], description: 'Epoch seconds.' },
+          banned: {
+            type: ['object', 'null'],
+            required: ['reason', 'until'],
+            properties: {
+              reason: { type: ['string', 'null'] },
+              until: { type: ['integer', 'null'], description: 'Epoch seconds; null: until lifted.' },
+            },
+          },
+          sessions: {
+            type: 'array',
+            description: 'As GET /auth/sessions lists them, without `current`.',
+            items: { type: 'object' },
+          },
+        },
+      }),
+    },
+    ...adminErrors,
+  },
+});
+
+const logoutRoute = declareRoute({
+  method: 'post',
+  path: '/admin/users/{openid}/logout',
+  auth: 'admin',
+  summary: 'Log the user out everywhere',
+  params: OpenidParams,
+  responses: { '204': { description: 'Every session ended, its tokens refused at once' }, ...adminErrors },
+});
+
+const banRoute = declareRoute({
+  method: 'put',
+  path: '/admin/users/{openid}/ban',
+  auth: 'admin',
+  summary:
+    'Ban the user: every session ends at once, and login answers 403 access_denied until lifted or until',
+  params: OpenidParams,
+  body: z
+    .object({
+      reason: z.string().max(200, 'must be at most 200 characters').optional(),
+      until: z
+        .number({ error: 'must be a number: epoch seconds' })
+        .int('must be whole epoch seconds')
+        .max(LATEST_UNTIL_S, 'is too far ahead')
+        .meta({ description: 'Epoch seconds in the future; absent: until lifted.' })
+        .optional(),
+    })
+    // A misspelt `until` must not make a ban permanent.
+    .strict()
+    .meta({ examples: [{ reason: 'spam', until: 1_924_992_000 }] }),
+  form: false,
+  responses: { '204': { description: 'Banned' }, ...adminErrors },
+});
+
+const liftBanRoute = declareRoute({
+  method: 'delete',
+  path: '/admin/users/{openid}/ban',
+  auth: 'admin',
+  summary: 'Lift the ban',
+  params: OpenidParams,
+  responses: { '204': { description: 'The ban lifted' }, ...adminErrors },
+});
+
+const deleteRoute = declareRoute({
+  method: 'delete',
+  path: '/admin/users/{openid}',
+  auth: 'admin',
+  summary: "Delete the user's data, as DELETE /auth/account does; a ban stays",
+  params: OpenidParams,
+  responses: { '204': { description: 'Deleted' }, ...adminErrors },
+});
+
+/** The admin API's declarations: its reference table comes from them (not in /openapi.json, the public port's). */
+export const ADMIN_ROUTES = [lookUpRoute, logoutRoute, banRoute, liftBanRoute, deleteRoute];
 
 /** Digests of ADMIN_API_KEYS: a plain key is hashed here, `sha256:<hex>` is taken as the digest. */
 function adminKeys(keys: readonly AdminKeySetting[]): AdminKey[] {
@@ -67,22 +168,24 @@ export function createAdminApp(config: Config, deps: AdminDeps): Koa {
   const app = new Koa();
   app.silent = true;
   const router = new Router<AdminState>({ strict: true, sensitive: true });
+  // The admin key is checked ahead of the router, for every request (authenticate, below).
+  const mount = mounter(router, {});
 
-  router.get('/admin/users/:openid', async function lookUpUser(ctx) {
-    const account = await accounts.lookup(openidOf(ctx.params.openid));
+  mount(lookUpRoute, {}, async function lookUpUser(ctx, { params }) {
+    const account = await accounts.lookup(params.openid);
     if (account === null) throw unknown();
     ctx.set('Cache-Control', 'no-store');
     ctx.body = account;
   });
 
-  router.post('/admin/users/:openid/logout', async function logOutEverywhere(ctx) {
-    if (!(await accounts.logoutEverywhere(openidOf(ctx.params.openid)))) throw unknown();
+  mount(logoutRoute, {}, async function logOutEverywhere(ctx, { params }) {
+    if (!(await accounts.logoutEverywhere(params.openid))) throw unknown();
     ctx.status = 204;
   });
 
-  router.put('/admin/users/:openid/ban', async function banUser(ctx) {
-    const openid = openidOf(ctx.params.openid);
-    const { reason, until } = readBody(ctx, BanBody);
+  mount(banRoute, {}, async function banUser(ctx, { params, body }) {
+    const { openid } = params;
+    const { reason, until } = body;
     if (until !== undefined && until <= epochSeconds(clock.now())) {
       throw new InvalidRequest(
         'until: must be in the future (epoch seconds); omit it for a ban until lifted.',
@@ -93,13 +196,13 @@ export function createAdminApp(config: Config, deps: AdminDeps): Koa {
     ctx.status = 204;
   });
 
-  router.delete('/admin/users/:openid/ban', async function liftBan(ctx) {
-    if (!(await accounts.liftBan(openidOf(ctx.params.openid)))) throw unknown();
+  mount(liftBanRoute, {}, async function liftBan(ctx, { params }) {
+    if (!(await accounts.liftBan(params.openid))) throw unknown();
     ctx.status = 204;
   });
 
-  router.delete('/admin/users/:openid', async function deleteUser(ctx) {
-    if (!(await accounts.remove(openidOf(ctx.params.openid)))) throw unknown();
+  mount(deleteRoute, {}, async function deleteUser(ctx, { params }) {
+    if (!(await accounts.remove(params.openid))) throw unknown();
     ctx.status = 204;
   });
 
@@ -186,11 +289,6 @@ function auditLine(): Middleware<AdminState> {
       }
     }
   };
-}
-
-function openidOf(param: string | undefined): string {
-  if (!isOpenid(param)) throw new InvalidRequest(`The openid in the path must be ${OPENID_SHAPE}.`);
-  return param;
 }
 
 function unknown(): NotFound {

@@ -8,10 +8,11 @@ export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete' | 'options';
 
 /**
  * Who may call a route: anyone; the holder of an access token (Authorization: Bearer, checked by the
- * bearer middleware mount() puts in the chain); or the browser holding a web login's poll_token, which
- * its body carries and the route itself checks.
+ * bearer middleware mount() puts in the chain); the browser holding a web login's poll_token, which
+ * its body carries and the route itself checks; or an operator's admin key, which the admin app checks
+ * ahead of every route (admin.ts).
  */
-export type Auth = 'none' | 'bearer' | 'poll_token';
+export type Auth = 'none' | 'bearer' | 'poll_token' | 'admin';
 
 type Shape = z.ZodType | undefined;
 type Parsed<S extends Shape> = S extends z.ZodType ? z.infer<S> : undefined;
@@ -127,6 +128,7 @@ export function operationOf(route: RouteDeclaration): object {
     summary: route.summary,
     ...(route.description === undefined ? {} : { description: route.description }),
     ...(route.auth === 'bearer' ? { security: [{ bearer: [] }] } : {}),
+    ...(route.auth === 'admin' ? { security: [{ adminKey: [] }] } : {}),
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(route.body === undefined ? {} : { requestBody: requestBodyOf(route.body, route.form ?? true) }),
     responses: route.responses,

@@ -1,3 +1,5 @@
+import { ADMIN_ROUTES } from './admin.js';
+import { pathsOf } from './declare.js';
 import { openApiDocument } from './openapi.js';
 
 /*
@@ -76,18 +78,37 @@ function answersOf(operation: Operation): string {
 }
 
 /** One row a route: a route that answers several methods alike (forward auth) is one row. */
-export function renderRoutesTable(): string {
-  const paths = openApiDocument({ algorithms: ['ES256'] }).paths as Record<string, Record<string, Operation>>;
+function rowsOf(paths: Record<string, Record<string, Operation>>, cellsOf: (operation: Operation) => string) {
   const rows: string[] = [];
   for (const [path, operations] of Object.entries(paths)) {
     const alike = new Map<string, string[]>();
     for (const [method, operation] of Object.entries(operations)) {
-      const cells = `${authOf(operation)} | ${bodyOf(operation)} | ${answersOf(operation)} | ${operation.summary}`;
+      const cells = cellsOf(operation);
       alike.set(cells, [...(alike.get(cells) ?? []), method.toUpperCase()]);
     }
     for (const [cells, methods] of alike) rows.push(`| \`${methods.join(', ')} ${path}\` | ${cells} |`);
   }
+  return rows;
+}
+
+export function renderRoutesTable(): string {
+  const paths = openApiDocument({ algorithms: ['ES256'] }).paths as Record<string, Record<string, Operation>>;
+  const rows = rowsOf(
+    paths,
+    (operation) =>
+      `${authOf(operation)} | ${bodyOf(operation)} | ${answersOf(operation)} | ${operation.summary}`,
+  );
   return ['| route | auth | body | success | what |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** The admin API's routes (every one takes an admin key). */
+export function renderAdminRoutesTable(): string {
+  const paths = pathsOf(ADMIN_ROUTES) as Record<string, Record<string, Operation>>;
+  const rows = rowsOf(
+    paths,
+    (operation) => `${bodyOf(operation)} | ${answersOf(operation)} | ${operation.summary}`,
+  );
+  return ['| admin route | body | success | what |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 /** The answers' shapes the routes table names (TokenResponse…), by their fields. */

@@ -164,10 +164,13 @@ describe('HTTP reference (docs/http-reference.md)', () => {
 });
 
 describe('HTTP reference tables', () => {
-  it('holds the routes and answer shapes as the declarations write them (npm run env-example)', async () => {
-    const { renderAnswerShapesTable, renderRoutesTable } = await import('../../src/http/reference.js');
+  it('holds the routes, the admin routes and the answer shapes as the declarations write them (npm run env-example)', async () => {
+    const { renderAdminRoutesTable, renderAnswerShapesTable, renderRoutesTable } = await import(
+      '../../src/http/reference.js'
+    );
     expect(readGeneratedTable('routes')).to.equal(renderRoutesTable());
     expect(readGeneratedTable('answer-shapes')).to.equal(renderAnswerShapesTable());
+    expect(readGeneratedTable('admin-routes')).to.equal(renderAdminRoutesTable());
   });
 });
 

@@ -1,6 +1,6 @@
 /*
- * The answers routes share, as OpenAPI response objects: route declarations (declare.ts) and the
- * document's components use them, so that each is written once.
+ * The answers several routes share, as OpenAPI response objects, for the route declarations
+ * (declare.ts): each is written once, here.
  */
 
 export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });

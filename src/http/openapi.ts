@@ -12,9 +12,12 @@ import { WECHAT_ROUTES } from './routes/wechat.js';
 const errorCodes = [...ERROR_CODES];
 
 /**
- * The OpenAPI 3.1 document of every route, served at GET /openapi.json: the contract, with the README. Tests validate
- * it with a real OpenAPI validator and check that every route the app serves is in it. `algorithms`: the key
- * set's, which the access tokens may be signed with.
+ * The OpenAPI 3.1 document of every public route, served at GET /openapi.json: the shared components
+ * (the answers' shapes) written here, the paths assembled from the routes' declarations (declare.ts),
+ * which also give the routes their validation. Tests validate it with a real OpenAPI validator, check
+ * that the app serves exactly its routes, send each example through the service and compare it with
+ * the recorded document (test/http/fixtures/openapi.json). `algorithms`: the key set's, which the
+ * access tokens may be signed with.
  */
 export function openApiDocument(options: { algorithms: readonly string[] }) {
   return {

@@ -19,6 +19,7 @@ interface Schema {
 
 interface Operation {
   summary: string;
+  description?: string;
   security?: unknown[];
   requestBody?: { content: Record<string, { schema: Schema }> };
   responses: Record<string, { description: string; content?: Record<string, { schema: Schema }> }>;
@@ -61,6 +62,13 @@ function bodyOf(operation: Operation): string {
   return `\`${fieldsOf(json.schema)}\`${form}`;
 }
 
+/** The summary, and the description when there is one. */
+function whatOf(operation: Operation): string {
+  return operation.description === undefined
+    ? operation.summary
+    : `${operation.summary}. ${operation.description}`;
+}
+
 function answersOf(operation: Operation): string {
   return Object.entries(operation.responses)
     .filter(([status]) => status.startsWith('2'))
@@ -96,7 +104,7 @@ export function renderRoutesTable(): string {
   const rows = rowsOf(
     paths,
     (operation) =>
-      `${authOf(operation)} | ${bodyOf(operation)} | ${answersOf(operation)} | ${operation.summary}`,
+      `${authOf(operation)} | ${bodyOf(operation)} | ${answersOf(operation)} | ${whatOf(operation)}`,
   );
   return ['| route | auth | body | success | what |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
@@ -106,7 +114,7 @@ export function renderAdminRoutesTable(): string {
   const paths = pathsOf(ADMIN_ROUTES) as Record<string, Record<string, Operation>>;
   const rows = rowsOf(
     paths,
-    (operation) => `${bodyOf(operation)} | ${answersOf(operation)} | ${operation.summary}`,
+    (operation) => `${bodyOf(operation)} | ${answersOf(operation)} | ${whatOf(operation)}`,
   );
   return ['| admin route | body | success | what |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Router } from '@koa/router';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { expect } from 'chai';
+import { z } from 'zod';
 import { readGeneratedTable } from '../../scripts/lib/doc-tables.js';
 import { type Harness, startHarness } from '../helpers/harness.js';
 
@@ -92,19 +93,31 @@ interface DocumentedOperation {
   security?: unknown[];
   parameters?: Array<{ name: string; in: string; schema: { examples?: string[] } }>;
   requestBody?: { content: Record<string, { schema: { examples?: object[] } }> };
-  responses: Record<string, unknown>;
+  responses: Record<string, { content?: Record<string, { schema: object }> }>;
+}
+
+/**
+ * A documented answer's JSON schema as a zod schema, its references to the document's components
+ * resolved: zod reads local `$defs` only, so the components go there.
+ */
+function answerSchema(schema: object, components: Record<string, object>): z.ZodType {
+  const local = (value: object) =>
+    JSON.parse(JSON.stringify(value).replaceAll('"#/components/schemas/', '"#/$defs/')) as object;
+  return z.fromJSONSchema({ ...local(schema), $defs: local(components) } as Parameters<
+    typeof z.fromJSONSchema
+  >[0]);
 }
 
 describe('documented examples', () => {
-  it('sends each through the service: every one passes validation and gets one of its documented answers', async () => {
+  it('sends each through the service: every one passes validation and gets one of its documented answers, of its documented shape', async () => {
     const h = await startHarness({ store: 'memory' });
     try {
       const { openApiDocument } = await import('../../src/http/openapi.js');
-      const paths = openApiDocument({ algorithms: h.keys.algorithms }).paths as Record<
-        string,
-        Record<string, DocumentedOperation>
-      >;
+      const document = openApiDocument({ algorithms: h.keys.algorithms });
+      const components = document.components.schemas as Record<string, object>;
+      const paths = document.paths as Record<string, Record<string, DocumentedOperation>>;
       let sent = 0;
+      let shapes = 0;
       for (const [template, operations] of Object.entries(paths)) {
         for (const [method, operation] of Object.entries(operations)) {
           let path = template;
@@ -129,10 +142,17 @@ describe('documented examples', () => {
             const what = `${method.toUpperCase()} ${path} ${JSON.stringify(body ?? null)}: ${res.status} ${JSON.stringify(res.body)}`;
             expect(Object.keys(operation.responses), what).to.include(String(res.status));
             expect(res.body?.error, what).not.to.equal('invalid_request');
+            const documented = operation.responses[String(res.status)]?.content?.['application/json'];
+            if (documented !== undefined) {
+              const checked = answerSchema(documented.schema, components).safeParse(res.body);
+              expect(checked.error?.issues ?? [], what).to.deep.equal([]);
+              shapes += 1;
+            }
           }
         }
       }
       expect(sent).to.be.above(20);
+      expect(shapes).to.be.above(15);
     } finally {
       await h.close();
     }

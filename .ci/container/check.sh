@@ -255,7 +255,9 @@ chart_check() {
     --set redis.sentinelName=mymaster >"$h"/sentinel.yaml || fail "helm template (sentinel)"
   "${helm[@]}" template ci "$APP/chart" --set redis.url= --set redis.clusterNodes='c1:6379\,c2:6379' \
     >"$h"/cluster.yaml || fail "helm template (cluster)"
-  (cd "$h" && node validate-k8s.mjs default.yaml full.yaml sentinel.yaml cluster.yaml) || fail "invalid objects"
+  (cd "$h" && node validate-k8s.mjs default.yaml full.yaml sentinel.yaml cluster.yaml >validate.log) \
+    || { cat "$h"/validate.log; fail "invalid objects"; }
+  tail -1 "$h"/validate.log
   node "$HERE"/chart-expect.mjs "$h" || fail "the rendered chart"
 }
 

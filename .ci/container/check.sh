@@ -245,7 +245,8 @@ chart_check() {
   fi
   [ -d "$h"/node_modules/kubernetes-models ] \
     || (cd "$h" && npm install -q --no-save --no-audit --no-fund kubernetes-models@4.5.1 yaml@2 >/dev/null) || fail "no kubernetes-models"
-  cp "$HERE"/validate-k8s.mjs "$h"/
+  # Beside the yaml package installed there (the project's node_modules may not have it).
+  cp "$HERE"/validate-k8s.mjs "$HERE"/chart-expect.mjs "$h"/
   local helm=(env HELM_CACHE_HOME="$h"/.c HELM_CONFIG_HOME="$h"/.c HELM_DATA_HOME="$h"/.c "$h"/helm)
   "${helm[@]}" lint --strict "$APP/chart" >"$h"/lint.log 2>&1 || { cat "$h"/lint.log; fail "helm lint"; }
   # The defaults, then every optional object and the other Redis topologies.
@@ -258,7 +259,7 @@ chart_check() {
   (cd "$h" && node validate-k8s.mjs default.yaml full.yaml sentinel.yaml cluster.yaml >validate.log) \
     || { cat "$h"/validate.log; fail "invalid objects"; }
   tail -1 "$h"/validate.log
-  node "$HERE"/chart-expect.mjs "$h" || fail "the rendered chart"
+  node "$h"/chart-expect.mjs "$h" || fail "the rendered chart"
 }
 
 # --- run ------------------------------------------------------------------------------------------

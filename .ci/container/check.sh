@@ -28,7 +28,7 @@ fail() { echo "FAIL: $*" >&2; return 1; }
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}'; }
 
 cleanup() {
-  podman rm -f -t 2 ci-wxauth ci-redis ci-emulator >/dev/null 2>&1
+  podman rm -f -v -t 2 ci-wxauth ci-redis ci-emulator >/dev/null 2>&1
   (cd "$APP" && compose down) >/dev/null 2>&1
   podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null | xargs -r podman volume rm -f >/dev/null 2>&1
   podman network rm -f "$NET" "${PROJECT}_default" >/dev/null 2>&1
@@ -194,7 +194,7 @@ container() {
   echo "SIGTERM: exit $rc after ${took} s"
   [ "$rc" = 0 ] || { podman logs ci-wxauth 2>&1 | tail -20; fail "exit $rc on SIGTERM, expected 0"; }
   awk -v t="$took" 'BEGIN{exit !(t < 5)}' || fail "SIGTERM took ${took} s (5 s at most)"
-  podman rm -f -t 2 ci-wxauth ci-redis ci-emulator >/dev/null 2> >(quiet)
+  podman rm -f -v -t 2 ci-wxauth ci-redis ci-emulator >/dev/null 2> >(quiet)
   podman network rm -f "$NET" >/dev/null
 }
 

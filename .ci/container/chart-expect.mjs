@@ -1,7 +1,7 @@
 // What the chart must render (issue 25), beyond valid objects: probes, a grace period above
 // SHUTDOWN_TIMEOUT_MS, the PDB, resources, secrets by reference, Prometheus annotations, the Redis
 // topologies, the optional HPA. Reads the files check.sh's chart step rendered into <dir>.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
@@ -72,6 +72,16 @@ expect(
 expect(
   find(render('cluster'), 'ConfigMap')[0].data.REDIS_CLUSTER_NODES === 'c1:6379,c2:6379',
   'cluster: REDIS_CLUSTER_NODES',
+);
+
+// The environment the full render gives the pod (ConfigMap, then Secret), for check.sh to start the
+// image with: the service must accept every setting the chart writes.
+const env = { ...find(full, 'ConfigMap')[0].data, ...find(full, 'Secret')[0].stringData };
+writeFileSync(
+  join(dir, 'full.env'),
+  Object.entries(env)
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join(''),
 );
 
 for (const p of problems) console.log(`FAIL ${p}`);

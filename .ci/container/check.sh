@@ -7,14 +7,14 @@
 #
 # Prints one line per check ("ok   <check> (<s> s)" or "FAIL <check>") and, last,
 # "container check: N passed, N failed"; exits 1 when a check failed.
-# Settings: WORK (scratch, /tmp/wxauth-container-check), PORT/EMU_PORT/COMPOSE_PORT/COMPOSE_EMU_PORT
+# Settings: WORK (scratch, /tmp/wxauth-container-check), PORT/EMU_PORT/COMPOSE_PORT/COMPOSE_EMU_PORT/CHART_PORT
 # (host ports on 127.0.0.1), NODE_VER/NPM_VER (the stand-in's Node and npm).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 APP=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-/tmp/wxauth-container-check}
 PORT=${PORT:-38417} EMU_PORT=${EMU_PORT:-38418}
-COMPOSE_PORT=${COMPOSE_PORT:-38419} COMPOSE_EMU_PORT=${COMPOSE_EMU_PORT:-38420}
+COMPOSE_PORT=${COMPOSE_PORT:-38419} COMPOSE_EMU_PORT=${COMPOSE_EMU_PORT:-38420} CHART_PORT=${CHART_PORT:-38421}
 NODE_MAJOR=24 NODE_VER=${NODE_VER:-24.22.3} NPM_VER=${NPM_VER:-11.21.3} YARN_VER=1.22.22
 IMAGE=localhost/wxauth:ci NET=wxauth-ci PROJECT=wxauth-ci
 # The emulator's fixed pair, for the container test only.
@@ -28,7 +28,7 @@ fail() { echo "FAIL: $*" >&2; return 1; }
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}'; }
 
 cleanup() {
-  podman rm -f -v -t 2 ci-wxauth ci-redis ci-emulator >/dev/null 2>&1
+  podman rm -f -v -t 2 ci-wxauth ci-redis ci-emulator ci-chart >/dev/null 2>&1
   (cd "$APP" && compose down) >/dev/null 2>&1
   podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null | xargs -r podman volume rm -f >/dev/null 2>&1
   podman network rm -f "$NET" "${PROJECT}_default" >/dev/null 2>&1
@@ -260,6 +260,19 @@ chart_check() {
     || { cat "$h"/validate.log; fail "invalid objects"; }
   tail -1 "$h"/validate.log
   node "$h"/chart-expect.mjs "$h" || fail "the rendered chart"
+  # The image started as the chart's pod starts it: its settings (every optional one on), the key file
+  # where the chart mounts it, uid 1000, a read-only root, no capabilities. Redis is not there: alive,
+  # and the metrics and admin listeners open.
+  podman run -d --name ci-chart --read-only --cap-drop ALL --user 1000:1000 --env-file "$h"/full.env \
+    -v "$WORK/keys":/var/run/secrets/wxauth:ro -p 127.0.0.1:$CHART_PORT:3000 "$IMAGE" node dist/server.js \
+    >/dev/null 2> >(quiet)
+  wait_for "http://127.0.0.1:$CHART_PORT/healthz" 200 100 || { podman logs ci-chart 2>&1 | tail -5; fail "the chart's settings"; }
+  podman exec ci-chart node -e "Promise.all([9464, 3001].map((p) => fetch('http://127.0.0.1:' + p + (p === 9464 ? '/metrics' : '/healthz')))).then((r) => process.exit(r[0].ok ? 0 : 1), () => process.exit(1))" \
+    || fail "no metrics or admin listener with the chart's settings"
+  podman stop -t 10 ci-chart >/dev/null 2> >(quiet)
+  [ "$(podman inspect ci-chart --format '{{.State.ExitCode}}')" = 0 ] || fail "exit code on SIGTERM with the chart's settings"
+  podman rm -f ci-chart >/dev/null 2> >(quiet)
+  echo "chart: the image starts with the rendered settings, read-only, as uid 1000"
 }
 
 # --- run ------------------------------------------------------------------------------------------
@@ -286,5 +299,5 @@ check "image: builds, non-root, HEALTHCHECK, nothing secret inside" build_image 
 check "image: a missing setting is named on one stderr line" missing_setting
 check "image: /readyz once Redis is up, a login via the emulator, exit 0 within 5 s of SIGTERM" container
 check "compose: dclint, up, a login, keys kept, down leaves nothing" compose_check
-check "chart: helm lint, rendered objects valid (kubernetes-models)" chart_check
+check "chart: helm lint, rendered objects valid (kubernetes-models), the image starts with its settings" chart_check
 finish

@@ -154,8 +154,13 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
     expect(auth.session()).to.equal(null);
   });
 
-  it('still logs in when the answer that carried the tokens was lost on its way: the next poll collects them again', async () => {
-    let lost = 0;
+  /**
+   * A website's SDK whose first poll answer carrying the tokens is lost on its way (the service
+   * answered; the connection broke before the browser read it), after `onLost` ran. `seen()` counts
+   * the poll answers that carried tokens.
+   */
+  function losingFirstTokens(onLost: () => void = () => {}) {
+    let seen = 0;
     const auth: WebAuth = createWebAuth({
       baseUrl: s.baseUrl,
       storage: null,
@@ -163,19 +168,25 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
       fetch: async (input, init) => {
         const response = await fetch(input, init);
         const text = await response.text();
-        // The service answered with the tokens; the connection broke before the browser read them.
-        if (String(input).endsWith('/poll') && text.includes('"confirmed"') && lost++ === 0)
+        if (String(input).endsWith('/poll') && text.includes('"confirmed"') && seen++ === 0) {
+          onLost();
           throw new TypeError('fetch failed');
+        }
         return new Response(text, { status: response.status, headers: response.headers });
       },
     });
+    return { auth, seen: () => seen };
+  }
+
+  it('still logs in when the answer that carried the tokens was lost on its way: the next poll collects them again', async () => {
+    const { auth, seen } = losingFirstTokens();
     const login = await auth.startQrLogin();
     const phone = s.phone();
     const waiting = login.wait();
     const shown = await phone.auth.scanWebLogin(login.ticket);
     await phone.auth.confirmWebLogin(shown.ticket, login.match);
     expect(await waiting).to.deep.equal({ status: 'confirmed', session: { openid: phone.wx.openid } });
-    expect(lost).to.equal(2);
+    expect(seen()).to.equal(2);
     expect((await auth.fetch('/auth/me')).status).to.equal(200);
     // One web session was opened, not one per collection.
     const sessions = (await (await auth.fetch('/auth/sessions')).json()) as { sessions: unknown[] };
@@ -183,22 +194,8 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
   });
 
   it("still collects a confirm at the code's last second when a poll fails on the network past the code's expiry", async () => {
-    let failures = 0;
-    const auth: WebAuth = createWebAuth({
-      baseUrl: s.baseUrl,
-      storage: null,
-      clock: s.h.clock,
-      fetch: async (input, init) => {
-        const response = await fetch(input, init);
-        const text = await response.text();
-        if (String(input).endsWith('/poll') && text.includes('"confirmed"') && failures++ === 0) {
-          // The answer is lost, and by the time the browser notices, the code's 120 s are over.
-          s.h.clock.advance(2000);
-          throw new TypeError('fetch failed');
-        }
-        return new Response(text, { status: response.status, headers: response.headers });
-      },
-    });
+    // By the time the browser notices the lost answer, the code's 120 s are over.
+    const { auth, seen } = losingFirstTokens(() => s.h.clock.advance(2000));
     const login = await auth.startQrLogin();
     const phone = s.phone();
     const shown = await phone.auth.scanWebLogin(login.ticket);
@@ -206,7 +203,7 @@ describe('Browser SDK (createWebAuth) against the real service', function () {
     const waiting = login.wait();
     await phone.auth.confirmWebLogin(shown.ticket, login.match);
     expect(await waiting).to.deep.equal({ status: 'confirmed', session: { openid: phone.wx.openid } });
-    expect(failures).to.be.above(1);
+    expect(seen()).to.be.above(1);
   });
 
   it('rides out a poll that failed on the network, and stops when its signal aborts', async () => {

@@ -1,19 +1,28 @@
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { Clock } from '../lib/index.js';
 import { epochSeconds } from '../lib/index.js';
 import type { RevocationCause } from '../metrics/index.js';
 import type { Ban, SessionInfo, SessionStore } from '../store/index.js';
 
-/** One session as GET /auth/sessions and the admin API show it (times in epoch seconds). */
-export interface SessionView {
-  id: string;
-  /** null for a session opened before logins recorded it. */
-  created_at: number | null;
-  /** The last refresh, or the login when it was never refreshed. */
-  refreshed_at: number | null;
-  expires_at: number;
-  device: string | null;
-}
+/**
+ * One session as GET /auth/sessions and the admin API show it (times in epoch seconds): the type and,
+ * through z.toJSONSchema, the document's shape (never parsed at answer time).
+ */
+export const SessionView = z.object({
+  id: z.string().meta({ description: "The session's id: the access tokens' sid." }),
+  created_at: z
+    .int()
+    .nullable()
+    .meta({ description: 'Epoch seconds of the login; null for a session older than this record.' }),
+  refreshed_at: z
+    .int()
+    .nullable()
+    .meta({ description: 'Epoch seconds of the last refresh (the login when never refreshed).' }),
+  expires_at: z.int().meta({ description: 'Epoch seconds; each refresh slides it.' }),
+  device: z.string().nullable().meta({ description: "The login's device, as it gave it." }),
+});
+export type SessionView = z.infer<typeof SessionView>;
 
 /** What the admin API shows of a user: never the session_key. */
 export interface AccountView {

@@ -104,7 +104,7 @@ const pollRoute = declareRoute({
         .meta({ description: 'Seconds to wait for a change (at most 25 are waited); default 0.' })
         .optional(),
       status: z
-        .enum(POLL_STATUSES as [string, ...string[]], {
+        .enum(POLL_STATUSES, {
           error: `must be the status the last poll answered (${POLL_STATUSES.join(', ')})`,
         })
         .meta({
@@ -172,7 +172,7 @@ export function qrRoutes(router: Router<BearerState>, deps: QrRouteDeps): void {
     ctx.res.once('close', () => gone.abort());
     ctx.body = await webLogin.poll(params.ticket, body.poll_token, {
       waitS: body.wait ?? 0,
-      seen: body.status as (typeof POLL_STATUSES)[number] | undefined,
+      seen: body.status,
       signal: gone.signal,
     });
   });

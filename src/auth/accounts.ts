@@ -24,16 +24,24 @@ export const SessionView = z.object({
 });
 export type SessionView = z.infer<typeof SessionView>;
 
-/** What the admin API shows of a user: never the session_key. */
-export interface AccountView {
-  openid: string;
-  unionid?: string;
-  /** null once the account was deleted (a ban outlives it). */
-  first_login_at: number | null;
-  last_login_at: number | null;
-  banned: { reason: string | null; until: number | null } | null;
-  sessions: SessionView[];
-}
+/** What the admin API shows of a user, never the session_key: the type and the document's shape. */
+export const AccountView = z.object({
+  openid: z.string(),
+  unionid: z.string().optional(),
+  // null once the account was deleted (a ban outlives it).
+  first_login_at: z.int().nullable().meta({ description: 'Epoch seconds.' }),
+  last_login_at: z.int().nullable().meta({ description: 'Epoch seconds.' }),
+  banned: z
+    .object({
+      reason: z.string().nullable(),
+      until: z.int().nullable().meta({ description: 'Epoch seconds; null: until lifted.' }),
+    })
+    .nullable(),
+  sessions: z
+    .array(SessionView)
+    .meta({ description: 'As GET /auth/sessions lists them, without `current`.' }),
+});
+export type AccountView = z.infer<typeof AccountView>;
 
 /** What a user sees and ends of their own account, and what support does to it. */
 export interface Accounts {

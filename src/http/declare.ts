@@ -171,6 +171,9 @@ export function answerSchemaOf(schema: z.ZodType): Record<string, unknown> {
         delete jsonSchema.minimum;
         delete jsonSchema.maximum;
       }
+      // An object of no declared fields (a JWK, the decrypted open data): its empty `properties` says nothing.
+      const { properties } = jsonSchema;
+      if (properties !== undefined && Object.keys(properties).length === 0) delete jsonSchema.properties;
     },
   });
   return rest;

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { StartedWebLogin, WebLoginPoll, WebLoginRequest } from '../auth/web-login.js';
 import { ErrorBody } from '../errors/index.js';
 import { TokenResponse } from '../tokens/index.js';
@@ -41,11 +42,9 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
         Error: answerSchemaOf(ErrorBody),
         TokenResponse: answerSchemaOf(TokenResponse),
         PhoneNumber: answerSchemaOf(PhoneNumber),
-        OpenData: {
-          type: 'object',
-          description: 'The decrypted object, watermark removed.',
-          additionalProperties: true,
-        },
+        OpenData: answerSchemaOf(
+          z.looseObject({}).meta({ description: 'The decrypted object, watermark removed.' }),
+        ),
         Sessions: answerSchemaOf(SessionsAnswer),
         WebLoginStarted: answerSchemaOf(StartedWebLogin),
         WebLoginRequest: answerSchemaOf(WebLoginRequest),

@@ -25,8 +25,9 @@ export const POLL_WAIT_MAX_S = 25;
 export const POLL_STATUSES = ['pending', 'scanned', 'confirmed', 'canceled', 'expired'] as const;
 export type WebLoginPollStatus = (typeof POLL_STATUSES)[number];
 
-/** Two digits, the number the website shows and the phone picks. */
-const MATCH = z.string().regex(/^[0-9]{2}$/);
+/** Two digits, the number the website shows and the phone picks (the confirm's `match`). */
+export const MATCH_PATTERN = /^[0-9]{2}$/;
+const MATCH = z.string().regex(MATCH_PATTERN);
 
 /*
  * The answers of the web login's routes: the types the code returns and, through z.toJSONSchema, the

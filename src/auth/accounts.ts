@@ -1,30 +1,47 @@
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { Clock } from '../lib/index.js';
 import { epochSeconds } from '../lib/index.js';
 import type { RevocationCause } from '../metrics/index.js';
 import type { Ban, SessionInfo, SessionStore } from '../store/index.js';
 
-/** One session as GET /auth/sessions and the admin API show it (times in epoch seconds). */
-export interface SessionView {
-  id: string;
-  /** null for a session opened before logins recorded it. */
-  created_at: number | null;
-  /** The last refresh, or the login when it was never refreshed. */
-  refreshed_at: number | null;
-  expires_at: number;
-  device: string | null;
-}
+/**
+ * One session as GET /auth/sessions and the admin API show it (times in epoch seconds): the type and,
+ * through z.toJSONSchema, the document's shape (never parsed at answer time).
+ */
+export const SessionView = z.object({
+  id: z.string().meta({ description: "The session's id: the access tokens' sid." }),
+  created_at: z
+    .int()
+    .nullable()
+    .meta({ description: 'Epoch seconds of the login; null for a session older than this record.' }),
+  refreshed_at: z
+    .int()
+    .nullable()
+    .meta({ description: 'Epoch seconds of the last refresh (the login when never refreshed).' }),
+  expires_at: z.int().meta({ description: 'Epoch seconds; each refresh slides it.' }),
+  device: z.string().nullable().meta({ description: "The login's device, as it gave it." }),
+});
+export type SessionView = z.infer<typeof SessionView>;
 
-/** What the admin API shows of a user: never the session_key. */
-export interface AccountView {
-  openid: string;
-  unionid?: string;
-  /** null once the account was deleted (a ban outlives it). */
-  first_login_at: number | null;
-  last_login_at: number | null;
-  banned: { reason: string | null; until: number | null } | null;
-  sessions: SessionView[];
-}
+/** What the admin API shows of a user, never the session_key: the type and the document's shape. */
+export const AccountView = z.object({
+  openid: z.string(),
+  unionid: z.string().optional(),
+  // null once the account was deleted (a ban outlives it).
+  first_login_at: z.int().nullable().meta({ description: 'Epoch seconds.' }),
+  last_login_at: z.int().nullable().meta({ description: 'Epoch seconds.' }),
+  banned: z
+    .object({
+      reason: z.string().nullable(),
+      until: z.int().nullable().meta({ description: 'Epoch seconds; null: until lifted.' }),
+    })
+    .nullable(),
+  sessions: z
+    .array(SessionView)
+    .meta({ description: 'As GET /auth/sessions lists them, without `current`.' }),
+});
+export type AccountView = z.infer<typeof AccountView>;
 
 /** What a user sees and ends of their own account, and what support does to it. */
 export interface Accounts {

@@ -1,4 +1,5 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
 import { openUnderSecret, sealUnderSecret } from '../crypto/index.js';
 import { InvalidGrant } from '../errors/index.js';
 import { type Clock, epochSeconds, randomId } from '../lib/index.js';
@@ -10,7 +11,7 @@ import type {
   WebLoginStore,
   WebLoginTicket,
 } from '../store/index.js';
-import type { TokenResponse } from '../tokens/index.js';
+import { TokenResponse } from '../tokens/index.js';
 import type { FlowDeps } from './flow.js';
 import { sanitizeUserAgent, webDevice } from './user-agent.js';
 
@@ -21,48 +22,77 @@ export const TICKET_SHAPE = 'the 22 characters of a ticket that POST /auth/qr an
 export const POLL_WAIT_MAX_S = 25;
 
 /** What a poll answers about its ticket. */
-export type WebLoginPollStatus = 'pending' | 'scanned' | 'confirmed' | 'canceled' | 'expired';
-export const POLL_STATUSES: readonly WebLoginPollStatus[] = [
-  'pending',
-  'scanned',
-  'confirmed',
-  'canceled',
-  'expired',
-];
+export const POLL_STATUSES = ['pending', 'scanned', 'confirmed', 'canceled', 'expired'] as const;
+export type WebLoginPollStatus = (typeof POLL_STATUSES)[number];
+
+/** Two digits, the number the website shows and the phone picks (the confirm's `match`). */
+export const MATCH_PATTERN = /^[0-9]{2}$/;
+const MATCH = z.string().regex(MATCH_PATTERN);
+
+/*
+ * The answers of the web login's routes: the types the code returns and, through z.toJSONSchema, the
+ * document's shapes (never parsed at answer time).
+ */
 
 /** POST /auth/qr's answer. `poll_token` is for the browser that asked, and only it. */
-export interface StartedWebLogin {
-  ticket: string;
-  poll_token: string;
-  expires_in: number;
-  /** The mini-program code as a data: URL (image/png, or image/jpeg if WeChat drew one). */
-  image: string;
-  /** Two digits the website shows beside the code: the phone must pick them to confirm. */
-  match: string;
-}
+export const StartedWebLogin = z.object({
+  ticket: z.string().regex(TICKET_PATTERN).meta({ description: "128 random bits: the code's scene." }),
+  poll_token: z.string().meta({
+    description: 'A secret for this browser only (256 random bits; the service keeps its SHA-256).',
+  }),
+  expires_in: z.int().meta({ description: 'Seconds the code may be scanned and confirmed (QR_LOGIN_TTL).' }),
+  // image/png, or image/jpeg if WeChat drew one.
+  image: z.string().meta({
+    description: 'The mini-program code (wxacode.getUnlimited) as a data: URL, data:image/png;base64,…',
+  }),
+  match: MATCH.meta({
+    description:
+      'Two digits to show beside the code: the phone must pick them from three to confirm (number matching).',
+  }),
+});
+export type StartedWebLogin = z.infer<typeof StartedWebLogin>;
 
 /**
  * What the confirm screen shows about the website's request, so that a person notices a code relayed
  * from a phishing page: when it was made, from which address, what the browser says it is, and the
  * numbers to pick the website's from.
  */
-export interface WebLoginRequest {
-  ticket: string;
-  /** Epoch seconds. */
-  created_at: number;
-  expires_at: number;
-  address: string;
-  /** What the browser says of itself (its User-Agent): a claim, shown as one, never a fact. */
-  user_agent: string;
-  /** The session's device once confirmed, e.g. 'Web · Chrome 120 on Windows': from the same claim. */
-  device: string;
-  /** Three different two-digit strings in random order; one is the number the website shows. */
-  choices: string[];
-}
+export const WebLoginRequest = z
+  .object({
+    ticket: z.string(),
+    created_at: z.int().meta({ description: 'Epoch seconds.' }),
+    expires_at: z.int().meta({ description: 'Epoch seconds.' }),
+    address: z.string().meta({ description: 'The address of the browser that asked for the code.' }),
+    user_agent: z.string().meta({
+      description:
+        'The User-Agent that browser sent: what it says of itself, never a fact (show it as such). Printable ASCII, at most 256 characters.',
+    }),
+    device: z.string().meta({
+      description:
+        "The web session's device, from the same claim, e.g. 'Web · Chrome 120 on Windows': show it as what the browser says it is.",
+    }),
+    choices: z.array(MATCH).length(3).meta({
+      description:
+        'Three different two-digit numbers in random order, one of them the match the website shows: the user picks it, and the confirm sends it.',
+    }),
+  })
+  .meta({
+    description:
+      "What the confirm screen shows about the website's request, so that a relayed code is noticed.",
+  });
+export type WebLoginRequest = z.infer<typeof WebLoginRequest>;
 
-export type WebLoginPoll =
-  | { status: Exclude<WebLoginPollStatus, 'confirmed'> }
-  | ({ status: 'confirmed' } & TokenResponse);
+/** A poll's answer: its ticket's status, and once confirmed the token response of a new session. */
+export const WebLoginPoll = z
+  .union([
+    z.object({ status: z.enum(POLL_STATUSES).exclude(['confirmed']) }),
+    z.object({ status: z.literal('confirmed') }).extend(TokenResponse.omit({ is_new_user: true }).shape),
+  ])
+  .meta({
+    description:
+      'Once confirmed: the token response of a new session too (the same one again within 30 s of its delivery, to the same poll_token). Canceled when the session that confirmed it ended since.',
+  });
+export type WebLoginPoll = z.infer<typeof WebLoginPoll>;
 
 /**
  * Web login by scanning a mini-program code: a website shows a code, the user scans it with WeChat,

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * The contract's error codes (the error table of docs/http-reference.md and the OpenAPI document), in the contract's order. Every error a client
  * sees is one of these; the error middleware is the only place that turns them into bodies.
@@ -19,6 +21,14 @@ export const ERROR_CODES = [
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** An error's body, as the error middleware writes it: its type and, through z.toJSONSchema, the document's Error. */
+export const ErrorBody = z.object({
+  error: z.enum(ERROR_CODES),
+  error_description: z.string(),
+  wechat_errcode: z.int().optional().meta({ description: "WeChat's errcode, when it caused the error." }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
 
 export interface AppErrorOptions {
   cause?: unknown;

@@ -2,12 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import { z } from 'zod';
+import { AccountView } from '../auth/accounts.js';
 import { type AdminKeySetting, adminKeyDigest, type Config } from '../config/index.js';
 import { AccessDenied, AppError, InvalidRequest, InvalidToken, NotFound } from '../errors/index.js';
 import { epochSeconds, OPENID_PATTERN, OPENID_SHAPE } from '../lib/index.js';
 import { error, json } from './answers.js';
 import { type AppDeps, accountsOf } from './app.js';
-import { declareRoute, mounter } from './declare.js';
+import { answerSchemaOf, declareRoute, mounter } from './declare.js';
 import { bodyReader } from './middleware/body.js';
 import { errorResponder } from './middleware/errors.js';
 import { type FailureRateLimit, failureRateLimit } from './middleware/rate-limit.js';
@@ -63,29 +64,7 @@ const lookUpRoute = declareRoute({
     '200': {
       description:
         'first_login_at and last_login_at are null once the account was deleted (a ban outlives it)',
-      content: json({
-        type: 'object',
-        required: ['openid', 'first_login_at', 'last_login_at', 'banned', 'sessions'],
-        properties: {
-          openid: { type: 'string' },
-          unionid: { type: 'string' },
-          first_login_at: { type: ['integer', 'null'], description: 'Epoch seconds.' },
-          last_login_at: { type: ['integer', 'null'], description: 'Epoch seconds.' },
-          banned: {
-            type: ['object', 'null'],
-            required: ['reason', 'until'],
-            properties: {
-              reason: { type: ['string', 'null'] },
-              until: { type: ['integer', 'null'], description: 'Epoch seconds; null: until lifted.' },
-            },
-          },
-          sessions: {
-            type: 'array',
-            description: 'As GET /auth/sessions lists them, without `current`.',
-            items: { type: 'object' },
-          },
-        },
-      }),
+      content: json(answerSchemaOf(AccountView)),
     },
     ...adminErrors,
   },

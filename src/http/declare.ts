@@ -152,6 +152,33 @@ export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
+/**
+ * JSON Schema (2020-12) of what the service answers, for the document only: nothing parses an answer.
+ * Read as 'input' so that an object stays open (no `additionalProperties: false`): a client ignores the
+ * fields it does not know, and later versions add some. Zod's `int()` bounds an integer to the safe
+ * range; every integer we answer is, so the bounds say nothing and are left out.
+ */
+export function answerSchemaOf(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    override: ({ jsonSchema }) => {
+      if (
+        jsonSchema.type === 'integer' &&
+        jsonSchema.minimum === Number.MIN_SAFE_INTEGER &&
+        jsonSchema.maximum === Number.MAX_SAFE_INTEGER
+      ) {
+        delete jsonSchema.minimum;
+        delete jsonSchema.maximum;
+      }
+      // An object of no declared fields (a JWK, the decrypted open data): its empty `properties` says nothing.
+      const { properties } = jsonSchema;
+      if (properties !== undefined && Object.keys(properties).length === 0) delete jsonSchema.properties;
+    },
+  });
+  return rest;
+}
+
 function requestBodyOf(body: z.ZodType, form: boolean): object {
   const schema = jsonSchemaOf(body);
   return {

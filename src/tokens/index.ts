@@ -21,4 +21,4 @@ export {
 } from './keys.js';
 export { hashRefreshToken, mintRefreshToken, parseRefreshToken } from './refresh-token.js';
 export { createRevocations, type RevocationOptions, type Revocations } from './revocations.js';
-export { createSessions, type SessionPolicy, type Sessions, type TokenResponse } from './sessions.js';
+export { createSessions, type SessionPolicy, type Sessions, TokenResponse } from './sessions.js';

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { AccessDenied, InvalidGrant } from '../errors/index.js';
 import type { Clock } from '../lib/index.js';
 import type { RevocationCause, TokenEvent } from '../metrics/index.js';
@@ -6,17 +7,21 @@ import type { SessionStore } from '../store/index.js';
 import type { AccessTokens } from './access.js';
 import { mintRefreshToken, newSuccessorSeed, parseRefreshToken, successorOf } from './refresh-token.js';
 
-/** RFC 6749 §5.1 token response, as the contract shapes it. */
-export interface TokenResponse {
-  access_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-  refresh_token: string;
-  refresh_expires_in: number;
-  openid: string;
-  unionid?: string;
-  is_new_user?: boolean;
-}
+/**
+ * RFC 6749 §5.1 token response, as the contract shapes it: the type the code returns and, through
+ * z.toJSONSchema, the document's TokenResponse (never parsed at answer time).
+ */
+export const TokenResponse = z.object({
+  access_token: z.string(),
+  token_type: z.literal('Bearer'),
+  expires_in: z.int(),
+  refresh_token: z.string().meta({ description: 'Opaque; single use (rotates).' }),
+  refresh_expires_in: z.int(),
+  openid: z.string(),
+  unionid: z.string().optional(),
+  is_new_user: z.boolean().optional().meta({ description: 'Login only.' }),
+});
+export type TokenResponse = z.infer<typeof TokenResponse>;
 
 export interface SessionPolicy {
   refreshTtlS: number;

@@ -15,5 +15,5 @@ export {
   type WxacodePicture,
   type WxacodeRequest,
 } from './client.js';
-export { type PhoneNumber, parsePhoneNumber } from './phone-number.js';
+export { PhoneNumber, parsePhoneNumber } from './phone-number.js';
 export { createWechatTransport, WechatError, type WechatRequest, type WechatTransport } from './transport.js';

@@ -1,11 +1,17 @@
-/** The user's phone number as WeChat gives it (both APIs), watermark removed. */
-export interface PhoneNumber {
-  /** With the country code outside mainland China (e.g. "+85261234567"), else without. */
-  phoneNumber: string;
-  /** Without the country code. */
-  purePhoneNumber: string;
-  countryCode: string;
-}
+import { z } from 'zod';
+
+/**
+ * The user's phone number as WeChat gives it (both APIs), watermark removed: the type and, through
+ * z.toJSONSchema, the document's PhoneNumber (never parsed at answer time; parsePhoneNumber checks it).
+ */
+export const PhoneNumber = z.object({
+  // With the country code outside mainland China (e.g. "+85261234567"), else without.
+  phoneNumber: z.string(),
+  // Without the country code.
+  purePhoneNumber: z.string(),
+  countryCode: z.string(),
+});
+export type PhoneNumber = z.infer<typeof PhoneNumber>;
 
 const PHONE_NUMBER = /^\+?\d{4,24}$/;
 const PURE_PHONE_NUMBER = /^\d{4,20}$/;

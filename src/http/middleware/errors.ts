@@ -1,6 +1,6 @@
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { AppError, InvalidToken, ServerError } from '../../errors/index.js';
+import { AppError, type ErrorBody, InvalidToken, ServerError } from '../../errors/index.js';
 import type { Metrics } from '../../metrics/index.js';
 
 /** RFC 6750 §3: what a Bearer route's 401 says about the token. Quotes and backslashes cannot appear. */
@@ -69,11 +69,12 @@ export function errorResponder(metrics: Metrics, options: { methods?: readonly s
       if (error.retryAfter !== undefined) ctx.set('Retry-After', String(error.retryAfter));
       if (error instanceof InvalidToken) ctx.set('WWW-Authenticate', bearerChallenge(error));
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = {
+      const body: ErrorBody = {
         error: error.error,
         error_description: error.expose ? error.message : 'The service failed to handle the request.',
         ...(error.wechatErrcode === undefined ? {} : { wechat_errcode: error.wechatErrcode }),
       };
+      ctx.body = body;
     }
   };
 }

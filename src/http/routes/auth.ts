@@ -15,7 +15,7 @@ import {
   upstreamErrors,
 } from '../answers.js';
 import { ME_PATH, meBody } from '../bearer-lane.js';
-import { declareRoute, mounter } from '../declare.js';
+import { answerSchemaOf, declareRoute, mounter } from '../declare.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 import { stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
@@ -115,6 +115,9 @@ const logoutRoute = declareRoute({
   },
 });
 
+/** GET /auth/me's answer (the bearer lane writes it, as meBody; the handler below checks that type). */
+const MeAnswer = z.object({ openid: z.string(), exp: z.int() });
+
 const meRoute = declareRoute({
   method: 'get',
   path: ME_PATH,
@@ -123,11 +126,7 @@ const meRoute = declareRoute({
   responses: {
     '200': {
       description: 'The subject',
-      content: json({
-        type: 'object',
-        required: ['openid', 'exp'],
-        properties: { openid: { type: 'string' }, exp: { type: 'integer' } },
-      }),
+      content: json(answerSchemaOf(MeAnswer)),
     },
     ...bearerErrors,
   },
@@ -177,6 +176,6 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
 
   mount(meRoute, {}, function whoAmI(ctx) {
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = meBody(ctx.state.subject);
+    ctx.body = meBody(ctx.state.subject) satisfies z.infer<typeof MeAnswer>;
   });
 }

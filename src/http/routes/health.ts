@@ -1,11 +1,17 @@
 import type { Router } from '@koa/router';
+import { z } from 'zod';
 import { TemporarilyUnavailable } from '../../errors/index.js';
 import type { Metrics } from '../../metrics/index.js';
 import type { KeySet } from '../../tokens/index.js';
 import { error, json } from '../answers.js';
-import { declareRoute, mounter } from '../declare.js';
+import { answerSchemaOf, declareRoute, mounter } from '../declare.js';
 import type { BearerState } from '../middleware/bearer.js';
 import { openApiDocument } from '../openapi.js';
+
+/** GET /healthz's answer. */
+const Alive = z.object({ status: z.literal('ok') });
+/** GET /.well-known/jwks.json's answer: the key set's public keys, as JWKs (RFC 7517). */
+const Jwks = z.object({ keys: z.array(z.looseObject({})) });
 
 const aliveRoute = declareRoute({
   method: 'get',
@@ -15,7 +21,7 @@ const aliveRoute = declareRoute({
   responses: {
     '200': {
       description: 'Serving',
-      content: json({ type: 'object', properties: { status: { const: 'ok' } } }),
+      content: json(answerSchemaOf(Alive)),
     },
   },
 });
@@ -41,11 +47,7 @@ const jwksRoute = declareRoute({
   responses: {
     '200': {
       description: 'JWKS',
-      content: json({
-        type: 'object',
-        required: ['keys'],
-        properties: { keys: { type: 'array', items: { type: 'object' } } },
-      }),
+      content: json(answerSchemaOf(Jwks)),
     },
   },
 });
@@ -66,7 +68,7 @@ const openApiRoute = declareRoute({
   path: '/openapi.json',
   auth: 'none',
   summary: 'This document',
-  responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+  responses: { '200': { description: 'OpenAPI 3.1', content: json(answerSchemaOf(z.object({}))) } },
 });
 
 /** The declarations of healthRoutes, for the OpenAPI document (/metrics whether or not served here). */
@@ -90,7 +92,7 @@ export function healthRoutes(
 
   mount(aliveRoute, {}, function reportAlive(ctx) {
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { status: 'ok' };
+    ctx.body = { status: 'ok' } satisfies z.infer<typeof Alive>;
   });
 
   mount(readyRoute, {}, async function reportReady(ctx) {

@@ -1,10 +1,27 @@
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
+import { z } from 'zod';
 import { InvalidRequest } from '../../errors/index.js';
 import type { KeySet } from '../../tokens/index.js';
 import { json, ref } from '../answers.js';
 import { declareRoute, mounter } from '../declare.js';
 import type { BearerState } from '../middleware/bearer.js';
+
+/** The discovery document: its type and, through z.toJSONSchema, the document's Discovery. */
+export const Discovery = z.object({
+  issuer: z.string().meta({ description: "The access tokens' iss." }),
+  jwks_uri: z.url(),
+  token_endpoint: z.url().meta({ description: 'POST /auth/refresh' }),
+  grant_types_supported: z.array(z.literal('refresh_token')),
+  response_types_supported: z.array(z.string()).optional(),
+  token_endpoint_auth_methods_supported: z.array(z.literal('none')),
+  subject_types_supported: z.array(z.string()).optional(),
+  id_token_signing_alg_values_supported: z
+    .array(z.string())
+    .meta({ description: "The key set's algorithms: those the access tokens may be signed with." }),
+  claims_supported: z.array(z.string()).optional(),
+});
+export type Discovery = z.infer<typeof Discovery>;
 
 /** One document at both well-known paths, for verifiers that know one or the other. */
 const discovery = {
@@ -40,7 +57,7 @@ export interface OAuthRouteDeps {
  */
 export function oauthRoutes(router: Router<BearerState>, deps: OAuthRouteDeps): void {
   const { publicUrl, issuer, keys } = deps;
-  const metadata = JSON.stringify({
+  const document: Discovery = {
     issuer,
     jwks_uri: `${publicUrl}/.well-known/jwks.json`,
     token_endpoint: `${publicUrl}/auth/refresh`,
@@ -53,7 +70,8 @@ export function oauthRoutes(router: Router<BearerState>, deps: OAuthRouteDeps): 
     // No ID tokens are issued; OIDC-aware verifiers read the accepted algorithms from here.
     id_token_signing_alg_values_supported: keys.algorithms,
     claims_supported: ['iss', 'aud', 'sub', 'client_id', 'iat', 'exp', 'jti', 'sid'],
-  });
+  };
+  const metadata = JSON.stringify(document);
 
   const discover = function describeIssuer(ctx: Context) {
     // As the JWKS: the algorithms change only with the key set, which a rotation publishes ahead.

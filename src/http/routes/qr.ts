@@ -1,7 +1,13 @@
 import type { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import { POLL_STATUSES, TICKET_PATTERN, TICKET_SHAPE, type WebLogin } from '../../auth/web-login.js';
+import {
+  MATCH_PATTERN,
+  POLL_STATUSES,
+  TICKET_PATTERN,
+  TICKET_SHAPE,
+  type WebLogin,
+} from '../../auth/web-login.js';
 import type { AccessTokens } from '../../tokens/index.js';
 import { badRequest, bearerErrors, error, json, ref, storeErrors, upstreamErrors } from '../answers.js';
 import { declareRoute, mounter } from '../declare.js';
@@ -68,7 +74,7 @@ const confirmRoute = declareRoute({
   // Not a shape to refuse but a pick to judge: whatever is not the match, or none, ends the ticket
   // (number matching), so anything passes here; the document says what the right one looks like.
   body: z
-    .object({ match: z.unknown().meta({ type: 'string', pattern: '^[0-9]{2}$' }).optional() })
+    .object({ match: z.unknown().meta({ type: 'string', pattern: MATCH_PATTERN.source }).optional() })
     .meta({ required: ['match'], examples: [{ match: '42' }] }),
   form: false,
   responses: { '204': { description: 'Confirmed' }, ...webLoginRefusals },
@@ -104,7 +110,7 @@ const pollRoute = declareRoute({
         .meta({ description: 'Seconds to wait for a change (at most 25 are waited); default 0.' })
         .optional(),
       status: z
-        .enum(POLL_STATUSES as [string, ...string[]], {
+        .enum(POLL_STATUSES, {
           error: `must be the status the last poll answered (${POLL_STATUSES.join(', ')})`,
         })
         .meta({
@@ -172,7 +178,7 @@ export function qrRoutes(router: Router<BearerState>, deps: QrRouteDeps): void {
     ctx.res.once('close', () => gone.abort());
     ctx.body = await webLogin.poll(params.ticket, body.poll_token, {
       waitS: body.wait ?? 0,
-      seen: body.status as (typeof POLL_STATUSES)[number] | undefined,
+      seen: body.status,
       signal: gone.signal,
     });
   });

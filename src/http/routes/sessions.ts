@@ -1,11 +1,23 @@
 import type { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import type { Accounts } from '../../auth/accounts.js';
+import { type Accounts, SessionView } from '../../auth/accounts.js';
 import type { AccessTokens } from '../../tokens/index.js';
 import { bearerErrors, endingsLimited, json, ref, storeErrors } from '../answers.js';
 import { declareRoute, mounter } from '../declare.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
+
+/** GET /auth/sessions's answer: the document's Sessions. */
+export const SessionsAnswer = z.object({
+  sessions: z
+    .array(
+      SessionView.extend({
+        current: z.boolean().meta({ description: 'The session of the presented access token.' }),
+      }),
+    )
+    .meta({ description: 'Newest login first.' }),
+});
+export type SessionsAnswer = z.infer<typeof SessionsAnswer>;
 
 const listSessionsRoute = declareRoute({
   method: 'get',
@@ -72,7 +84,10 @@ export function sessionRoutes(router: Router<BearerState>, deps: SessionRouteDep
     const { sub, sid } = ctx.state.subject;
     const sessions = await accounts.sessions(sub);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { sessions: sessions.map((session) => ({ ...session, current: session.id === sid })) };
+    const answer: SessionsAnswer = {
+      sessions: sessions.map((session) => ({ ...session, current: session.id === sid })),
+    };
+    ctx.body = answer;
   });
 
   mount(endSessionRoute, { after: limits.endings }, async function endSession(ctx, { params }) {

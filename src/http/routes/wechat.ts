@@ -13,7 +13,7 @@ import {
   storeErrors,
   upstreamErrors,
 } from '../answers.js';
-import { declareRoute, mounter } from '../declare.js';
+import { answerSchemaOf, declareRoute, mounter } from '../declare.js';
 import { type BearerState, bearer } from '../middleware/bearer.js';
 import { noStore } from '../middleware/no-store.js';
 
@@ -137,6 +137,9 @@ const decryptRoute = declareRoute({
   },
 });
 
+/** GET /wechat/session's answer. */
+const SessionKeyAnswer = z.object({ session_key_valid: z.boolean() });
+
 const sessionKeyRoute = declareRoute({
   method: 'get',
   path: '/wechat/session',
@@ -147,11 +150,7 @@ const sessionKeyRoute = declareRoute({
   responses: {
     '200': {
       description: 'Answer',
-      content: json({
-        type: 'object',
-        required: ['session_key_valid'],
-        properties: { session_key_valid: { type: 'boolean' } },
-      }),
+      content: json(answerSchemaOf(SessionKeyAnswer)),
     },
     ...bearerOrLoginRequired,
     '429': error('rate_limited; see Retry-After.'),
@@ -189,6 +188,9 @@ export function wechatRoutes(router: Router<BearerState>, deps: WechatRouteDeps)
   });
 
   mount(sessionKeyRoute, guards, async function askWechatWhetherSessionKeyLives(ctx) {
-    ctx.body = { session_key_valid: await openData.sessionKeyValid(ctx.state.subject.sub) };
+    const answer: z.infer<typeof SessionKeyAnswer> = {
+      session_key_valid: await openData.sessionKeyValid(ctx.state.subject.sub),
+    };
+    ctx.body = answer;
   });
 }

@@ -106,6 +106,7 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     await shows(phone.locator('#request-device'), /^Web · Chrome \d+ on Linux$/);
     await shows(phone.locator('#request-address'), '127.0.0.1');
     await shows(page.locator('#status'), 'Scanned: confirm on your phone');
+    await phone.locator('#choices button').nth(2).waitFor();
     const choices = await phone.locator('#choices button').allTextContents();
     expect(choices).to.have.length(3).and.include(match);
     await page.screenshot({ path: join(shots, 'demo-phone.png') });
@@ -134,7 +135,11 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     const { page, errors } = await open('/demo');
     await page.locator('#code[src^="data:image/png"]').waitFor();
     const phone = page.frameLocator('#phone');
+    // The phone logs in first, then scans; the request shows before the decline (each step waited for:
+    // a click that lands before its screen is ready tests nothing).
+    await shows(phone.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
     await phone.locator('#scan').click();
+    await shows(phone.locator('#request-device'), /^Web · Chrome \d+ on Linux$/);
     await phone.locator('#decline').click();
     await shows(page.locator('#status'), 'Canceled on the phone (or another number was picked).');
     await page.locator('#renew').click();
@@ -149,7 +154,10 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     const phone = page.frameLocator('#phone');
     await shows(phone.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
     await phone.locator('#scan').click();
+    // allTextContents() does not wait: the three choices must be on the screen first.
+    await phone.locator('#choices button').nth(2).waitFor();
     const choices = await phone.locator('#choices button').allTextContents();
+    expect(choices).to.have.length(3).and.include(match);
     const wrong = choices.find((choice) => choice !== match)!;
     await phone.locator('#choices button', { hasText: wrong }).click();
     await shows(phone.locator('#phone-error'), /not the number the website shows/);

@@ -13,8 +13,10 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 APP=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-/tmp/wxauth-container-check}
-PORT=${PORT:-38417} EMU_PORT=${EMU_PORT:-38418}
-COMPOSE_PORT=${COMPOSE_PORT:-38419} COMPOSE_EMU_PORT=${COMPOSE_EMU_PORT:-38420} CHART_PORT=${CHART_PORT:-38421}
+# Below Linux's ephemeral range (32768 and up): a port there can be held for a moment by any outgoing
+# connection, such as the test suites' just before this runs (one CI run found 38418 taken so).
+PORT=${PORT:-28417} EMU_PORT=${EMU_PORT:-28418}
+COMPOSE_PORT=${COMPOSE_PORT:-28419} COMPOSE_EMU_PORT=${COMPOSE_EMU_PORT:-28420} CHART_PORT=${CHART_PORT:-28421}
 NODE_MAJOR=24 NODE_VER=${NODE_VER:-24.22.3} NPM_VER=${NPM_VER:-11.21.3} YARN_VER=1.22.22
 IMAGE=localhost/wxauth:ci NET=wxauth-ci PROJECT=wxauth-ci
 # The emulator's fixed pair, for the container test only.

@@ -57,7 +57,8 @@ const metricsRoute = declareRoute({
   path: '/metrics',
   auth: 'none',
   summary: 'Prometheus metrics',
-  description: 'With METRICS_PORT set, served only on that listener; 404 here.',
+  description:
+    'Served here outside production, and in production only with METRICS_PUBLIC=1; with METRICS_PORT set, only on that listener (404 here).',
   responses: {
     '200': { description: 'Text format', content: { 'text/plain': { schema: { type: 'string' } } } },
   },

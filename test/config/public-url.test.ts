@@ -1,15 +1,8 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/index.js';
-import { refusal } from '../helpers/config.js';
+import { PRODUCTION_WITHOUT_URL, refusal } from '../helpers/config.js';
 
-const PRODUCTION = {
-  NODE_ENV: 'production',
-  WECHAT_APPID: 'wx1234567890abcdef',
-  WECHAT_SECRET: 'abcdef0123456789abcdef0123456789',
-  JWT_SIGNING_KEYS_FILE: '/etc/wxauth/keys.json',
-  SESSION_KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
-  REDIS_URL: 'redis://127.0.0.1:6390',
-};
+const PRODUCTION = PRODUCTION_WITHOUT_URL;
 
 describe('configuration: PUBLIC_URL and the issuer', () => {
   it('defaults PUBLIC_URL to http://localhost:<PORT> and the issuer to PUBLIC_URL', () => {

@@ -11,3 +11,13 @@ export function refusal(env: Record<string, string>): string {
   }
   throw new Error('loadConfig accepted the settings');
 }
+
+/** Every setting production requires but PUBLIC_URL (which tests of it leave out or vary). */
+export const PRODUCTION_WITHOUT_URL = {
+  NODE_ENV: 'production',
+  WECHAT_APPID: 'wx1234567890abcdef',
+  WECHAT_SECRET: 'abcdef0123456789abcdef0123456789',
+  JWT_SIGNING_KEYS_FILE: '/etc/wxauth/keys.json',
+  SESSION_KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+  REDIS_URL: 'redis://127.0.0.1:6390',
+};

@@ -5,12 +5,13 @@
  */
 import { renderSettingsTable } from '../src/config/index.js';
 import { renderAdminRoutesTable, renderAnswerShapesTable, renderRoutesTable } from '../src/http/reference.js';
-import { APP_KEY_LAYOUT, renderKeyLayoutTable, USER_KEY_LAYOUT } from '../src/store/keys.js';
+import { APP_KEY_LAYOUT, PERSON_KEY_LAYOUT, renderKeyLayoutTable, USER_KEY_LAYOUT } from '../src/store/keys.js';
 import { GENERATED_TABLES, type GeneratedTable, writeGeneratedTable } from './lib/doc-tables.js';
 
 const tables: Record<GeneratedTable, string> = {
   settings: renderSettingsTable(),
   'redis-user-keys': renderKeyLayoutTable(USER_KEY_LAYOUT),
+  'redis-person-keys': renderKeyLayoutTable(PERSON_KEY_LAYOUT),
   'redis-app-keys': renderKeyLayoutTable(APP_KEY_LAYOUT),
   routes: renderRoutesTable(),
   'answer-shapes': renderAnswerShapesTable(),

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 export const GENERATED_TABLES = {
   settings: 'docs/configuration.md',
   'redis-user-keys': 'docs/operations.md',
+  'redis-person-keys': 'docs/operations.md',
   'redis-app-keys': 'docs/operations.md',
   routes: 'docs/http-reference.md',
   'answer-shapes': 'docs/http-reference.md',

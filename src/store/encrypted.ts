@@ -66,27 +66,49 @@ export class EncryptingStore implements Store.SessionStore {
   liftBan(openid: string): Promise<boolean> {
     return this.inner.liftBan(openid);
   }
+  linkIdentity(unionid: string, identity: Store.Identity, nowMs: number): Promise<{ ban: Store.Ban | null }> {
+    return this.inner.linkIdentity(unionid, identity, nowMs);
+  }
+  markLinked(openid: string, unionid: string): Promise<void> {
+    return this.inner.markLinked(openid, unionid);
+  }
+  personIdentities(unionid: string): Promise<Store.Identity[]> {
+    return this.inner.personIdentities(unionid);
+  }
+  banPerson(unionid: string, ban: Store.Ban, nowMs: number): Promise<void> {
+    return this.inner.banPerson(unionid, ban, nowMs);
+  }
+  getPersonBan(unionid: string, nowMs: number): Promise<Store.Ban | null> {
+    return this.inner.getPersonBan(unionid, nowMs);
+  }
+  liftPersonBan(unionid: string): Promise<boolean> {
+    return this.inner.liftPersonBan(unionid);
+  }
+  forgetPerson(unionid: string): Promise<void> {
+    return this.inner.forgetPerson(unionid);
+  }
   watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.inner.watchRevocations(watcher, options);
   }
-  async getWechatAccessToken(nowMs: number): Promise<Store.CachedAccessToken | null> {
-    const cached = await this.inner.getWechatAccessToken(nowMs);
+  async getWechatAccessToken(nowMs: number, appid?: string): Promise<Store.CachedAccessToken | null> {
+    const cached = await this.inner.getWechatAccessToken(nowMs, appid);
     if (!cached || !this.cipher.isSealed(cached.token)) return cached;
     const token = this.cipher.open(cached.token, WECHAT_ACCESS_TOKEN);
     // Sealed under a key no longer configured: as if none were cached, so a new one is fetched.
     return token === null ? null : { ...cached, token };
   }
-  putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void> {
-    return this.inner.putWechatAccessToken(this.cipher.seal(token, WECHAT_ACCESS_TOKEN), expiresAtMs, nowMs);
+  putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number, appid?: string): Promise<void> {
+    const sealed = this.cipher.seal(token, WECHAT_ACCESS_TOKEN);
+    return this.inner.putWechatAccessToken(sealed, expiresAtMs, nowMs, appid);
   }
   /** Each seal differs, so the stored value that opens to `token` is found and exactly it is dropped. */
-  async invalidateWechatAccessToken(token: string): Promise<boolean> {
-    const stored = await this.inner.getWechatAccessToken(Number.NEGATIVE_INFINITY);
+  async invalidateWechatAccessToken(token: string, appid?: string): Promise<boolean> {
+    const stored = await this.inner.getWechatAccessToken(Number.NEGATIVE_INFINITY, appid);
     if (!stored) return false;
     const opened = this.cipher.isSealed(stored.token)
       ? this.cipher.open(stored.token, WECHAT_ACCESS_TOKEN)
       : stored.token;
-    return opened === token ? this.inner.invalidateWechatAccessToken(stored.token) : false;
+    return opened === token ? this.inner.invalidateWechatAccessToken(stored.token, appid) : false;
   }
   acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.inner.acquireLock(name, owner, ttlMs);

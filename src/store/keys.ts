@@ -21,11 +21,27 @@ export function userKeys(prefix: string, openid: string) {
   };
 }
 
+/**
+ * Keys of one person: the identities (apps' openids) WeChat gave one unionid. They carry the hash tag
+ * `{u:<unionid>}` (an openid never holds a colon), so they share a slot with each other but not with the
+ * identities' own keys: a person-wide operation reads them, then acts on each identity in its own slot.
+ */
+export function personKeys(prefix: string, unionid: string) {
+  const tag = `${prefix}{u:${unionid}}`;
+  return {
+    /** {@link PERSON_KEY_LAYOUT.identities} */
+    identities: `${tag}:p`,
+    /** {@link PERSON_KEY_LAYOUT.ban} */
+    ban: `${tag}:b`,
+  };
+}
+
 /** Keys of the app rather than of a user: one key per command, so no hash tag is needed. */
 export function appKeys(prefix: string) {
   return {
     /** {@link APP_KEY_LAYOUT.wechatAccessToken} */
-    wechatAccessToken: `${prefix}wechat:at`,
+    wechatAccessToken: (appid: string | undefined) =>
+      appid === undefined ? `${prefix}wechat:at` : `${prefix}wechat:at:${appid}`,
     /** {@link APP_KEY_LAYOUT.lock} */
     lock: (name: string) => `${prefix}lock:${name}`,
     /** {@link APP_KEY_LAYOUT.probe} */
@@ -61,7 +77,7 @@ export const USER_KEY_LAYOUT = {
     type: 'hash',
     ttl: 'none',
     holds:
-      "`k` the session_key: the UTF-8 of it as given or, sealed with `SESSION_KEY_ENCRYPTION_KEYS`, a 0 byte then the sealed value's bytes (crypto/at-rest.ts); `u` unionid; `f`/`l` first and last login (ms)",
+      "one identity (an openid of one app): `k` the session_key (mini-programs only): the UTF-8 of it as given or, sealed with `SESSION_KEY_ENCRYPTION_KEYS`, a 0 byte then the sealed value's bytes (crypto/at-rest.ts); `a` the app's appid (none in records written before several apps: the first mini-program's); `u` unionid; `x` the unionid once the person's identities (`wxauth:{u:<unionid>}:p`) list this one; `f`/`l` first and last login (ms)",
   },
   family: {
     key: 'wxauth:{openid}:f:<family>',
@@ -92,20 +108,38 @@ export const USER_KEY_LAYOUT = {
   },
 } as const satisfies Record<keyof ReturnType<typeof userKeys>, KeyLayout>;
 
+/** The keys of one person (personKeys), in the guide's order. */
+export const PERSON_KEY_LAYOUT = {
+  identities: {
+    key: 'wxauth:{u:<unionid>}:p',
+    type: 'hash',
+    ttl: 'none',
+    holds:
+      "the person's identities: openid → appid, one field per app that saw the person; deleted with the person",
+  },
+  ban: {
+    key: 'wxauth:{u:<unionid>}:b',
+    type: 'hash',
+    ttl: 'until `u` (none: until lifted)',
+    holds:
+      "a ban of the person, as an identity's (`r`, `u`, `t`): an identity that joins later is banned too; kept by a deletion",
+  },
+} as const satisfies Record<keyof ReturnType<typeof personKeys>, KeyLayout>;
+
 /**
  * The app's keys (appKeys, whose two channels share their keys' names, and the rate limiter's, which
  * http/middleware/rate-limit.ts names), in the guide's order.
  */
 export const APP_KEY_LAYOUT = {
   wechatAccessToken: {
-    key: 'wxauth:wechat:at',
+    key: 'wxauth:wechat:at:<appid>',
     type: 'string',
     ttl: "until the token's cached expiry",
     holds:
-      "`<expiresAtMs>:<token>`: WeChat's access_token, shared by every instance (the token sealed with `SESSION_KEY_ENCRYPTION_KEYS` when set)",
+      "`<expiresAtMs>:<token>`: an app's WeChat access_token, shared by every instance (the token sealed with `SESSION_KEY_ENCRYPTION_KEYS` when set); the first mini-program's is `wxauth:wechat:at`, as before several apps",
   },
   lock: {
-    key: 'wxauth:lock:wechat-access-token',
+    key: 'wxauth:lock:wechat-access-token[:<appid>]',
     type: 'string',
     ttl: 'twice `WECHAT_TIMEOUT_MS` plus 3 s',
     holds: 'the random id of the instance fetching the access_token',

@@ -16,6 +16,9 @@ interface Family {
   device?: string;
 }
 
+/** A user record as kept here: a mobile App's identity has no session_key; `linked` is field x. */
+type MemoryUser = Omit<Store.UserRecord, 'sessionKey'> & { sessionKey?: string; linked?: string };
+
 /** How often expired families are collected, ms. */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -25,10 +28,14 @@ const SWEEP_INTERVAL_MS = 60_000;
  * runs without awaiting, so it is atomic in single-threaded JS.
  */
 export class MemoryStore implements Store.SessionStore {
-  private readonly users = new Map<string, Store.UserRecord>();
+  private readonly users = new Map<string, MemoryUser>();
+  /** unionid → openid → appid ('' for none). */
+  private readonly persons = new Map<string, Map<string, string>>();
+  private readonly personBans = new Map<string, Store.Ban>();
   /** openid → familyId → family. */
   private readonly families = new Map<string, Map<string, Family>>();
-  private wechatAccessToken: Store.CachedAccessToken | undefined;
+  /** appid ('' for the first mini-program's) → its token. */
+  private readonly wechatAccessTokens = new Map<string, Store.CachedAccessToken>();
   /** name → holder; `untilMs` is real time (Date.now()), as Redis measures PX. */
   private readonly locks = new Map<string, { owner: string; untilMs: number }>();
   /** codeHash → '' (pending) or the sealed result; `untilMs` is real time, as for locks. */
@@ -59,24 +66,23 @@ export class MemoryStore implements Store.SessionStore {
     const now = this.enter(login.nowMs);
     const existing = this.users.get(login.openid);
     // A session opened without a code exchange (a web login) keeps the session_key, and needs a user.
-    if (login.sessionKey === undefined && existing === undefined) return { ended: true };
+    if (login.sessionKey === undefined && !login.keyless && existing === undefined) return { ended: true };
     if (login.whileLive !== undefined) {
       const required = this.families.get(login.openid)?.get(login.whileLive);
       if (required === undefined || required.expAtMs <= now) return { ended: true };
     }
     const ban = this.banOf(login.openid, now);
     if (ban !== null) return { banned: ban };
-    const sessionKey = login.sessionKey ?? existing?.sessionKey;
-    if (sessionKey !== undefined) {
-      const user: Store.UserRecord = {
-        sessionKey,
-        firstLoginAtMs: existing?.firstLoginAtMs ?? now,
-        lastLoginAtMs: now,
-      };
-      const unionid = login.unionid ?? existing?.unionid;
-      if (unionid !== undefined) user.unionid = unionid;
-      this.users.set(login.openid, user);
-    }
+    const user: MemoryUser = {
+      ...existing,
+      firstLoginAtMs: existing?.firstLoginAtMs ?? now,
+      lastLoginAtMs: now,
+    };
+    if (login.sessionKey !== undefined) user.sessionKey = login.sessionKey;
+    if (login.unionid !== undefined) user.unionid = login.unionid;
+    // An identity belongs to one app: the first appid written stays.
+    if (login.appid !== undefined && user.appid === undefined) user.appid = login.appid;
+    this.users.set(login.openid, user);
 
     const absAtMs =
       login.absoluteTtlS === undefined ? undefined : now + Math.round(login.absoluteTtlS * 1000);
@@ -99,20 +105,26 @@ export class MemoryStore implements Store.SessionStore {
       this.notify(ended);
     }
     families.set(login.familyId, family);
-    return { isNewUser: existing === undefined, sessionsEnded: Math.max(over, 0) };
+    return {
+      isNewUser: existing === undefined,
+      sessionsEnded: Math.max(over, 0),
+      unlinked: unlinked(user),
+    };
   }
 
   async getUser(openid: string): Promise<Store.UserRecord | null> {
     this.enter();
     const user = this.users.get(openid);
-    return user === undefined ? null : { ...user };
+    if (user?.sessionKey === undefined) return null;
+    const { linked: _, ...record } = user;
+    return { ...record, sessionKey: user.sessionKey };
   }
 
   async getAccount(openid: string): Promise<Store.AccountRecord | null> {
     this.enter();
     const user = this.users.get(openid);
     if (user === undefined) return null;
-    const { sessionKey: _, ...account } = user;
+    const { sessionKey: _, linked: __, ...account } = user;
     return account;
   }
 
@@ -121,7 +133,12 @@ export class MemoryStore implements Store.SessionStore {
     const families = this.families.get(rotation.openid);
     const family = families?.get(rotation.familyId);
     if (families === undefined || family === undefined || family.expAtMs <= now) return { kind: 'invalid' };
-    const unionid = this.users.get(rotation.openid)?.unionid;
+    const user = this.users.get(rotation.openid);
+    const identity: Store.RotatedIdentity = {
+      ...(user?.unionid === undefined ? {} : { unionid: user.unionid }),
+      ...(user?.appid === undefined ? {} : { appid: user.appid }),
+      ...(user !== undefined && unlinked(user) ? { unlinked: true } : {}),
+    };
 
     if (rotation.presentedHash.equals(family.cur)) {
       family.prev = family.cur;
@@ -132,7 +149,7 @@ export class MemoryStore implements Store.SessionStore {
         now + Math.round(rotation.refreshTtlS * 1000),
         family.absAtMs ?? Number.POSITIVE_INFINITY,
       );
-      return { kind: 'rotated', expiresAtMs: family.expAtMs, ...optionalUnionid(unionid) };
+      return { kind: 'rotated', expiresAtMs: family.expAtMs, ...identity };
     }
     if (
       family.prev?.equals(rotation.presentedHash) === true &&
@@ -144,7 +161,7 @@ export class MemoryStore implements Store.SessionStore {
         kind: 'grace',
         successorSeed: Buffer.from(family.succ),
         expiresAtMs: family.expAtMs,
-        ...optionalUnionid(unionid),
+        ...identity,
       };
     }
     this.removeFamily(rotation.openid, families, rotation.familyId);
@@ -216,6 +233,51 @@ export class MemoryStore implements Store.SessionStore {
     return this.bans.delete(openid);
   }
 
+  async linkIdentity(
+    unionid: string,
+    identity: Store.Identity,
+    nowMs: number,
+  ): Promise<{ ban: Store.Ban | null }> {
+    const now = this.enter(nowMs);
+    const person = this.persons.get(unionid) ?? new Map<string, string>();
+    this.persons.set(unionid, person);
+    person.set(identity.openid, identity.appid ?? '');
+    return { ban: this.personBanOf(unionid, now) };
+  }
+
+  async markLinked(openid: string, unionid: string): Promise<void> {
+    this.enter();
+    const user = this.users.get(openid);
+    if (user?.unionid === unionid) user.linked = unionid;
+  }
+
+  async personIdentities(unionid: string): Promise<Store.Identity[]> {
+    this.enter();
+    return [...(this.persons.get(unionid) ?? [])].map(([openid, appid]) => ({
+      openid,
+      appid: appid === '' ? undefined : appid,
+    }));
+  }
+
+  async banPerson(unionid: string, ban: Store.Ban, nowMs: number): Promise<void> {
+    this.enter(nowMs);
+    this.personBans.set(unionid, { ...ban });
+  }
+
+  async getPersonBan(unionid: string, nowMs: number): Promise<Store.Ban | null> {
+    return this.personBanOf(unionid, this.enter(nowMs));
+  }
+
+  async liftPersonBan(unionid: string): Promise<boolean> {
+    this.enter();
+    return this.personBans.delete(unionid);
+  }
+
+  async forgetPerson(unionid: string): Promise<void> {
+    this.enter();
+    this.persons.delete(unionid);
+  }
+
   /** In this process only: the embedded mode has no other instance to tell. */
   watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.enter();
@@ -226,21 +288,26 @@ export class MemoryStore implements Store.SessionStore {
     if (this.revoked.size > 0) watcher.revoked([...this.revoked.keys()]);
   }
 
-  async getWechatAccessToken(nowMs: number): Promise<Store.CachedAccessToken | null> {
+  async getWechatAccessToken(nowMs: number, appid?: string): Promise<Store.CachedAccessToken | null> {
     const now = this.enter(nowMs);
-    const cached = this.wechatAccessToken;
+    const cached = this.wechatAccessTokens.get(appid ?? '');
     return cached !== undefined && cached.expiresAtMs > now ? { ...cached } : null;
   }
 
-  async putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void> {
+  async putWechatAccessToken(
+    token: string,
+    expiresAtMs: number,
+    nowMs: number,
+    appid?: string,
+  ): Promise<void> {
     this.enter(nowMs);
-    this.wechatAccessToken = { token, expiresAtMs: Math.floor(expiresAtMs) };
+    this.wechatAccessTokens.set(appid ?? '', { token, expiresAtMs: Math.floor(expiresAtMs) });
   }
 
-  async invalidateWechatAccessToken(token: string): Promise<boolean> {
+  async invalidateWechatAccessToken(token: string, appid?: string): Promise<boolean> {
     this.enter();
-    if (this.wechatAccessToken?.token !== token) return false;
-    this.wechatAccessToken = undefined;
+    if (this.wechatAccessTokens.get(appid ?? '')?.token !== token) return false;
+    this.wechatAccessTokens.delete(appid ?? '');
     return true;
   }
 
@@ -302,7 +369,9 @@ export class MemoryStore implements Store.SessionStore {
     this.bans.clear();
     this.revoked.clear();
     this.watchers.length = 0;
-    this.wechatAccessToken = undefined;
+    this.wechatAccessTokens.clear();
+    this.persons.clear();
+    this.personBans.clear();
   }
 
   /** Drops every family expired by now (the clock's, else the latest nowMs seen). */
@@ -340,6 +409,11 @@ export class MemoryStore implements Store.SessionStore {
     return ids.length;
   }
 
+  private personBanOf(unionid: string, now: number): Store.Ban | null {
+    const ban = this.personBans.get(unionid);
+    return ban === undefined || (ban.untilMs !== undefined && ban.untilMs <= now) ? null : { ...ban };
+  }
+
   private banOf(openid: string, now: number): Store.Ban | null {
     const ban = this.bans.get(openid);
     return ban === undefined || (ban.untilMs !== undefined && ban.untilMs <= now) ? null : { ...ban };
@@ -364,6 +438,7 @@ export class MemoryStore implements Store.SessionStore {
   }
 }
 
-function optionalUnionid(unionid: string | null | undefined): { unionid?: string } {
-  return unionid == null ? {} : { unionid };
+/** As the scripts' user_unlinked: a unionid the person's list has not been told of. */
+function unlinked(user: MemoryUser): boolean {
+  return user.unionid !== undefined && user.linked !== user.unionid;
 }

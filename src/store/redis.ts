@@ -2,7 +2,7 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { TemporarilyUnavailable } from '../errors/index.js';
 import { decodeSessionKey, encodeDevice, encodeSessionKey, seedOf, storedSeed } from './codec.js';
 import { reconnectDelay } from './connection.js';
-import { appKeys, userKeys } from './keys.js';
+import { appKeys, personKeys, userKeys } from './keys.js';
 import { RevocationFeed } from './revocation-feed.js';
 import {
   ACQUIRE_LOCK,
@@ -13,8 +13,10 @@ import {
   END_FAMILY,
   END_SESSION,
   INVALIDATE_ACCESS_TOKEN,
+  LINK_IDENTITY,
   LIST_SESSIONS,
   LOG_REVOCATIONS,
+  MARK_LINKED,
   RECORD_LOGIN,
   RELEASE_LOCK,
   RELEASE_LOGIN_CODE,
@@ -110,7 +112,11 @@ type Ended = [number, string[]];
 interface ScriptCommands {
   wxauthRecordLogin(
     ...keysAndArgs: (string | Buffer)[]
-  ): Promise<[number, number, string[]] | ['banned', string | null, string | null] | ['ended']>;
+  ): Promise<[number, number, string[], number] | ['banned', string | null, string | null] | ['ended']>;
+  wxauthLinkIdentity(
+    ...keysAndArgs: string[]
+  ): Promise<[number, string | null, string | null, string | null]>;
+  wxauthMarkLinked(key: string, unionid: string): Promise<number>;
   /** The Buffer variant defineCommand adds: the successor seed comes back as stored bytes. */
   wxauthRestartGrace(family: string, presented: Buffer, rot: string): Promise<number>;
   wxauthRotateRefreshBuffer(...keysAndArgs: (string | Buffer)[]): Promise<(Buffer | Buffer[] | null)[]>;
@@ -215,6 +221,8 @@ export class RedisStore implements Store.SessionStore {
     redis.defineCommand('wxauthDeleteUser', { numberOfKeys: 3, lua: DELETE_USER });
     redis.defineCommand('wxauthBanUser', { numberOfKeys: 3, lua: BAN_USER });
     redis.defineCommand('wxauthListSessions', { numberOfKeys: 1, lua: LIST_SESSIONS });
+    redis.defineCommand('wxauthLinkIdentity', { numberOfKeys: 2, lua: LINK_IDENTITY });
+    redis.defineCommand('wxauthMarkLinked', { numberOfKeys: 1, lua: MARK_LINKED });
     redis.defineCommand('wxauthLogRevocations', { numberOfKeys: 1, lua: LOG_REVOCATIONS });
     redis.defineCommand('wxauthInvalidateAccessToken', { numberOfKeys: 1, lua: INVALIDATE_ACCESS_TOKEN });
     redis.defineCommand('wxauthReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
@@ -263,20 +271,22 @@ export class RedisStore implements Store.SessionStore {
         String(login.maxSessions),
         encodeDevice(login.device),
         login.whileLive === undefined ? '' : '1',
+        login.appid ?? '',
+        login.keyless ? '1' : '',
         ...this.revocationArgs(),
       ),
     );
     if (reply[0] === 'banned') return { banned: banOf(reply[1], reply[2]) };
     if (reply[0] === 'ended') return { ended: true };
-    const [isNew, ended, logged] = reply;
+    const [isNew, ended, logged, unlinked] = reply;
     // The login stands: a session the cap ended was told to every instance already.
     await this.logEnded(login.openid, logged).catch(() => undefined);
-    return { isNewUser: isNew === 1, sessionsEnded: ended };
+    return { isNewUser: isNew === 1, sessionsEnded: ended, unlinked: unlinked === 1 };
   }
 
   async getUser(openid: string): Promise<Store.UserRecord | null> {
-    const [sk, uid, fl, ll] = await this.call(() =>
-      this.redis.hmgetBuffer(userKeys(this.prefix, openid).user, 'k', 'u', 'f', 'l'),
+    const [sk, uid, fl, ll, app] = await this.call(() =>
+      this.redis.hmgetBuffer(userKeys(this.prefix, openid).user, 'k', 'u', 'f', 'l', 'a'),
     );
     if (sk == null || fl == null || ll == null) return null;
     const user: Store.UserRecord = {
@@ -285,18 +295,20 @@ export class RedisStore implements Store.SessionStore {
       lastLoginAtMs: Number(ll.toString()),
     };
     if (uid != null) user.unionid = uid.toString('utf8');
+    if (app != null) user.appid = app.toString('utf8');
     return user;
   }
 
   async getAccount(openid: string): Promise<Store.AccountRecord | null> {
-    const [uid, fl, ll] = await this.call(() =>
-      this.redis.hmget(userKeys(this.prefix, openid).user, 'u', 'f', 'l'),
+    const [uid, fl, ll, app] = await this.call(() =>
+      this.redis.hmget(userKeys(this.prefix, openid).user, 'u', 'f', 'l', 'a'),
     );
     if (fl == null || ll == null) return null;
     return {
       firstLoginAtMs: Number(fl),
       lastLoginAtMs: Number(ll),
       ...(uid == null ? {} : { unionid: uid }),
+      ...(app == null ? {} : { appid: app }),
     };
   }
 
@@ -328,13 +340,17 @@ export class RedisStore implements Store.SessionStore {
     });
     switch (reply[0]?.toString()) {
       case 'rotated':
-        return { kind: 'rotated', expiresAtMs: Number(reply[1]), ...optionalUnionid(reply[2]?.toString()) };
+        return {
+          kind: 'rotated',
+          expiresAtMs: Number(reply[1]),
+          ...rotatedIdentity(reply[2], reply[3], reply[4]),
+        };
       case 'grace':
         return {
           kind: 'grace',
           successorSeed: seedOf(reply[1] as Buffer),
           expiresAtMs: Number(reply[2]),
-          ...optionalUnionid(reply[3]?.toString()),
+          ...rotatedIdentity(reply[3], reply[4], reply[5]),
         };
       case 'reused':
         await this.logEnded(rotation.openid, ((reply[1] ?? []) as Buffer[]).map(String)).catch(
@@ -451,12 +467,66 @@ export class RedisStore implements Store.SessionStore {
     return (await this.call(() => this.redis.del(userKeys(this.prefix, openid).ban))) === 1;
   }
 
+  async linkIdentity(
+    unionid: string,
+    identity: Store.Identity,
+    nowMs: number,
+  ): Promise<{ ban: Store.Ban | null }> {
+    const keys = personKeys(this.prefix, unionid);
+    const [, reason, until, setAt] = await this.call(() =>
+      this.scripts.wxauthLinkIdentity(
+        keys.identities,
+        keys.ban,
+        this.deadline(),
+        identity.openid,
+        identity.appid ?? '',
+        String(Math.floor(nowMs)),
+      ),
+    );
+    return { ban: setAt == null ? null : banOf(reason, until) };
+  }
+
+  async markLinked(openid: string, unionid: string): Promise<void> {
+    await this.call(() => this.scripts.wxauthMarkLinked(userKeys(this.prefix, openid).user, unionid));
+  }
+
+  async personIdentities(unionid: string): Promise<Store.Identity[]> {
+    const all = await this.call(() => this.redis.hgetall(personKeys(this.prefix, unionid).identities));
+    return Object.entries(all).map(([openid, appid]) => ({ openid, appid: appid === '' ? undefined : appid }));
+  }
+
+  async banPerson(unionid: string, ban: Store.Ban, nowMs: number): Promise<void> {
+    const key = personKeys(this.prefix, unionid).ban;
+    const fields = ['t', String(Math.floor(nowMs))];
+    if (ban.reason !== undefined) fields.push('r', ban.reason);
+    if (ban.untilMs !== undefined) fields.push('u', String(Math.floor(ban.untilMs)));
+    const multi = this.redis.multi().del(key).hset(key, ...fields);
+    if (ban.untilMs !== undefined) multi.pexpire(key, Math.max(Math.floor(ban.untilMs - nowMs), 1));
+    await this.call(() => multi.exec());
+  }
+
+  async getPersonBan(unionid: string, nowMs: number): Promise<Store.Ban | null> {
+    const key = personKeys(this.prefix, unionid).ban;
+    const [setAt, reason, until] = await this.call(() => this.redis.hmget(key, 't', 'r', 'u'));
+    if (setAt == null) return null;
+    const ban = banOf(reason, until);
+    return ban.untilMs !== undefined && ban.untilMs <= nowMs ? null : ban;
+  }
+
+  async liftPersonBan(unionid: string): Promise<boolean> {
+    return (await this.call(() => this.redis.del(personKeys(this.prefix, unionid).ban))) === 1;
+  }
+
+  async forgetPerson(unionid: string): Promise<void> {
+    await this.call(() => this.redis.del(personKeys(this.prefix, unionid).identities));
+  }
+
   watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.feed.watch(watcher, options.windowMs);
   }
 
-  async getWechatAccessToken(nowMs: number): Promise<Store.CachedAccessToken | null> {
-    const value = await this.call(() => this.redis.get(appKeys(this.prefix).wechatAccessToken));
+  async getWechatAccessToken(nowMs: number, appid?: string): Promise<Store.CachedAccessToken | null> {
+    const value = await this.call(() => this.redis.get(appKeys(this.prefix).wechatAccessToken(appid)));
     if (value == null) return null;
     const colon = value.indexOf(':');
     const expiresAtMs = Number(value.slice(0, colon));
@@ -464,16 +534,21 @@ export class RedisStore implements Store.SessionStore {
     return { token: value.slice(colon + 1), expiresAtMs };
   }
 
-  async putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void> {
+  async putWechatAccessToken(
+    token: string,
+    expiresAtMs: number,
+    nowMs: number,
+    appid?: string,
+  ): Promise<void> {
     const exp = Math.floor(expiresAtMs);
     const ttl = Math.max(exp - Math.floor(nowMs), 1);
     await this.call(() =>
-      this.redis.set(appKeys(this.prefix).wechatAccessToken, `${exp}:${token}`, 'PX', ttl),
+      this.redis.set(appKeys(this.prefix).wechatAccessToken(appid), `${exp}:${token}`, 'PX', ttl),
     );
   }
 
-  async invalidateWechatAccessToken(token: string): Promise<boolean> {
-    const key = appKeys(this.prefix).wechatAccessToken;
+  async invalidateWechatAccessToken(token: string, appid?: string): Promise<boolean> {
+    const key = appKeys(this.prefix).wechatAccessToken(appid);
     return (await this.call(() => this.scripts.wxauthInvalidateAccessToken(key, token))) === 1;
   }
 
@@ -704,8 +779,17 @@ function isOutage(error: unknown): boolean {
   return true;
 }
 
-function optionalUnionid(unionid: string | null | undefined): { unionid?: string } {
-  return unionid == null ? {} : { unionid };
+/** The rotation script's unionid|false, appid|false and unlinked (0/1), as RotatedIdentity. */
+function rotatedIdentity(
+  unionid: Buffer | Buffer[] | null | undefined,
+  appid: Buffer | Buffer[] | null | undefined,
+  unlinked: unknown,
+): Store.RotatedIdentity {
+  return {
+    ...(unionid == null ? {} : { unionid: unionid.toString() }),
+    ...(appid == null ? {} : { appid: appid.toString() }),
+    ...(Number(unlinked) === 1 ? { unlinked: true } : {}),
+  };
 }
 
 /**

@@ -64,6 +64,18 @@ local function user_unionid(key)
   local uid = redis.call('HGET', key, 'u')
   if uid and uid ~= '' then return uid end
   return false
+end
+local function user_app(key)
+  local app = redis.call('HGET', key, 'a')
+  if app and app ~= '' then return app end
+  return false
+end
+-- 1 when the identity has a unionid that its person's index (another slot) has not been told of: the
+-- caller links it there and then marks it (field x), so a link that failed half-way is tried again.
+local function user_unlinked(key)
+  local uid = redis.call('HGET', key, 'u')
+  if uid and uid ~= '' and redis.call('HGET', key, 'x') ~= uid then return 1 end
+  return 0
 end`;
 
 /**
@@ -136,14 +148,16 @@ end`;
  * none must).
  * ARGV: deadline, now, sessionKey ('' for none), unionid ('' for none), familyId, tokenHash (32 bytes),
  * exp, abs ('' for none), family key prefix, session cap, device, '1' when KEYS[6] must be live else '',
- * then the revocation arguments (REVOKED).
- * Refuses, before writing anything, a login without a session_key for a user without a record or one
- * whose KEYS[6] is not live, then a banned user. Ends the user's expired sessions, then as many of the
+ * the identity's appid ('' for none: kept as the record has it), '1' when a code exchange without a
+ * session_key (a mobile App's) may make the record, then the revocation arguments (REVOKED).
+ * Refuses, before writing anything, a login without a session_key (other than such an exchange) for a
+ * user without a record or one whose KEYS[6] is not live, then a banned user. Ends the user's expired sessions, then as many of the
  * others as keep the user within the cap (the one closest to its end first), then opens the new one.
- * Answers {isNew (1/0), sessions ended to keep the cap, ids to log (none when none ended)},
- * {'banned', reason|false, until|false} or {'ended'}.
+ * Answers {isNew (1/0), sessions ended to keep the cap, ids to log (none when none ended), unlinked
+ * (USER)}, {'banned', reason|false, until|false} or {'ended'}. The appid is written once: an identity
+ * belongs to one app.
  */
-export const RECORD_LOGIN = `${INT}${GUARDS}${SESSIONS}${FAMILY}${REVOKED}
+export const RECORD_LOGIN = `${INT}${GUARDS}${SESSIONS}${USER}${FAMILY}${REVOKED}
 local refused = check_deadline(ARGV[1])
   or check_types(KEYS[1], 'hash', KEYS[2], 'zset', KEYS[3], 'string', KEYS[4], 'zset', KEYS[5], 'hash',
     KEYS[6], 'string')
@@ -152,7 +166,7 @@ local now = tonumber(ARGV[2])
 local exp = tonumber(ARGV[7])
 local cap = tonumber(ARGV[10])
 -- A web login (no session_key) never makes a user record: the user it was confirmed for was deleted.
-if ARGV[3] == '' and redis.call('EXISTS', KEYS[1]) == 0 then return {'ended'} end
+if ARGV[3] == '' and ARGV[14] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {'ended'} end
 if ARGV[12] == '1' then
   local required = read_family(KEYS[6])
   if not required or required.exp <= now then return {'ended'} end
@@ -166,6 +180,7 @@ redis.call('HSET', KEYS[1], 'l', ARGV[2])
 -- '': a session opened without a code exchange (a web login), which keeps the session_key.
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'u', ARGV[4]) end
+if ARGV[13] ~= '' then redis.call('HSETNX', KEYS[1], 'a', ARGV[13]) end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local evicted = {}
@@ -182,7 +197,7 @@ if redis.call('ZCARD', KEYS[2]) >= cap then
   end
 end
 local logged = {}
-if #evicted > 0 then logged = revoke(KEYS[4], evicted, tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15]) end
+if #evicted > 0 then logged = revoke(KEYS[4], evicted, tonumber(ARGV[15]), tonumber(ARGV[16]), ARGV[17]) end
 
 local abs = -1
 if ARGV[8] ~= '' then abs = tonumber(ARGV[8]) end
@@ -190,15 +205,15 @@ local ttl = math.max(exp - now, 1)
 redis.call('SET', KEYS[3], family_header(exp, abs, -1, now, ARGV[11]) .. ARGV[6], 'PX', int(ttl))
 redis.call('ZADD', KEYS[2], int(exp), ARGV[5])
 extend_sessions(KEYS[2], ttl)
-return {isNew, #evicted, logged}
+return {isNew, #evicted, logged, user_unlinked(KEYS[1])}
 `;
 
 /**
  * KEYS: family, sessions, user, revoked.
  * ARGV: deadline, now, presentedHash, nextHash (32 bytes), successorSeed, refreshTtl ms, grace ms, familyId,
  * then the revocation arguments (REVOKED).
- * Answers {'rotated', exp, uid|false}, {'grace', succ, exp, uid|false}, {'reused', ids to log} or
- * {'invalid'}.
+ * Answers {'rotated', exp, uid|false, appid|false, unlinked}, {'grace', succ, exp, uid|false,
+ * appid|false, unlinked}, {'reused', ids to log} or {'invalid'} (unlinked: USER).
  */
 export const ROTATE_REFRESH = `${INT}${GUARDS}${SESSIONS}${USER}${FAMILY}${REVOKED}
 local refused = check_deadline(ARGV[1])
@@ -215,11 +230,11 @@ if ARGV[3] == f.cur then
   redis.call('SET', KEYS[1], header .. ARGV[4] .. f.cur .. ARGV[5], 'PX', int(ttl))
   redis.call('ZADD', KEYS[2], int(nextExp), ARGV[8])
   extend_sessions(KEYS[2], ttl)
-  return {'rotated', int(nextExp), user_unionid(KEYS[3])}
+  return {'rotated', int(nextExp), user_unionid(KEYS[3]), user_app(KEYS[3]), user_unlinked(KEYS[3])}
 end
 
 if f.prev ~= '' and ARGV[3] == f.prev and f.rot >= 0 and now < f.rot + tonumber(ARGV[7]) then
-  return {'grace', f.succ, int(f.exp), user_unionid(KEYS[3])}
+  return {'grace', f.succ, int(f.exp), user_unionid(KEYS[3]), user_app(KEYS[3]), user_unlinked(KEYS[3])}
 end
 
 redis.call('DEL', KEYS[1])
@@ -342,6 +357,32 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if f and f.exp > now then live[#live + 1] = {id, int(f.exp), int(f.rot), int(f.crt), f.dev} end
 end
 return live
+`;
+
+/**
+ * KEYS: the person's identities, the person's ban (both under the unionid's hash tag).
+ * ARGV: deadline, openid, appid ('' for none), now.
+ * Adds the identity to its person (field: openid, value: appid) and answers the person's ban in force:
+ * {1 when the identity is new to the person else 0, reason|false, until|false, set|false}.
+ */
+export const LINK_IDENTITY = `${GUARDS}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash', KEYS[2], 'hash')
+if refused then return refused end
+local added = redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+local ban = redis.call('HMGET', KEYS[2], 'r', 'u', 't')
+if ban[3] and ban[2] and tonumber(ban[2]) <= tonumber(ARGV[4]) then ban = {false, false, false} end
+return {added, ban[1], ban[2], ban[3]}
+`;
+
+/**
+ * KEYS: the user record. ARGV: unionid.
+ * Marks the identity as linked to that unionid's person (LINK_IDENTITY ran), unless the record has gone
+ * or names another unionid meanwhile. Answers 1 when marked.
+ */
+export const MARK_LINKED = `
+if redis.call('HGET', KEYS[1], 'u') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'x', ARGV[1])
+return 1
 `;
 
 /**

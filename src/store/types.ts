@@ -117,6 +117,36 @@ export interface UserSessions {
   liftBan(openid: string): Promise<boolean>;
 
   /**
+   * Persons. An identity is an (app, openid) pair; those WeChat gave the same unionid are one person,
+   * whose identities are listed under the unionid (another Cluster slot than any identity's). A login or
+   * refresh answers `unlinked` when its identity has a unionid the person's list has not been told of
+   * (its first login with it, or a record written before persons existed): the caller then calls
+   * linkIdentity and, once that succeeded, markLinked, so a link that failed half-way is tried again.
+   *
+   * linkIdentity adds the identity to the person and answers the person's ban in force (an identity
+   * joining a banned person is banned too: the caller applies it). One round trip.
+   */
+  linkIdentity(unionid: string, identity: Identity, nowMs: number): Promise<{ ban: Ban | null }>;
+
+  /** Records on the identity that linkIdentity ran for `unionid`; nothing when its record names another. */
+  markLinked(openid: string, unionid: string): Promise<void>;
+
+  /** The person's identities (openid → appid as linked; '' when the record had none), in no order. */
+  personIdentities(unionid: string): Promise<Identity[]>;
+
+  /** Bans the person (identities that join later are refused too); each identity's ban is banUser's. */
+  banPerson(unionid: string, ban: Ban, nowMs: number): Promise<void>;
+
+  /** The person's ban in force, or null. */
+  getPersonBan(unionid: string, nowMs: number): Promise<Ban | null>;
+
+  /** Lifts the person's ban; answers whether there was one. */
+  liftPersonBan(unionid: string): Promise<boolean>;
+
+  /** Forgets the person's list of identities (a deletion of the person); the person's ban stays. */
+  forgetPerson(unionid: string): Promise<void>;
+
+  /**
    * Revocations, for the access tokens of ended sessions (their `sid` is the family id): `watcher` hears
    * of every family ended from now on, by this process or any other instance on the same store, and of
    * those ended in the last `windowMs` before it was registered (how long an access token lives, plus
@@ -129,28 +159,31 @@ export interface UserSessions {
   watchRevocations(watcher: RevocationWatcher, options: { windowMs: number }): void;
 }
 
-/** The app's WeChat access_token, cached for every instance. */
+/**
+ * Each app's WeChat access_token, cached for every instance. `appid` names the app; undefined is the
+ * first mini-program's, under the key it had before several apps (a rolling upgrade shares it).
+ */
 export interface WechatTokenCache {
   /**
    * The app's WeChat access_token, shared by every instance (it is the app's, not a user's). Answers the
    * token last put and its expiry, or null when none was put, it was invalidated, or it expired by the
    * caller's clock (nowMs >= expiresAtMs). Never extends anything. One round trip.
    */
-  getWechatAccessToken(nowMs: number): Promise<CachedAccessToken | null>;
+  getWechatAccessToken(nowMs: number, appid?: string): Promise<CachedAccessToken | null>;
 
   /**
    * Caches `token` until `expiresAtMs` (the caller's clock; the caller subtracts its own safety margin
    * from WeChat's expires_in), replacing whatever was cached. The key's TTL is expiresAtMs - nowMs (at
    * least 1 ms), so an expiry already past stores nothing visible. One round trip.
    */
-  putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number): Promise<void>;
+  putWechatAccessToken(token: string, expiresAtMs: number, nowMs: number, appid?: string): Promise<void>;
 
   /**
    * Compare-and-delete: drops the cached access_token only when it is `token`, so an instance that saw a
    * stale token rejected (40001) never deletes the fresh one another instance has put meanwhile. Answers
    * whether it dropped it. One round trip, atomic.
    */
-  invalidateWechatAccessToken(token: string): Promise<boolean>;
+  invalidateWechatAccessToken(token: string, appid?: string): Promise<boolean>;
 }
 
 /** Short locks across every instance. */
@@ -209,7 +242,8 @@ export interface SessionStore extends UserSessions, WechatTokenCache, Locks, Log
 }
 
 export type LoginOutcome =
-  | { isNewUser: boolean; sessionsEnded: number }
+  /** `unlinked`: see UserSessions.linkIdentity. */
+  | { isNewUser: boolean; sessionsEnded: number; unlinked: boolean }
   /** The user is banned: nothing was written (no session_key kept, no family opened). */
   | { banned: Ban }
   /**
@@ -275,9 +309,18 @@ export interface CachedAccessToken {
   expiresAtMs: number;
 }
 
+/** One app's openid of a person. */
+export interface Identity {
+  openid: string;
+  /** Undefined: a record written before several apps, which is the first mini-program's. */
+  appid: string | undefined;
+}
+
 export interface UserRecord {
   sessionKey: string;
   unionid?: string;
+  /** The identity's app; undefined in records written before several apps (the first mini-program's). */
+  appid?: string;
   firstLoginAtMs: number;
   lastLoginAtMs: number;
 }
@@ -304,12 +347,26 @@ export interface LoginWrite {
   maxSessions: number;
   /** What the client said about its device (RedisStore keeps up to 255 bytes of its UTF-8). */
   device?: string;
+  /** The identity's app, written on its first login (an identity belongs to one app). */
+  appid?: string;
+  /**
+   * A code exchange without a session_key (a mobile App's): unlike a web login, it may make the record.
+   */
+  keyless?: boolean;
   /**
    * A family id of the same user that must be live (expiry after nowMs) for this family to open: a web
    * login opens only while the session that confirmed it lasts. Checked in the same atomic step: an
    * ending that races the login comes either before it (the login gets `ended`) or after it.
    */
   whileLive?: string;
+}
+
+/** What a refresh learns of its identity on the way: its unionid and app, and whether to link it. */
+export interface RotatedIdentity {
+  unionid?: string;
+  appid?: string;
+  /** See UserSessions.linkIdentity. */
+  unlinked?: boolean;
 }
 
 export interface RotateRequest {
@@ -328,12 +385,12 @@ export interface RotateRequest {
 
 export type RotateOutcome =
   /** `presentedHash` was current; `nextHash` is current now. */
-  | { kind: 'rotated'; expiresAtMs: number; unionid?: string }
+  | ({ kind: 'rotated'; expiresAtMs: number } & RotatedIdentity)
   /**
    * `presentedHash` is the previous token, rotated less than `graceS` ago (a concurrent or retried
    * refresh): nothing changes, and the caller rebuilds the same successor from `successorSeed`.
    */
-  | { kind: 'grace'; successorSeed: Buffer; expiresAtMs: number; unionid?: string }
+  | ({ kind: 'grace'; successorSeed: Buffer; expiresAtMs: number } & RotatedIdentity)
   /**
    * The family is live but `presentedHash` is neither its current token nor its previous one within the
    * grace: an old token presented again (or one the store cannot tell from it). The family is ended.

@@ -23,6 +23,11 @@ export interface AccessTokenManagerOptions {
   issue(forceRefresh: boolean, deadline: number): Promise<IssuedWechatToken>;
   /** WeChat's timeout for one operation, ms: the default deadline, and what the lock's life allows for. */
   timeoutMs: number;
+  /**
+   * The app whose token this is, in the store: undefined for the first mini-program, whose token keeps
+   * the key and lock it had before several apps (instances of the previous version share them).
+   */
+  scope?: string;
   /** How often a waiting instance looks for the token another instance fetches, ms. Default 50. */
   pollIntervalMs?: number;
 }
@@ -59,7 +64,8 @@ const LOCK_NAME = 'wechat-access-token';
  * fetching their own; within one process, concurrent callers share one fetch (single flight).
  */
 export function createAccessTokenManager(options: AccessTokenManagerOptions): AccessTokenManager {
-  const { store, clock, logger, issue, timeoutMs } = options;
+  const { store, clock, logger, issue, timeoutMs, scope } = options;
+  const lockName = scope === undefined ? LOCK_NAME : `${LOCK_NAME}:${scope}`;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
   // A holder's fetches end by its deadline (timeoutMs); twice that leaves room for its store calls.
   const lockTtlMs = 2 * timeoutMs + 3000;
@@ -69,7 +75,7 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
   async function current(deadline = performance.now() + timeoutMs): Promise<string> {
     const flight = flights.get('');
     if (flight) return flight;
-    const cached = await store.getWechatAccessToken(clock.now());
+    const cached = await store.getWechatAccessToken(clock.now(), scope);
     return cached ? cached.token : renew(undefined, deadline);
   }
 
@@ -97,11 +103,11 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
     const started = performance.now();
     const waitUntil = started + (deadline - started) / 2;
     for (;;) {
-      if (await store.acquireLock(LOCK_NAME, owner, lockTtlMs)) {
+      if (await store.acquireLock(lockName, owner, lockTtlMs)) {
         try {
           return await fetchUnlessCached(rejected, deadline);
         } finally {
-          await store.releaseLock(LOCK_NAME, owner).catch((error: unknown) => {
+          await store.releaseLock(lockName, owner).catch((error: unknown) => {
             logger.warn(
               { event: 'access_token_lock_release_failed', reason: (error as Error).message },
               'could not release the access_token lock; it ends by itself',
@@ -112,7 +118,7 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
       const left = waitUntil - performance.now();
       if (left <= 0) break;
       await sleep(Math.min(pollIntervalMs, left));
-      const cached = await store.getWechatAccessToken(clock.now());
+      const cached = await store.getWechatAccessToken(clock.now(), scope);
       if (cached && cached.token !== rejected) return cached.token;
     }
     logger.warn(
@@ -123,7 +129,7 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
   }
 
   async function fetchUnlessCached(rejected: string | undefined, deadline: number): Promise<string> {
-    const cached = await store.getWechatAccessToken(clock.now());
+    const cached = await store.getWechatAccessToken(clock.now(), scope);
     if (cached && cached.token !== rejected) return cached.token;
     let issued = await issue(false, deadline);
     if (rejected !== undefined && issued.token === rejected) {
@@ -135,7 +141,7 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
       issued = await issue(true, deadline);
     }
     const nowMs = clock.now();
-    await store.putWechatAccessToken(issued.token, nowMs + cacheLifeMs(issued.expiresInS), nowMs);
+    await store.putWechatAccessToken(issued.token, nowMs + cacheLifeMs(issued.expiresInS), nowMs, scope);
     logger.info(
       { event: 'access_token_fetched', expires_in: issued.expiresInS },
       'fetched a WeChat access_token for every instance',
@@ -156,7 +162,7 @@ export function createAccessTokenManager(options: AccessTokenManagerOptions): Ac
         { event: 'access_token_rejected', api: error.api, errcode: error.errcode },
         'WeChat rejected the cached access_token: renewing it and retrying once',
       );
-      await store.invalidateWechatAccessToken(token);
+      await store.invalidateWechatAccessToken(token, scope);
       return call(await renew(token, deadline));
     }
   }

@@ -24,8 +24,23 @@ export interface Code2SessionResult {
   unionid?: string;
 }
 
+/** What sns/oauth2/access_token answers for a code of a mobile App (or a browser login). */
+export interface OAuthExchangeResult {
+  openid: string;
+  unionid?: string;
+  /** The user's sns access_token (for sns/userinfo); never stored, never answered. */
+  accessToken: string;
+  /** The scopes the person granted, as WeChat lists them (comma-separated). */
+  scope: string;
+}
+
 export interface WechatClient {
   readonly appid: string;
+  /**
+   * sns/oauth2/access_token: exchanges the code of a mobile App's WeChat login (Open SDK SendAuth), or
+   * of a browser login. No session_key comes of it. Errors are already the contract's.
+   */
+  exchangeOAuthCode(code: string): Promise<OAuthExchangeResult>;
   /** auth.code2Session: exchanges a wx.login() code. Errors are already the contract's. */
   code2Session(code: string): Promise<Code2SessionResult>;
   /**
@@ -74,6 +89,11 @@ export interface WechatClientOptions extends WechatTransportOptions {
   secret: string;
   /** Where the app's access_token is shared between instances (the session store). */
   store: AccessTokenStore;
+  /**
+   * Which app's access_token this is in the store; undefined: the first mini-program's, under the key
+   * it had before several apps.
+   */
+  tokenScope?: string;
 }
 
 const SESSION_KEY = /^[A-Za-z0-9+/]{22}==$/;
@@ -103,6 +123,7 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     logger,
     timeoutMs: options.timeoutMs,
     issue: stableToken,
+    ...(options.tokenScope === undefined ? {} : { scope: options.tokenScope }),
   });
   // In process, not in the store: a Redis round trip per failed decrypt would cost more than the
   // diagnosis is worth, and N instances asking at most N times per user per minute bounds it enough.
@@ -234,6 +255,30 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     return { openid, sessionKey, ...(typeof unionid === 'string' && unionid ? { unionid } : {}) };
   }
 
+  async function exchangeOAuthCode(code: string): Promise<OAuthExchangeResult> {
+    let body: Record<string, unknown>;
+    try {
+      body = await transport.call({
+        api: 'sns_oauth2',
+        method: 'GET',
+        path: 'sns/oauth2/access_token',
+        searchParams: { appid, secret, code, grant_type: 'authorization_code' },
+      });
+    } catch (error) {
+      throw oauthCodeError(error, logger);
+    }
+    const { openid, unionid, access_token: accessToken, scope } = body;
+    if (typeof openid !== 'string' || !isOpenid(openid) || typeof accessToken !== 'string' || !accessToken) {
+      throw badShape('sns/oauth2/access_token', 'a usable openid and access_token');
+    }
+    return {
+      openid,
+      accessToken,
+      scope: typeof scope === 'string' ? scope : '',
+      ...(typeof unionid === 'string' && unionid ? { unionid } : {}),
+    };
+  }
+
   async function getUnlimitedWxacode(code: WxacodeRequest): Promise<WxacodePicture> {
     const until = deadline();
     let bytes: Buffer;
@@ -267,7 +312,28 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     return { type, bytes };
   }
 
-  return { appid, code2Session, getPhoneNumber, checkSessionKey, diagnoseSessionKey, getUnlimitedWxacode };
+  return {
+    appid,
+    code2Session,
+    exchangeOAuthCode,
+    getPhoneNumber,
+    checkSessionKey,
+    diagnoseSessionKey,
+    getUnlimitedWxacode,
+  };
+}
+
+/** A WeChat login code of an App or a browser is not a wx.login() code: say what to do instead. */
+function oauthCodeError(error: unknown, logger: Logger): unknown {
+  if (error instanceof WechatError && (error.errcode === 40029 || error.errcode === 40163 || error.errcode === 41008)) {
+    return new InvalidGrant(
+      error.errcode === 40163
+        ? 'The WeChat login code was already used: ask WeChat for a new one.'
+        : "The WeChat login code is unknown, expired, or another app's: ask WeChat for a new one.",
+      { wechatErrcode: error.errcode },
+    );
+  }
+  return toAppError(error, logger);
 }
 
 /** getuserphonenumber's own meanings of errcodes that mean something else for a login code. */

@@ -353,9 +353,9 @@ describe('RedisStore', () => {
       keys.lock('wechat-access-token'),
       keys.wechatAccessToken,
     ]);
-    expect(await admin.pttl(keys.wechatAccessToken)).to.be.within(6_990_000, 7_000_000);
+    expect(await admin.pttl(keys.wechatAccessToken(undefined))).to.be.within(6_990_000, 7_000_000);
     expect(await admin.pttl(keys.lock('wechat-access-token'))).to.be.within(14_000, 15_000);
-    expect(await admin.get(keys.wechatAccessToken)).to.equal(`${T0 + 7_000_000}:token-1`);
+    expect(await admin.get(keys.wechatAccessToken(undefined))).to.equal(`${T0 + 7_000_000}:token-1`);
   });
 
   it('sends Redis exactly one command per access-token and lock method', async () => {

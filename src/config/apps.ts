@@ -67,15 +67,14 @@ export function parseAppsFile(
   try {
     document = JSON.parse(text);
   } catch (error) {
-    // JSON.parse's message names a position, never more than a few characters of the text.
-    return { apps: undefined, problems: [`not JSON (${(error as Error).message})`] };
+    return { apps: undefined, problems: [`not JSON${whereJsonFails(text, (error as Error).message)}`] };
   }
   if (!isObject(document) || !Array.isArray(document.apps)) {
     return { apps: undefined, problems: ['expected {"apps": [ … ]}'] };
   }
   const problems: string[] = [];
   const extra = Object.keys(document).filter((key) => key !== 'apps');
-  if (extra.length > 0) problems.push(`unknown field ${extra.map((k) => JSON.stringify(k)).join(', ')}`);
+  if (extra.length > 0) problems.push(`unknown field ${extra.map(fieldName).join(', ')}`);
   if (document.apps.length === 0) problems.push('apps is empty: list at least one app');
 
   const apps: WechatApp[] = [];
@@ -112,7 +111,7 @@ function parseApp(
   const fault = (message: string) => problems.push(`${at}: ${message}`);
 
   const unknown = Object.keys(entry).filter((key) => !(FIELDS as readonly string[]).includes(key));
-  for (const key of unknown) fault(`unknown field ${JSON.stringify(key.slice(0, 40))}`);
+  for (const key of unknown) fault(`unknown field ${fieldName(key)}`);
   if (appid === undefined) {
     fault(
       entry.appid === undefined
@@ -220,6 +219,23 @@ function redirectUriFault(uri: unknown, production: boolean): string | undefined
       : undefined;
   }
   return shape;
+}
+
+/**
+ * Where JSON.parse stopped, told without its own words: some of its messages quote the text around the
+ * mistake, and that text may be a secret.
+ */
+function whereJsonFails(text: string, message: string): string {
+  if (/end of JSON input/.test(message)) return ' (it ends too early)';
+  const position = /at position (\d+)/.exec(message)?.[1];
+  if (position === undefined) return '';
+  const before = text.slice(0, Number(position)).split('\n');
+  return ` (a mistake at line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1})`;
+}
+
+/** A typo's name, quoted; anything longer than a field name could be a value pasted as a key. */
+function fieldName(key: string): string {
+  return /^[A-Za-z_$][\w$-]{0,23}$/.test(key) ? JSON.stringify(key) : '(a key that is no field name)';
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

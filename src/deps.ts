@@ -49,7 +49,9 @@ export async function buildDeps(config: Config, overrides: DepsOverrides = {}): 
       'WARNING: WECHAT_APPID/WECHAT_SECRET unset: using the built-in WeChat emulator (development only)',
     );
   } else {
-    wechat = config.wechat;
+    // One client for now: the first mini-program (several apps' clients come with issue 23's rework).
+    const app = config.wechat.apps.find((a) => a.kind === 'miniprogram') ?? config.wechat.apps[0]!;
+    wechat = { apiBase: config.wechat.apiBase, appid: app.appid, secret: app.secret };
   }
 
   const keys = overrides.keys ?? (await signingKeys(config, logger));

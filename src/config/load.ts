@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { parseAppsFile, type WechatApp } from './apps.js';
 import { SETTINGS, type SettingName } from './schema.js';
 
 export type Environment = 'development' | 'production' | 'test';
@@ -10,9 +12,19 @@ interface WechatCallSettings {
   breakerCooldownMs: number;
 }
 
+/**
+ * qrLoginAppid: the mini-program whose code a web login shows. With the emulator, QR_LOGIN_APPID as
+ * given (undefined: the emulator's own); remote, a miniprogram app of `apps`, or '' when there is none
+ * (then there is no web login by scanning).
+ */
 export type WechatSettings =
-  | ({ mode: 'emulator' } & WechatCallSettings)
-  | ({ mode: 'remote'; appid: string; secret: string; apiBase: string } & WechatCallSettings);
+  | ({ mode: 'emulator'; qrLoginAppid: string | undefined } & WechatCallSettings)
+  | ({
+      mode: 'remote';
+      apps: readonly WechatApp[];
+      apiBase: string;
+      qrLoginAppid: string;
+    } & WechatCallSettings);
 
 /** Undefined: that limit is off. */
 export type RateLimit = { points: number; seconds: number } | undefined;
@@ -135,19 +147,25 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // Before the list of what is missing: that list would send the operator to WECHAT_APPID alone.
   if (production && emulatorAsked === true) {
     throw new ConfigError(
-      'WECHAT_EMULATOR=1 is refused when NODE_ENV=production: set WECHAT_APPID and WECHAT_SECRET',
+      'WECHAT_EMULATOR=1 is refused when NODE_ENV=production: set WECHAT_APPID and WECHAT_SECRET, or WECHAT_APPS_FILE',
+    );
+  }
+  // Two sources of apps would leave one of them silently unused.
+  const legacy = (['WECHAT_APPID', 'WECHAT_SECRET'] as const).filter((n) => has(n));
+  const appsFile = Boolean(has('WECHAT_APPS_FILE'));
+  if (appsFile && legacy.length > 0) {
+    throw new ConfigError(
+      `${legacy.join(' and ')} and WECHAT_APPS_FILE are exclusive: list the mini-program in the apps file instead`,
     );
   }
 
   const missing: string[] = [];
   if (production) {
-    for (const name of [
-      'WECHAT_APPID',
-      'WECHAT_SECRET',
-      'JWT_SIGNING_KEYS_FILE',
-      'SESSION_KEY_ENCRYPTION_KEYS',
-      'PUBLIC_URL',
-    ] as const) {
+    if (!appsFile && legacy.length === 0)
+      missing.push('WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS_FILE)');
+    else if (!appsFile && !has('WECHAT_APPID')) missing.push('WECHAT_APPID');
+    else if (!appsFile && !has('WECHAT_SECRET')) missing.push('WECHAT_SECRET');
+    for (const name of ['JWT_SIGNING_KEYS_FILE', 'SESSION_KEY_ENCRYPTION_KEYS', 'PUBLIC_URL'] as const) {
       if (!has(name)) missing.push(name);
     }
     if (!has('REDIS_URL') && !has('REDIS_CLUSTER_NODES') && !has('REDIS_SENTINELS')) {
@@ -156,7 +174,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (missing.length > 0) {
     throw new ConfigError(
-      `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`,
+      `${missing.join(', ')} ${missing.length === 1 && !missing[0]?.includes(' and ') ? 'is' : 'are'} required when NODE_ENV=production`,
     );
   }
 
@@ -170,8 +188,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `${has('WECHAT_APPID') ? 'WECHAT_SECRET' : 'WECHAT_APPID'} is required when the other WeChat credential is set`,
     );
   }
-  if (has('WECHAT_API_BASE') && !has('WECHAT_APPID')) {
-    throw new ConfigError('WECHAT_APPID and WECHAT_SECRET are required when WECHAT_API_BASE is set');
+  if (has('WECHAT_API_BASE') && !has('WECHAT_APPID') && !appsFile) {
+    throw new ConfigError(
+      'WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS_FILE) are required when WECHAT_API_BASE is set',
+    );
   }
   const redisChoices = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((n) =>
     has(n),
@@ -184,10 +204,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
 
-  const credentials = Boolean(has('WECHAT_APPID'));
+  const credentials = Boolean(has('WECHAT_APPID')) || appsFile;
   if (emulatorAsked === true && credentials) {
     throw new ConfigError(
-      'WECHAT_EMULATOR=1 and WECHAT_APPID/WECHAT_SECRET are exclusive: the built-in emulator or WeChat',
+      `WECHAT_EMULATOR=1 and ${appsFile ? 'WECHAT_APPS_FILE' : 'WECHAT_APPID/WECHAT_SECRET'} are exclusive: the built-in emulator or WeChat`,
     );
   }
   // The emulator answers any code with any openid: beside a real store or real keys, a missing
@@ -199,7 +219,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         real.length > 0
           ? `with ${real.join(', ')} set (the built-in emulator runs only when nothing real is configured; WECHAT_EMULATOR=1 asks for it anyway, outside production)`
           : 'when WECHAT_EMULATOR=0';
-      throw new ConfigError(`WECHAT_APPID and WECHAT_SECRET are required ${why}`);
+      throw new ConfigError(`WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS_FILE) are required ${why}`);
     }
   }
 
@@ -208,15 +228,32 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     breakerThreshold: get('WECHAT_BREAKER_THRESHOLD'),
     breakerCooldownMs: get('WECHAT_BREAKER_COOLDOWN_MS'),
   };
-  const wechat: WechatSettings = credentials
-    ? {
-        mode: 'remote',
-        appid: get('WECHAT_APPID'),
-        secret: get('WECHAT_SECRET'),
-        apiBase: get('WECHAT_API_BASE'),
-        ...calls,
-      }
-    : { mode: 'emulator', ...calls };
+  const qrAsked = values.has('QR_LOGIN_APPID') ? get('QR_LOGIN_APPID') : undefined;
+  let wechat: WechatSettings;
+  if (credentials) {
+    const apps: WechatApp[] = appsFile
+      ? readAppsFile(get('WECHAT_APPS_FILE'), { env, defaultAudience: get('JWT_AUDIENCE'), production })
+      : [
+          {
+            appid: get('WECHAT_APPID'),
+            kind: 'miniprogram',
+            secret: get('WECHAT_SECRET'),
+            name: get('WECHAT_APPID'),
+            audience: [get('JWT_AUDIENCE')],
+            claims: [],
+            redirectUris: [],
+          },
+        ];
+    wechat = {
+      mode: 'remote',
+      apps,
+      apiBase: get('WECHAT_API_BASE'),
+      qrLoginAppid: qrLoginAppid(apps, qrAsked),
+      ...calls,
+    };
+  } else {
+    wechat = { mode: 'emulator', qrLoginAppid: qrAsked, ...calls };
+  }
 
   const common: RedisCommon = {
     prefix: get('REDIS_KEY_PREFIX'),
@@ -297,6 +334,33 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError('REFRESH_TOKEN_MAX_LIFETIME must be 0 or at least ACCESS_TOKEN_TTL');
   }
   return deepFreeze(config);
+}
+
+/** The apps of WECHAT_APPS_FILE; read here, once, since loadConfig runs once at start-up. */
+function readAppsFile(path: string, context: Parameters<typeof parseAppsFile>[1]): WechatApp[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
+    throw new ConfigError(`WECHAT_APPS_FILE: cannot read ${path} (${reason ?? (error as Error).message})`);
+  }
+  const { apps, problems } = parseAppsFile(text, context);
+  if (!apps) throw new ConfigError(problems.map((p) => `WECHAT_APPS_FILE: ${p}`).join('; '));
+  return apps;
+}
+
+/** QR_LOGIN_APPID must be a configured mini-program: a code of any other app opens nothing. */
+function qrLoginAppid(apps: readonly WechatApp[], asked: string | undefined): string {
+  const miniprograms = apps.filter((app) => app.kind === 'miniprogram');
+  if (asked === undefined) return miniprograms[0]?.appid ?? '';
+  const named = apps.find((app) => app.appid === asked);
+  if (!named) throw new ConfigError(`QR_LOGIN_APPID names ${asked}, which is not a configured app`);
+  if (named.kind !== 'miniprogram') {
+    throw new ConfigError(`QR_LOGIN_APPID names ${asked}, a ${named.kind} app: it must be a miniprogram app`);
+  }
+  return asked;
 }
 
 /**

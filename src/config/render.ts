@@ -13,7 +13,9 @@ export function renderEnvExample(): string {
       `# ${setting.doc}${'secret' in setting && setting.secret ? ' SECRET: never commit a real value.' : ''}`,
     );
     const value = setting.default.startsWith('none') ? '' : setting.default;
-    lines.push(`# default: ${setting.default}`, `# ${setting.name}=${value}`, '');
+    lines.push(`# default: ${setting.default}`, `# ${setting.name}=${value}`);
+    if ('alsoExample' in setting) lines.push(`# ${setting.alsoExample}`);
+    lines.push('');
   }
   return `${lines.join('\n').trimEnd()}\n`;
 }

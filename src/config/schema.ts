@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseAtRestKeys } from '../crypto/index.js';
+import { SECRET_PATTERN } from './apps.js';
 
 /**
  * Every setting, in one table: the loader, `.env.example` (scripts/gen-env-example.ts) and the settings
@@ -13,6 +14,8 @@ export interface SettingSpec {
   secret?: boolean;
   /** Set in .env.example as an example value rather than left commented out. */
   example?: string;
+  /** A commented line of .env.example after the setting's own: a family of settings it names. */
+  alsoExample?: string;
   schema: z.ZodType;
 }
 
@@ -130,7 +133,7 @@ export const SETTINGS = [
   {
     name: 'WECHAT_APPID',
     default: 'none: the emulator',
-    doc: "The mini-program's AppID. Unset with WECHAT_SECRET: the built-in emulator of the WeChat API when nothing real is configured (see WECHAT_EMULATOR), else start-up stops.",
+    doc: "The mini-program's AppID, for a deployment that serves one mini-program (WECHAT_APPS_FILE serves several apps, and is refused beside this pair). Unset with WECHAT_SECRET and WECHAT_APPS_FILE: the built-in emulator of the WeChat API when nothing real is configured (see WECHAT_EMULATOR), else start-up stops.",
     schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected an AppID such as wx1234567890abcdef'),
   },
   {
@@ -138,7 +141,14 @@ export const SETTINGS = [
     default: 'none: the emulator',
     doc: "The mini-program's AppSecret.",
     secret: true,
-    schema: z.string().regex(/^[A-Za-z0-9]{1,128}$/, 'expected the AppSecret (letters and digits)'),
+    schema: z.string().regex(SECRET_PATTERN, 'expected the AppSecret (letters and digits)'),
+  },
+  {
+    name: 'WECHAT_APPS_FILE',
+    default: 'none: WECHAT_APPID/WECHAT_SECRET, one mini-program',
+    doc: 'Path (from the working directory) to a JSON file of the WeChat apps this deployment serves, instead of WECHAT_APPID/WECHAT_SECRET: `{"apps": [{"appid", "kind", "secret"?, "name"?, "audience"?, "claims"?, "redirect_uris"?}]}`; docs/apps.example.json is one. `appid`: `wx` and 16 letters or digits, each listed once. `kind`: `miniprogram`, `mobile`, `official_account` or `website`. `secret`: the AppSecret; left out, it is read from the setting `WECHAT_SECRET_<APPID>` (the appid in upper case, such as `WECHAT_SECRET_WX1234567890ABCDEF`; a secret, never committed), so the file holds no secret and can be committed. `name`: what a person sees (default the appid). `audience`: `aud` of this app\'s access tokens, a string or a list (default JWT_AUDIENCE). `claims`: `["unionid"]` puts the person\'s unionid into this app\'s access tokens when known (default none). `redirect_uris`: required for `official_account` and `website` apps and refused for others: the exact URIs (no wildcards, no fragment, no user@) a browser login may return to, each `https://` (`http://localhost` or `http://127.0.0.1` outside production). Any other field is refused. A mistake stops start-up with one line naming the app and the field; the file is read once, at start-up.',
+    alsoExample: 'WECHAT_SECRET_WX1234567890ABCDEF=',
+    schema: z.string().min(1),
   },
   {
     name: 'WECHAT_API_BASE',
@@ -149,7 +159,7 @@ export const SETTINGS = [
   {
     name: 'WECHAT_EMULATOR',
     default: 'none: on only when nothing real is configured',
-    doc: 'The built-in WeChat emulator and /demo. Unset, they run when no WeChat credentials are set and none of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS, JWT_SIGNING_KEYS_FILE, SESSION_KEY_ENCRYPTION_KEYS is; real parts without credentials stop start-up. `1` runs them beside real parts (a shared development setup; refused in production and with WeChat credentials); `0` never runs them.',
+    doc: 'The built-in WeChat emulator and /demo. Unset, they run when no WeChat credentials (nor WECHAT_APPS_FILE) are set and none of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS, JWT_SIGNING_KEYS_FILE, SESSION_KEY_ENCRYPTION_KEYS is; real parts without credentials stop start-up. `1` runs them beside real parts (a shared development setup; refused in production and with WeChat credentials or WECHAT_APPS_FILE); `0` never runs them.',
     schema: z
       .enum(['0', '1'], { error: 'expected 1 (run the built-in emulator) or 0' })
       .transform((v) => v === '1'),
@@ -253,6 +263,12 @@ export const SETTINGS = [
       .string()
       .max(256)
       .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'expected a page path such as pages/qr-login/index'),
+  },
+  {
+    name: 'QR_LOGIN_APPID',
+    default: 'none: the first miniprogram app',
+    doc: 'The mini-program whose code a web login shows (scanned with WeChat, it opens QR_LOGIN_PAGE there): a `miniprogram` app of WECHAT_APPS_FILE. Unset: the first `miniprogram` app listed (with WECHAT_APPID, that one; with the emulator, its own). An apps file without a mini-program has no web login by scanning.',
+    schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected an AppID such as wx1234567890abcdef'),
   },
   {
     name: 'QR_LOGIN_TTL',

@@ -10,6 +10,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config.wechat).to.deep.equal({
       mode: 'emulator',
+      qrLoginAppid: undefined,
       timeoutMs: 5000,
       breakerThreshold: 5,
       breakerCooldownMs: 5000,
@@ -67,7 +68,7 @@ describe('configuration', () => {
   it('refuses one WeChat credential without the other', () => {
     expect(refusal({ WECHAT_APPID: 'wx1234567890abcdef' })).to.contain('WECHAT_SECRET is required');
     expect(refusal({ WECHAT_API_BASE: 'http://127.0.0.1:9' })).to.contain(
-      'WECHAT_APPID and WECHAT_SECRET are required',
+      'WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS_FILE) are required',
     );
   });
 

@@ -30,4 +30,4 @@ export {
   UserDeniedError,
 } from './errors.js';
 export { singleFlight } from './single-flight.js';
-export { type HttpMethod, type WxApi, type WxRequest, type WxResponse, wxDevice } from './wx.js';
+export { type HttpMethod, type WxApi, type WxRequest, type WxResponse, wxAppId, wxDevice } from './wx.js';

@@ -7,7 +7,7 @@ import { AuthError, DecryptFailedError } from './errors.js';
 import { singleFlight } from './single-flight.js';
 import type { SessionStorage, StoredSession } from './storage.js';
 import type { AuthClientOptions } from './types.js';
-import { type WxApi, type WxResponse, wxDevice, wxLogin, wxRequest } from './wx.js';
+import { type WxApi, type WxResponse, wxAppId, wxDevice, wxLogin, wxRequest } from './wx.js';
 
 /**
  * How far a renewal may go when the access token is missing, expiring or refused:
@@ -35,6 +35,8 @@ export function createRenewal(
   const leewayMs = Math.max(0, options.refreshBeforeExpirySeconds ?? 60) * 1000;
   let device: string | undefined;
   let deviceKnown = false;
+  let appid: string | undefined;
+  let appidKnown = false;
 
   /** Asked of wx once, on the first login. */
   function deviceOf(): string | undefined {
@@ -43,6 +45,15 @@ export function createRenewal(
       deviceKnown = true;
     }
     return device;
+  }
+
+  /** Asked of wx once, on the first login: the body of every login, the device aside. */
+  function loginBody(code: string): { code: string; appid?: string } {
+    if (!appidKnown) {
+      appid = wxAppId(api);
+      appidKnown = true;
+    }
+    return appid === undefined ? { code } : { code, appid };
   }
 
   /** Stores a token response; times count from when the request was sent. */
@@ -80,14 +91,15 @@ export function createRenewal(
     const code = await wxLogin(api);
     const sentAt = clock.now();
     const phone = deviceOf();
+    const body = loginBody(code);
     let response = await wxRequest(
       api,
-      calls.post('/auth/login', phone === undefined ? { code } : { code, device: phone }),
+      calls.post('/auth/login', phone === undefined ? body : { ...body, device: phone }),
     );
     if (phone !== undefined && refusedDevice(response)) {
-      // A device the service will not take must not cost the login: the code was not used, send it alone.
+      // A device the service will not take must not cost the login: the code was not used, send it without.
       device = undefined;
-      response = await wxRequest(api, calls.post('/auth/login', { code }));
+      response = await wxRequest(api, calls.post('/auth/login', body));
     }
     if (response.statusCode !== 200) throw serviceError(response, 'POST /auth/login');
     const session = keep(response, sentAt, 'POST /auth/login');

@@ -3,13 +3,19 @@ import { AuthError, NetworkError } from './errors.js';
 
 /**
  * The part of the mini-program's `wx` the client uses; the real `wx` is one, a test can pass a shim.
- * The device APIs are optional: older base libraries lack getDeviceInfo and getAppBaseInfo.
+ * The device and account APIs are optional: older base libraries lack getDeviceInfo and getAppBaseInfo
+ * (and, before 2.2.2, getAccountInfoSync).
  */
 export type WxApi = Pick<
   WechatMiniprogram.Wx,
   'request' | 'login' | 'checkSession' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync'
 > &
-  Partial<Pick<WechatMiniprogram.Wx, 'getDeviceInfo' | 'getAppBaseInfo' | 'getSystemInfoSync'>>;
+  Partial<
+    Pick<
+      WechatMiniprogram.Wx,
+      'getDeviceInfo' | 'getAppBaseInfo' | 'getSystemInfoSync' | 'getAccountInfoSync'
+    >
+  >;
 
 export type HttpMethod = NonNullable<WechatMiniprogram.RequestOption['method']>;
 
@@ -100,6 +106,20 @@ export function wxDevice(api: WxApi): string | undefined {
   const described = parts.filter((part) => part !== undefined && part !== '').join('; ');
   // Whole characters, not UTF-16 units: an emoji in a model name stays whole.
   return described === '' ? undefined : Array.from(described).slice(0, DEVICE_MAX_CHARACTERS).join('');
+}
+
+/** The shape of an appid the service takes in a login body. */
+const APPID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The mini-program's own appid, `wx.getAccountInfoSync().miniProgram.appId`, which the login sends so
+ * that a service serving several apps knows which one this is; undefined when the base library lacks
+ * the API (before 2.2.2), it throws, or it answers something that is no appid (sent, the service
+ * would refuse the login for it).
+ */
+export function wxAppId(api: WxApi): string | undefined {
+  const appId = attempt(() => api.getAccountInfoSync?.().miniProgram?.appId);
+  return typeof appId === 'string' && APPID.test(appId) ? appId : undefined;
 }
 
 /** What `read` answers, or undefined when it throws (an API missing from this base library, or failing). */

@@ -30,6 +30,8 @@ export function verifiedHeaders(subject: VerifiedAccessToken): [string, string][
     ['X-Openid', subject.sub],
   ];
   if (subject.sid !== undefined) headers.push(['X-Session-Id', subject.sid]);
+  // Tokens issued before client_id existed have none until they expire: no header rather than an empty one.
+  if (subject.clientId !== undefined) headers.push(['X-Client-Id', subject.clientId]);
   return headers;
 }
 

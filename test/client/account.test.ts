@@ -41,12 +41,48 @@ describe('Mini-program client: devices, sessions and account deletion against th
     expect((await silent.auth.sessions())[0]!.device).to.equal(null);
   });
 
+  it("sends the mini-program's appid from wx.getAccountInfoSync() with the login, unconfigured", async () => {
+    const { wx, auth } = s.phone();
+    expect((await auth.login()).isNewUser).to.equal(true);
+    const [sent] = wx.requests('POST /auth/login');
+    expect(sent!.data).to.deep.include({ appid: s.h.emulator.appid });
+    await auth.logout();
+    // Asked of wx once: every later login of this client sends the same.
+    wx.appid = 'wxChangedMeanwhile';
+    await auth.login();
+    expect(wx.requests('POST /auth/login')[1]!.data).to.deep.include({ appid: s.h.emulator.appid });
+  });
+
+  it('logs in without an appid when the base library has no wx.getAccountInfoSync, or it throws', async () => {
+    const older = s.phone();
+    delete older.wx.getAccountInfoSync;
+    expect((await older.auth.login()).isNewUser).to.equal(true);
+    expect(older.wx.requests('POST /auth/login')[0]!.data).not.to.have.property('appid');
+    const failing = s.phone();
+    failing.wx.appid = undefined;
+    expect((await failing.auth.login()).isNewUser).to.equal(true);
+    expect(failing.wx.requests('POST /auth/login')[0]!.data).not.to.have.property('appid');
+  });
+
+  it('sends no appid that is not of the shape an appid has', async () => {
+    for (const appid of ['', 'wx app', 'a'.repeat(65), 'wx\u0000x']) {
+      const { wx, auth } = s.phone();
+      wx.appid = appid;
+      await auth.login();
+      expect(wx.requests('POST /auth/login')[0]!.data, JSON.stringify(appid)).not.to.have.property('appid');
+    }
+  });
+
   it('logs in all the same when the service refuses the device, with the same code and without it', async () => {
     const { wx, auth } = s.phone();
     wx.device = { brand: 'Odd', model: 'Model\uE000X', system: 'OS', version: '8.0.1' };
     expect((await auth.login()).isNewUser).to.equal(true);
     expect(wx.logins()).to.equal(1);
     expect(wx.requests('POST /auth/login')).to.have.length(2);
+    expect(wx.requests('POST /auth/login')[1]!.data, 'the appid is kept').to.deep.equal({
+      code: (wx.requests('POST /auth/login')[0]!.data as { code: string }).code,
+      appid: s.h.emulator.appid,
+    });
     expect((await auth.sessions())[0]!.device).to.equal(null);
   });
 

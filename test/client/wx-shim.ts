@@ -3,7 +3,7 @@ import type { Emulator } from '../../src/emulator/index.js';
 
 /** One call the page's code made to `wx`, in order. */
 export type WxCall =
-  | { api: 'request'; method: string; url: string; authorization?: string }
+  | { api: 'request'; method: string; url: string; authorization?: string; data?: unknown }
   | { api: 'login'; code: string }
   | { api: 'checkSession'; live: boolean };
 
@@ -28,6 +28,12 @@ export interface WxShim extends WxApi {
    * `legacy`: the base library has only wx.getSystemInfoSync(), which answers both; undefined: none.
    */
   device: { brand: string; model: string; system: string; version: string; legacy?: boolean } | undefined;
+  /**
+   * What wx.getAccountInfoSync().miniProgram.appId answers (default: the emulator's appid, the app the
+   * service is configured with); undefined: it throws. Delete `getAccountInfoSync` for a base library
+   * without it (before 2.2.2).
+   */
+  appid: string | undefined;
   logins(): number;
   /** Requests sent, optionally only those to `path` (e.g. 'POST /auth/refresh'). */
   requests(methodAndPath?: string): Array<Extract<WxCall, { api: 'request' }>>;
@@ -74,6 +80,7 @@ export function createWxShim(options: ShimOptions): WxShim {
       method,
       url,
       ...(headers.authorization === undefined ? {} : { authorization: headers.authorization }),
+      ...(option.data === undefined ? {} : { data: structuredClone(option.data) }),
     });
     const fail = (errMsg: string) =>
       option.fail?.({ errMsg, errno: 600001 } as WechatMiniprogram.RequestFailCallbackErr);
@@ -158,6 +165,14 @@ export function createWxShim(options: ShimOptions): WxShim {
     request: request as WxApi['request'],
     login: login as WxApi['login'],
     checkSession: checkSession as WxApi['checkSession'],
+    appid: emulator.appid,
+    getAccountInfoSync: (() => {
+      if (shim.appid === undefined) throw new Error('getAccountInfoSync:fail');
+      return {
+        miniProgram: { appId: shim.appid, envVersion: 'release', version: '1.0.0' },
+        plugin: {},
+      };
+    }) as WxApi['getAccountInfoSync'],
     getStorageSync: ((key: string) =>
       storage.has(key) ? structuredClone(storage.get(key)) : '') as WxApi['getStorageSync'],
     setStorageSync: (key: string, data: unknown) => {

@@ -58,12 +58,16 @@ for (const kind of [nginx, caddy])
     const api = (init: RequestInit & { path?: string } = {}) =>
       fetch(`${gateway.url}${init.path ?? '/api/orders'}`, init);
 
-    it('lets a request with a valid token reach the service, with its openid and session id in headers', async () => {
+    it('lets a request with a valid token reach the service, with its openid, session id and client id in headers', async () => {
       const login = await issuer.h.login();
       const sid = decodeJwt(login.access_token).sid;
       const before = seen.length;
       const get = await api({
-        headers: { authorization: `Bearer ${login.access_token}`, 'x-openid': 'oForgedByClient' },
+        headers: {
+          authorization: `Bearer ${login.access_token}`,
+          'x-openid': 'oForgedByClient',
+          'x-client-id': 'wxForgedByClient',
+        },
       });
       expect(get.status, gateway.log()).to.equal(200);
       expect(get.headers.get('www-authenticate')).to.equal(null);
@@ -80,6 +84,10 @@ for (const kind of [nginx, caddy])
         'the openid wxauth verified, never the one the client sent',
       ).to.equal(login.openid);
       expect(first!.headers['x-session-id']).to.equal(sid);
+      expect(
+        first!.headers['x-client-id'],
+        'the appid wxauth verified, never the one the client sent',
+      ).to.equal(issuer.h.emulator.appid);
       expect(second).to.deep.include({ method: 'POST', body: '{"item":"tea"}' });
       expect(second!.headers['x-openid']).to.equal(login.openid);
     });

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { SignJWT } from 'jose';
 import type { Middleware } from 'koa';
 import { type Harness, startHarness } from '../helpers/harness.js';
 import { type RawResponse, send } from '../helpers/raw-http.js';
@@ -72,6 +73,35 @@ describe('the answer from memory of a token verified before (GET /auth/me, /auth
       expect(requestLine('again-1')).to.deep.equal(requestLine('first-1'));
     });
   }
+
+  it("answers /auth/verify from memory with the token's X-Client-Id, and none for a token without client_id, as the stack did", async () => {
+    const { access_token } = await h.login();
+    const iat = Math.floor(h.clock.now() / 1000);
+    const older = await new SignJWT({
+      iss: h.config.tokens.issuer,
+      aud: h.config.tokens.audience,
+      sub: 'oOlder',
+      sid: 'family1',
+      iat,
+      exp: iat + 60,
+      jti: 'j-older',
+    })
+      .setProtectedHeader({ alg: h.keys.signing.alg, typ: 'at+jwt', kid: h.keys.signing.kid } as never)
+      .sign(h.keys.signing.key);
+    for (const [token, clientId] of [
+      [access_token, h.emulator.appid],
+      [older, undefined],
+    ] as const) {
+      const authorization = `Bearer ${token}`;
+      const first = await send(port, 'GET', '/auth/verify', { authorization });
+      const before = reachedStack;
+      const again = await send(port, 'GET', '/auth/verify', { authorization });
+      expect(reachedStack, 'answered from memory').to.equal(before);
+      expect(asSent(again)).to.deep.equal(asSent(first));
+      expect(again.status).to.equal(200);
+      expect(again.headers['x-client-id']).to.equal(clientId);
+    }
+  });
 
   for (const path of ['/auth/me', '/auth/verify']) {
     it(`counts ${path} in the request metrics under its route, whether the stack or the lane answers`, async () => {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { SignJWT } from 'jose';
 import { type Harness, startHarness } from '../helpers/harness.js';
 
 describe('/auth/verify (forward auth)', () => {
@@ -18,7 +19,7 @@ describe('/auth/verify (forward auth)', () => {
     await h.close();
   });
 
-  it('answers any method 200 with an empty body, X-Openid and X-Session-Id, never reading the body', async () => {
+  it('answers any method 200 with an empty body, X-Openid, X-Session-Id and X-Client-Id, never reading the body', async () => {
     const login = await h.login();
     const bearer = `Bearer ${login.access_token}`;
     const requests = {
@@ -41,8 +42,29 @@ describe('/auth/verify (forward auth)', () => {
       expect(res.status, `${what}: ${res.text}`).to.equal(200);
       expect(res.headers['x-openid']).to.equal(login.openid);
       expect(res.headers['x-session-id']).to.be.a('string').and.not.equal('');
+      expect(res.headers['x-client-id'], 'the appid the person logged in through').to.equal(h.emulator.appid);
       expect(res.headers['cache-control']).to.equal('no-store');
       expect(res.text ?? '').to.equal('');
+    }
+  });
+
+  it('sends no X-Client-Id for a token issued before client_id existed, verified or recalled', async () => {
+    const iat = Math.floor(h.clock.now() / 1000);
+    const older = await new SignJWT({
+      iss: h.config.tokens.issuer,
+      aud: h.config.tokens.audience,
+      sub: 'oOlder',
+      sid: 'family1',
+      iat,
+      exp: iat + 60,
+      jti: 'j-older',
+    })
+      .setProtectedHeader({ alg: h.keys.signing.alg, typ: 'at+jwt', kid: h.keys.signing.kid } as never)
+      .sign(h.keys.signing.key);
+    for (let i = 0; i < 2; i += 1) {
+      const res = await h.http.get('/auth/verify').set('Authorization', `Bearer ${older}`).expect(200);
+      expect(res.headers['x-openid']).to.equal('oOlder');
+      expect(res.headers).not.to.have.property('x-client-id');
     }
   });
 
@@ -50,6 +72,7 @@ describe('/auth/verify (forward auth)', () => {
     const missing = await h.http.get('/auth/verify').expect(401);
     expect(missing.headers['www-authenticate']).to.equal('Bearer realm="wxauth"');
     expect(missing.headers).not.to.have.property('x-openid');
+    expect(missing.headers).not.to.have.property('x-client-id');
     const login = await h.login();
     h.clock.advance(login.expires_in * 1000);
     const expired = await h.http

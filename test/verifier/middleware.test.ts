@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import express from 'express';
 import Fastify from 'fastify';
+import { decodeJwt, SignJWT } from 'jose';
 import Koa from 'koa';
 import {
   createVerifier,
@@ -31,13 +32,31 @@ async function serve(server: Server): Promise<Served> {
   };
 }
 
+/** A token as wxauth signs it, for claims this wxauth does not issue (yet): signed with its own key. */
+function sign(issuer: Issuer, claims: Record<string, unknown>): Promise<string> {
+  const { h } = issuer;
+  const iat = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    iss: issuer.url,
+    aud: 'wxauth',
+    sub: 'oLinked',
+    iat,
+    exp: iat + 60,
+    jti: 'j1',
+    ...claims,
+  })
+    .setProtectedHeader({ alg: h.keys.signing.alg, typ: 'at+jwt', kid: h.keys.signing.kid } as never)
+    .sign(h.keys.signing.key);
+}
+
 /** A service of the team's, on each framework: GET /orders behind the package's middleware. */
 const frameworks: Record<string, (verifier: Verifier) => Promise<Served>> = {
   async Koa(verifier) {
     const app = new Koa();
     app.use(koaBearer(verifier));
     app.use((ctx) => {
-      ctx.body = { openid: ctx.state.openid, sid: ctx.state.wxauth.sid };
+      const { sid, clientId, unionid } = ctx.state.wxauth;
+      ctx.body = { openid: ctx.state.openid, sid, clientId, unionid };
     });
     return serve(createServer(app.callback()));
   },
@@ -45,7 +64,7 @@ const frameworks: Record<string, (verifier: Verifier) => Promise<Served>> = {
     const app = express();
     app.get('/orders', expressBearer(verifier), (req, res) => {
       const { openid, wxauth } = req as RequestLike;
-      res.json({ openid, sid: wxauth?.sid });
+      res.json({ openid, sid: wxauth?.sid, clientId: wxauth?.clientId, unionid: wxauth?.unionid });
     });
     return serve(createServer(app));
   },
@@ -55,7 +74,7 @@ const frameworks: Record<string, (verifier: Verifier) => Promise<Served>> = {
     app.decorateRequest('wxauth', null);
     app.get('/orders', { onRequest: fastifyBearer(verifier) }, async (request) => {
       const { openid, wxauth } = request as unknown as RequestLike;
-      return { openid, sid: wxauth?.sid };
+      return { openid, sid: wxauth?.sid, clientId: wxauth?.clientId, unionid: wxauth?.unionid };
     });
     await app.ready();
     return serve(app.server);
@@ -92,6 +111,22 @@ describe('@wxauth/verifier middleware', () => {
           const body = (await res.json()) as { openid: string; sid: string };
           expect(body.openid).to.equal(login.openid);
           expect(body.sid).to.be.a('string');
+        }
+      });
+
+      it('puts the client_id and unionid of the token on the request with the rest of the result', async () => {
+        const login = await issuer.h.login();
+        const plain = await orders(`Bearer ${login.access_token}`);
+        expect(await plain.json()).to.deep.equal({
+          openid: login.openid,
+          sid: decodeJwt(login.access_token).sid,
+          clientId: issuer.h.emulator.appid,
+        });
+        const linked = await sign(issuer, { client_id: 'wxShop', unionid: 'oUnion1' });
+        for (let i = 0; i < 2; i += 1) {
+          const res = await orders(`Bearer ${linked}`);
+          expect(res.status).to.equal(200);
+          expect(await res.json()).to.include({ openid: 'oLinked', clientId: 'wxShop', unionid: 'oUnion1' });
         }
       });
 

@@ -95,6 +95,7 @@ describe('@wxauth/verifier against the real wxauth over HTTP', () => {
       'no jti': await forge(h, {}, { jti: undefined }),
       'a sid that is not a string': await forge(h, {}, { sid: 7 }),
       'a client_id that is not a string': await forge(h, {}, { client_id: 7 }),
+      'a unionid that is not a string': await forge(h, {}, { unionid: 7 }),
       'alg none': `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: h.keys.signing.kid }))}.${payload}.`,
       garbage: 'a.b.c',
       'too long': 'e'.repeat(5000),
@@ -115,6 +116,33 @@ describe('@wxauth/verifier against the real wxauth over HTTP', () => {
     const older = await forge(issuer.h, {}, {});
     const verified = await verifier.verify(older);
     expect(verified).to.include({ openid: 'oForged', clientId: undefined });
+  });
+
+  it('accepts a token whose aud is any one of an audience list, and a token with a list of audiences', async () => {
+    const h = issuer.h;
+    const login = await h.login();
+    const listed = createVerifier({ issuer: issuer.url, audience: ['wxauth-shop', 'wxauth'] });
+    expect((await listed.verify(login.access_token)).openid).to.equal(login.openid);
+    const appToken = await forge(h, {}, { aud: ['wxauth-shop', 'wxauth-other'] });
+    expect((await listed.verify(appToken)).openid).to.equal('oForged');
+    const single = createVerifier({ issuer: issuer.url, audience: 'wxauth-other' });
+    expect((await single.verify(appToken)).openid).to.equal('oForged');
+    const neither = createVerifier({ issuer: issuer.url, audience: ['wxauth-a', 'wxauth-b'] });
+    expect((await refusal(neither, login.access_token)).code).to.equal('invalid_token');
+    expect((await refusal(neither, appToken)).message).to.contain('"aud"');
+  });
+
+  it('resolves unionid when the token carries one, undefined otherwise, and refuses one that is not a string', async () => {
+    const verifier = createVerifier({ issuer: issuer.url, audience: 'wxauth' });
+    const linked = await forge(issuer.h, {}, { client_id: 'wxShop', unionid: 'oUnion1' });
+    expect(await verifier.verify(linked)).to.include({ clientId: 'wxShop', unionid: 'oUnion1' });
+    const login = await issuer.h.login();
+    expect(await verifier.verify(login.access_token)).to.have.property('unionid', undefined);
+    for (const unionid of [7, null, ['oUnion1'], { id: 'oUnion1' }]) {
+      const error = await refusal(verifier, await forge(issuer.h, {}, { unionid }));
+      expect(error, JSON.stringify(unionid)).to.be.instanceOf(InvalidTokenError);
+      expect(error.message).to.contain('"unionid"');
+    }
   });
 
   it('checks exp with no leeway by default, and allows the configured clock tolerance', async () => {

@@ -68,7 +68,10 @@ export interface KoaContextLike {
   set(field: string, value: string): void;
 }
 
-/** Koa: `router.get('/orders', koaBearer(verifier), …)`; the route reads `ctx.state.openid` (and `ctx.state.wxauth`). */
+/**
+ * Koa: `router.get('/orders', koaBearer(verifier), …)`; the route reads `ctx.state.openid` (and
+ * `ctx.state.wxauth`, the whole result: its `clientId`, `unionid`, `sid`…).
+ */
 export function koaBearer(verifier: Verifier, options: MiddlewareOptions = {}) {
   return async function verifyBearer(ctx: KoaContextLike, next: () => Promise<unknown>): Promise<void> {
     let auth: VerifiedToken;
@@ -92,7 +95,10 @@ export function koaBearer(verifier: Verifier, options: MiddlewareOptions = {}) {
 export interface RequestLike {
   headers: Headers;
   openid?: string;
-  /** The whole result. Not `auth`: express-jwt and express-oauth2-jwt-bearer declare that one. */
+  /**
+   * The whole result (`clientId`, `unionid`, `sid`…). Not `auth`: express-jwt and
+   * express-oauth2-jwt-bearer declare that one.
+   */
   wxauth?: VerifiedToken;
 }
 

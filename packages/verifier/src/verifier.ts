@@ -35,6 +35,8 @@ export interface VerifiedToken {
   readonly sid: string | undefined;
   /** `client_id`: the appid of the WeChat app the person logged in through; absent in tokens of older wxauths. */
   readonly clientId: string | undefined;
+  /** `unionid`: the person across the apps of one WeChat open-platform account, when the app asks for it in its tokens. */
+  readonly unionid: string | undefined;
   readonly exp: number;
   readonly iat: number;
   readonly jti: string;
@@ -70,8 +72,8 @@ interface Entry {
 
 /**
  * The same checks as wxauth's own: a key of the issuer's set named by exact kid, its algorithm only,
- * `iss`, `aud`, `typ: at+jwt`, `exp` (no leeway unless configured), `iat`, `sub` and `jti` required, `sid`
- * and `client_id` strings when present, and no token naming a key by jku, jwk, x5u or x5c.
+ * `iss`, `aud`, `typ: at+jwt`, `exp` (no leeway unless configured), `iat`, `sub` and `jti` required, `sid`,
+ * `client_id` and `unionid` strings when present, and no token naming a key by jku, jwk, x5u or x5c.
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const { issuer, audience } = options;
@@ -158,7 +160,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     } catch (error) {
       throw toInvalidToken(error);
     }
-    const { sub, exp, iat, jti, sid, nbf, client_id } = payload;
+    const { sub, exp, iat, jti, sid, nbf, client_id, unionid } = payload;
     if (
       typeof sub !== 'string' ||
       sub === '' ||
@@ -172,10 +174,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // Not required: tokens an older wxauth issued before client_id stay valid until they expire.
     if (client_id !== undefined && typeof client_id !== 'string')
       throw new InvalidTokenError('The access token\'s "client_id" claim is not a string.');
+    // Only in the tokens of apps that ask for it (and only for a person WeChat gave one).
+    if (unionid !== undefined && typeof unionid !== 'string')
+      throw new InvalidTokenError('The access token\'s "unionid" claim is not a string.');
     const verified: VerifiedToken = Object.freeze({
       openid: sub,
       sid,
       clientId: client_id,
+      unionid,
       exp,
       iat,
       jti,

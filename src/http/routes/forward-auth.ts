@@ -18,11 +18,16 @@ export const FORWARD_AUTH_ROUTES = FORWARD_AUTH_METHODS.filter((method) => metho
     description: `Any method (${FORWARD_AUTH_METHODS.join(', ')}), any body (never read). Verified from the token alone, as /auth/me, touching no storage. Point nginx auth_request, Traefik ForwardAuth, Caddy forward_auth or Envoy ext_authz at it.`,
     responses: {
       '200': {
-        description: 'Empty body; the subject in headers.',
+        description: 'Empty body; the subject (and the app it logged in through) in headers.',
         headers: {
           'X-Openid': { description: "The token's sub.", schema: { type: 'string' } },
           'X-Session-Id': {
             description: "The token's sid (the session that issued it), when it has one.",
+            schema: { type: 'string' },
+          },
+          'X-Client-Id': {
+            description:
+              "The token's client_id: the appid of the WeChat app the person logged in through; absent for a token issued before client_id existed.",
             schema: { type: 'string' },
           },
         },

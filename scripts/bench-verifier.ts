@@ -29,7 +29,7 @@ const options = {
   clock: systemClock,
   issuer: config.tokens.issuer,
   audience: config.tokens.audience,
-  clientId: deps.wechat.appid,
+  clientId: deps.apps.legacy.appid,
   ttlS: 900,
   clockToleranceS: 0,
 };

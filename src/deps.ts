@@ -1,6 +1,7 @@
+import { appDirectory, type WechatApp } from './config/apps.js';
 import { type Config, ConfigError } from './config/index.js';
 import { createAtRestCipher, parseAtRestKeys } from './crypto/index.js';
-import { createEmulator, type Emulator } from './emulator/index.js';
+import { createEmulator, type Emulator, zeroConfigApps } from './emulator/index.js';
 import type { AppDeps, RateLimitBackend } from './http/index.js';
 import { type Clock, createLogger, type Logger, systemClock } from './lib/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -39,24 +40,51 @@ export async function buildDeps(config: Config, overrides: DepsOverrides = {}): 
   const metrics = createMetrics({ processMetrics: overrides.processMetrics ?? false });
 
   let emulator: Emulator | undefined;
-  let wechat: { apiBase: string; appid: string; secret: string };
+  let apiBase: string;
+  let appList: readonly WechatApp[];
   if (config.wechat.mode === 'emulator') {
-    emulator = createEmulator({ clock });
-    const url = await emulator.listen(0, '127.0.0.1');
-    wechat = { apiBase: url, appid: emulator.appid, secret: emulator.secret };
+    emulator = createEmulator({ clock, apps: zeroConfigApps() });
+    apiBase = await emulator.listen(0, '127.0.0.1');
+    appList = emulator.apps.map((app) => ({
+      ...app,
+      audience: [config.tokens.audience],
+      claims: [],
+      redirectUris: [],
+    }));
     logger.warn(
-      { default: 'wechat', url },
+      { default: 'wechat', url: apiBase, apps: appList.map(({ appid, kind }) => `${appid} (${kind})`) },
       'WARNING: WECHAT_APPID/WECHAT_SECRET unset: using the built-in WeChat emulator (development only)',
     );
   } else {
-    // One client for now: the first mini-program (several apps' clients come with issue 23's rework).
-    const app = config.wechat.apps.find((a) => a.kind === 'miniprogram') ?? config.wechat.apps[0]!;
-    wechat = { apiBase: config.wechat.apiBase, appid: app.appid, secret: app.secret };
+    apiBase = config.wechat.apiBase;
+    appList = config.wechat.apps;
   }
+  const apps = appDirectory(appList, config.wechat.qrLoginAppid || undefined);
 
   const keys = overrides.keys ?? (await signingKeys(config, logger));
   const { store: plainStore, rateLimitBackend } = await sessionStore(config, logger, clock);
   const store = encryptSessionKeys(plainStore, config, logger);
+  // One client per app: its own access_token, breakers and quotas, so one app's WeChat failing never
+  // slows another's logins.
+  const wechat = new Map(
+    apps.all.map((app) => [
+      app.appid,
+      createWechatClient({
+        apiBase,
+        appid: app.appid,
+        secret: app.secret,
+        // The first mini-program's token keeps the key it had before several apps.
+        ...(app === apps.legacy ? {} : { tokenScope: app.appid }),
+        timeoutMs: config.wechat.timeoutMs,
+        breakerThreshold: config.wechat.breakerThreshold,
+        breakerCooldownMs: config.wechat.breakerCooldownMs,
+        clock,
+        store,
+        logger,
+        onCall: metrics.observeWechat,
+      }),
+    ]),
+  );
   return {
     store,
     keys,
@@ -64,16 +92,8 @@ export async function buildDeps(config: Config, overrides: DepsOverrides = {}): 
     logger,
     metrics,
     rateLimitBackend,
-    wechat: createWechatClient({
-      ...wechat,
-      timeoutMs: config.wechat.timeoutMs,
-      breakerThreshold: config.wechat.breakerThreshold,
-      breakerCooldownMs: config.wechat.breakerCooldownMs,
-      clock,
-      store,
-      logger,
-      onCall: metrics.observeWechat,
-    }),
+    apps,
+    wechat,
     emulator,
     async close() {
       await store.close();

@@ -3,7 +3,17 @@ import { z } from 'zod';
 import type { Clock } from '../lib/index.js';
 import { epochSeconds } from '../lib/index.js';
 import type { RevocationCause } from '../metrics/index.js';
-import type { Ban, SessionInfo, SessionStore } from '../store/index.js';
+import { APP_KINDS, type AppDirectory, type AppKind } from '../config/apps.js';
+import {
+  type AccountRecord,
+  type Ban,
+  type Identity,
+  type Person,
+  personByUnionid,
+  personOf,
+  type SessionInfo,
+  type SessionStore,
+} from '../store/index.js';
 
 /**
  * One session as GET /auth/sessions and the admin API show it (times in epoch seconds): the type and,
@@ -21,13 +31,34 @@ export const SessionView = z.object({
     .meta({ description: 'Epoch seconds of the last refresh (the login when never refreshed).' }),
   expires_at: z.int().meta({ description: 'Epoch seconds; each refresh slides it.' }),
   device: z.string().nullable().meta({ description: "The login's device, as it gave it." }),
+  app: z
+    .object({
+      appid: z.string(),
+      name: z.string().meta({ description: "The app's name, as the apps file gives it (default its appid)." }),
+      kind: z.enum(APP_KINDS as [AppKind, ...AppKind[]]),
+    })
+    .meta({ description: 'The WeChat app the session was opened through.' }),
 });
 export type SessionView = z.infer<typeof SessionView>;
 
+/** One identity of a person: an app's openid. */
+export const IdentityView = z.object({
+  appid: z.string(),
+  openid: z.string(),
+  first_login_at: z.int().nullable().meta({ description: 'Epoch seconds; null once deleted.' }),
+  last_login_at: z.int().nullable().meta({ description: 'Epoch seconds; null once deleted.' }),
+});
+export type IdentityView = z.infer<typeof IdentityView>;
+
 /** What the admin API shows of a user, never the session_key: the type and the document's shape. */
 export const AccountView = z.object({
-  openid: z.string(),
+  openid: z.string().meta({
+    description: 'The identity asked for; asked by unionid, the identity that logged in last.',
+  }),
   unionid: z.string().optional(),
+  identities: z
+    .array(IdentityView)
+    .meta({ description: "The person's identities, one per app that saw them (linked by unionid)." }),
   // null once the account was deleted (a ban outlives it).
   first_login_at: z.int().nullable().meta({ description: 'Epoch seconds.' }),
   last_login_at: z.int().nullable().meta({ description: 'Epoch seconds.' }),
@@ -39,26 +70,30 @@ export const AccountView = z.object({
     .nullable(),
   sessions: z
     .array(SessionView)
-    .meta({ description: 'As GET /auth/sessions lists them, without `current`.' }),
+    .meta({ description: "As GET /auth/sessions lists them (every app's), without `current`." }),
 });
 export type AccountView = z.infer<typeof AccountView>;
 
-/** What a user sees and ends of their own account, and what support does to it. */
+/**
+ * What a person sees and ends of their own account, and what support does to it. Every operation is
+ * the person's: each identity WeChat gave the same unionid, in every app. Support names a person by any
+ * of their openids or by their unionid (`id`).
+ */
 export interface Accounts {
-  /** The user's live sessions, newest login first. */
+  /** The person's live sessions in every app, newest login first. */
   sessions(openid: string): Promise<SessionView[]>;
-  /** Ends one session of the user's; an id that is unknown, ended or another user's ends nothing. */
+  /** Ends one session of the person's; an id that is unknown, ended or another person's ends nothing. */
   endSession(openid: string, id: string): Promise<void>;
   /**
-   * Deletes everything kept about the user (record and session_key, every session, per-user rate-limit
-   * counters); a ban stays. Answers whether there was anything.
+   * Deletes everything kept about the person (every identity's record and session_key, every session,
+   * per-user rate-limit counters); a ban stays. Answers whether there was anything.
    */
   deleteAccount(openid: string): Promise<boolean>;
   /**
-   * The user as support sees it, or null when this service knows nothing of them (no record, no ban, no
-   * live session). Known whether or not their session_key can be read.
+   * The person as support sees them, or null when this service knows nothing of them (no record, no
+   * ban, no live session). Known whether or not their session_key can be read.
    */
-  lookup(openid: string): Promise<AccountView | null>;
+  lookup(id: string): Promise<AccountView | null>;
   /** Ends every session (an admin's "log out everywhere"); false: the user is unknown. */
   logoutEverywhere(openid: string): Promise<boolean>;
   /** Bans the user (ending every session) until `ban.untilMs` or until lifted; false: unknown. */
@@ -71,6 +106,7 @@ export interface Accounts {
 
 export interface AccountsOptions {
   store: SessionStore;
+  apps: AppDirectory;
   clock: Clock;
   logger: Logger;
   /** Deletes the user's per-user rate-limit counters. */
@@ -82,56 +118,108 @@ export interface AccountsOptions {
 const SESSION_ID = /^[A-Za-z0-9_-]{16}$/;
 
 export function createAccounts(options: AccountsOptions): Accounts {
-  const { store, clock, logger, forgetCounters } = options;
+  const { store, apps, clock, logger, forgetCounters } = options;
   const revoked = (cause: RevocationCause, count: number) => {
     if (count > 0) options.onRevoked?.(cause, count);
   };
+  const sum = (counts: number[]) => counts.reduce((total, count) => total + count, 0);
+
+  /** The person's live sessions, each with its app; sessions of apps no longer served are left out. */
+  async function sessionsOf(identities: Identity[], nowMs: number): Promise<SessionView[]> {
+    const lists = await Promise.all(
+      identities.map(async (identity) => {
+        const app = identity.appid === undefined ? apps.legacy : apps.get(identity.appid);
+        if (app === undefined) return [];
+        const appView = { appid: app.appid, name: app.name, kind: app.kind };
+        return (await store.listSessions(identity.openid, nowMs)).map((session) => view(session, appView));
+      }),
+    );
+    return lists.flat().sort(newestViewFirst);
+  }
 
   /**
-   * What the service keeps of the user: the record (read without its session_key, which may be missing
-   * or sealed under a key no longer configured), a ban, the live sessions; null when none of them.
+   * The person support names by `id` (an openid, else a unionid), with what the service keeps of each
+   * identity (read without its session_key, which may be missing or sealed under a key no longer
+   * configured), their bans and live sessions; null when it keeps nothing.
    */
-  async function found(openid: string) {
+  async function found(id: string) {
     const now = clock.now();
-    const [account, ban, sessions] = await Promise.all([
-      store.getAccount(openid),
-      store.getBan(openid, now),
-      store.listSessions(openid, now),
+    const { identities, unionid } = await personFor(id);
+    const [records, bans, personBan, sessions] = await Promise.all([
+      Promise.all(identities.map((identity) => store.getAccount(identity.openid))),
+      Promise.all(identities.map((identity) => store.getBan(identity.openid, now))),
+      unionid === undefined ? null : store.getPersonBan(unionid, now),
+      sessionsOf(identities, now),
     ]);
-    return account === null && ban === null && sessions.length === 0 ? null : { account, ban, sessions };
+    const ban = personBan ?? bans.find((b) => b !== null) ?? null;
+    if (records.every((r) => r === null) && ban === null && sessions.length === 0) return null;
+    return { person: { unionid, identities }, records, ban, sessions };
   }
-  const known = async (openid: string) => (await found(openid)) !== null;
 
-  async function deleteAll(openid: string): Promise<boolean> {
-    const { existed, sessionsEnded } = await store.deleteUser(openid);
+  /** Every identity of the person of `openid`, or of the unionid support names (an openid never seen). */
+  async function personFor(id: string): Promise<Person> {
+    const person = await personOf(store, id);
+    if (person.account === null && person.unionid === undefined)
+      return (await personByUnionid(store, id)) ?? person;
+    return person;
+  }
+
+  async function deleteAll(person: Person): Promise<boolean> {
+    const results = await Promise.all(person.identities.map(({ openid }) => store.deleteUser(openid)));
+    const sessionsEnded = sum(results.map((r) => r.sessionsEnded));
     revoked('account_deleted', sessionsEnded);
-    await forgetCounters(openid);
-    if (existed)
-      logger.info({ event: 'account_deleted', openid, sessions: sessionsEnded }, 'account deleted');
+    if (person.unionid !== undefined) await store.forgetPerson(person.unionid);
+    await Promise.all(person.identities.map(({ openid }) => forgetCounters(openid)));
+    const existed = results.some((r) => r.existed);
+    if (existed) {
+      const openids = person.identities.map((identity) => identity.openid);
+      logger.info(
+        { event: 'account_deleted', openid: openids[0], identities: openids, sessions: sessionsEnded },
+        'account deleted',
+      );
+    }
     return existed;
   }
 
   return {
     async sessions(openid) {
-      return (await store.listSessions(openid, clock.now())).map(view);
+      const { identities } = await personOf(store, openid);
+      return sessionsOf(identities, clock.now());
     },
 
     async endSession(openid, id) {
       if (!SESSION_ID.test(id)) return;
-      if (await store.endSession(openid, id, clock.now())) revoked('session_ended', 1);
+      // The id is one identity's family: asked of each (one of them at most has it).
+      const { identities } = await personOf(store, openid);
+      const now = clock.now();
+      const ended = await Promise.all(identities.map((identity) => store.endSession(identity.openid, id, now)));
+      if (ended.some(Boolean)) revoked('session_ended', 1);
     },
 
-    deleteAccount: deleteAll,
+    async deleteAccount(openid) {
+      return deleteAll(await personOf(store, openid));
+    },
 
-    async lookup(openid) {
-      const kept = await found(openid);
+    async lookup(id) {
+      const kept = await found(id);
       if (kept === null) return null;
-      const { account: user, ban, sessions } = kept;
+      const { person, records, ban, sessions } = kept;
+      const seconds = (ms: number | undefined) => (ms === undefined ? null : epochSeconds(ms));
+      const identities = person.identities.map((identity, i) => ({
+        appid: identity.appid ?? apps.legacy.appid,
+        openid: identity.openid,
+        first_login_at: seconds(records[i]?.firstLoginAtMs),
+        last_login_at: seconds(records[i]?.lastLoginAtMs),
+      }));
+      const known = records.filter((r): r is AccountRecord => r !== null);
+      const asked = person.identities.some((identity) => identity.openid === id);
+      const latest = [...identities].sort((a, b) => (b.last_login_at ?? 0) - (a.last_login_at ?? 0))[0]!;
       return {
-        openid,
-        ...(user?.unionid === undefined ? {} : { unionid: user.unionid }),
-        first_login_at: user === null ? null : epochSeconds(user.firstLoginAtMs),
-        last_login_at: user === null ? null : epochSeconds(user.lastLoginAtMs),
+        openid: asked ? id : latest.openid,
+        ...(person.unionid === undefined ? {} : { unionid: person.unionid }),
+        identities,
+        first_login_at: known.length === 0 ? null : epochSeconds(Math.min(...known.map((r) => r.firstLoginAtMs))),
+        last_login_at: known.length === 0 ? null : epochSeconds(Math.max(...known.map((r) => r.lastLoginAtMs))),
         banned:
           ban === null
             ? null
@@ -139,39 +227,51 @@ export function createAccounts(options: AccountsOptions): Accounts {
                 reason: ban.reason ?? null,
                 until: ban.untilMs === undefined ? null : epochSeconds(ban.untilMs),
               },
-        sessions: sessions.map(view),
+        sessions,
       };
     },
 
-    async logoutEverywhere(openid) {
-      if (!(await known(openid))) return false;
-      revoked('admin_logout', await store.endAllFamilies(openid));
+    async logoutEverywhere(id) {
+      if ((await found(id)) === null) return false;
+      const { identities } = await personFor(id);
+      revoked('admin_logout', sum(await Promise.all(identities.map((i) => store.endAllFamilies(i.openid)))));
       return true;
     },
 
-    async ban(openid, ban) {
-      if (!(await known(openid))) return false;
-      revoked('ban', await store.banUser(openid, ban, clock.now()));
+    async ban(id, ban) {
+      if ((await found(id)) === null) return false;
+      const { identities, unionid } = await personFor(id);
+      const now = clock.now();
+      // The person's ban first: an identity linking meanwhile is refused by it.
+      if (unionid !== undefined) await store.banPerson(unionid, ban, now);
+      revoked('ban', sum(await Promise.all(identities.map((i) => store.banUser(i.openid, ban, now)))));
       return true;
     },
 
-    async liftBan(openid) {
-      if (!(await known(openid))) return false;
-      await store.liftBan(openid);
+    async liftBan(id) {
+      if ((await found(id)) === null) return false;
+      const { identities, unionid } = await personFor(id);
+      if (unionid !== undefined) await store.liftPersonBan(unionid);
+      await Promise.all(identities.map((i) => store.liftBan(i.openid)));
       return true;
     },
 
-    async remove(openid) {
-      const wasKnown = await known(openid);
+    async remove(id) {
+      const wasKnown = (await found(id)) !== null;
       // Run for an unknown user too: a retry after a deletion that failed half-way finds what is left
       // (see deleteUser) and finishes it.
-      const existed = await deleteAll(openid);
+      const existed = await deleteAll(await personFor(id));
       return wasKnown || existed;
     },
   };
 }
 
-function view(session: SessionInfo): SessionView {
+/** Newest login first, as the store lists one identity's (a session older than its record last). */
+function newestViewFirst(a: SessionView, b: SessionView): number {
+  return (b.created_at ?? -1) - (a.created_at ?? -1) || b.expires_at - a.expires_at;
+}
+
+function view(session: SessionInfo, app: SessionView['app']): SessionView {
   const seconds = (ms: number | undefined) => (ms === undefined ? null : epochSeconds(ms));
   return {
     id: session.id,
@@ -179,5 +279,6 @@ function view(session: SessionInfo): SessionView {
     refreshed_at: seconds(session.refreshedAtMs ?? session.createdAtMs),
     expires_at: epochSeconds(session.expiresAtMs),
     device: session.device ?? null,
+    app,
   };
 }

@@ -1,5 +1,5 @@
 export { createLogin, type Login, type LoginOptions } from './login.js';
-export { createOpenData, type OpenData, type OpenDataFields } from './open-data.js';
+export { createOpenData, type OpenData, type OpenDataCaller, type OpenDataFields } from './open-data.js';
 export {
   createWebLogin,
   type StartedWebLogin,

@@ -2,21 +2,34 @@ import { createHash } from 'node:crypto';
 import { openUnderSecret, sealUnderSecret } from '../crypto/index.js';
 import type { LoginCodes } from '../store/index.js';
 import type { TokenResponse } from '../tokens/index.js';
-import type { Code2SessionResult } from '../wechat/index.js';
+import type { WechatApp } from '../config/apps.js';
+import type { WechatClient } from '../wechat/index.js';
 import type { FlowDeps } from './flow.js';
 
-/** POST /auth/login's flow: a wx.login() code in, the user's session out. */
-export interface Login {
-  /**
-   * Exchanges the code with WeChat (code2Session) once per code, then keeps the session_key and opens a
-   * session. The same code sent again while its exchange runs (a double tap) or within the window after
-   * it (a retry after a lost answer) gets that exchange's result instead of WeChat's 40163, on any
-   * instance, and so a session of its own. `device`: what the client says it is, for its list of sessions.
-   */
-  login(code: string, device?: string): Promise<TokenResponse>;
+/** What a code exchange gives: the identity, and for a mini-program its session_key. */
+interface Exchanged {
+  openid: string;
+  sessionKey?: string;
+  unionid?: string;
 }
 
-export interface LoginOptions extends FlowDeps<'code2Session', LoginCodes, 'login'> {
+/** POST /auth/login's flow: a code of a mini-program (wx.login()) or a mobile App (SendAuth) in, a session out. */
+export interface Login {
+  /**
+   * Exchanges the code with WeChat once per code, as `app`'s kind asks (a mini-program's with
+   * code2Session, keeping the session_key; a mobile App's with sns/oauth2/access_token, which gives
+   * none), then opens a session of that app. The same code sent again while its exchange runs (a double
+   * tap) or within the window after it (a retry after a lost answer) gets that exchange's result instead
+   * of WeChat's 40163, on any instance, and so a session of its own. `device`: what the client says it
+   * is, for its list of sessions.
+   */
+  login(code: string, app: WechatApp, device?: string): Promise<TokenResponse>;
+}
+
+export interface LoginOptions
+  extends Omit<FlowDeps<'code2Session' | 'exchangeOAuthCode', LoginCodes, 'login'>, 'wechat'> {
+  /** Each app's WeChat client, by appid. */
+  wechat: ReadonlyMap<string, Pick<WechatClient, 'code2Session' | 'exchangeOAuthCode'>>;
   /** How long a result is shared; the contract caps it at a minute. */
   windowMs: number;
   /** How long a duplicate waits for the first exchange before asking WeChat itself. */
@@ -27,15 +40,26 @@ const POLL_MS = 25;
 
 export function createLogin(options: LoginOptions): Login {
   const { wechat, store, sessions, logger, windowMs, waitMs } = options;
-  const inFlight = new Map<string, Promise<Code2SessionResult>>();
+  const inFlight = new Map<string, Promise<Exchanged>>();
 
-  async function exchangeOnce(code: string, codeHash: string): Promise<Code2SessionResult> {
+  /** The exchange the app's kind takes; only what a session needs is kept of its answer. */
+  async function ask(app: WechatApp, code: string): Promise<Exchanged> {
+    const client = wechat.get(app.appid);
+    if (client === undefined) throw new Error(`no WeChat client for app ${app.appid}`);
+    if (app.kind === 'mobile') {
+      const { openid, unionid } = await client.exchangeOAuthCode(code);
+      return { openid, ...(unionid ? { unionid } : {}) };
+    }
+    return client.code2Session(code);
+  }
+
+  async function exchangeOnce(app: WechatApp, code: string, codeHash: string): Promise<Exchanged> {
     const claim = await store.claimLoginCode(codeHash, windowMs);
-    if (claim.state === 'done') return openResult(claim.sealedResult, code) ?? wechat.code2Session(code);
-    if (claim.state === 'pending') return awaitOther(code, codeHash);
-    let result: Code2SessionResult;
+    if (claim.state === 'done') return openResult(claim.sealedResult, code) ?? ask(app, code);
+    if (claim.state === 'pending') return awaitOther(app, code, codeHash);
+    let result: Exchanged;
     try {
-      result = await wechat.code2Session(code);
+      result = await ask(app, code);
     } catch (error) {
       // A failed exchange is not shared: the retry gets WeChat's own answer for the code.
       await store.releaseLoginCode(codeHash).catch(() => undefined);
@@ -49,11 +73,11 @@ export function createLogin(options: LoginOptions): Login {
    * Sharing the result only helps a double submit: a store that cannot take it now must not cost this
    * login the exchange WeChat already made (the code is spent there).
    */
-  async function share(codeHash: string, result: Code2SessionResult, code: string): Promise<void> {
+  async function share(codeHash: string, result: Exchanged, code: string): Promise<void> {
     await store.completeLoginCode(codeHash, sealResult(result, code)).catch(() => undefined);
   }
 
-  async function awaitOther(code: string, codeHash: string): Promise<Code2SessionResult> {
+  async function awaitOther(app: WechatApp, code: string, codeHash: string): Promise<Exchanged> {
     logger.info(
       { event: 'login_code_double_submit' },
       'login code already being exchanged: waiting for that result',
@@ -68,15 +92,15 @@ export function createLogin(options: LoginOptions): Login {
         break;
       }
       // The first exchange failed and let go: this request made a claim of its own.
-      if (claim.state === 'claimed') return exchangeAsClaimant(code, codeHash);
+      if (claim.state === 'claimed') return exchangeAsClaimant(app, code, codeHash);
     }
     // The first exchange never finished (its instance died): WeChat answers for the code.
-    return wechat.code2Session(code);
+    return ask(app, code);
   }
 
-  async function exchangeAsClaimant(code: string, codeHash: string): Promise<Code2SessionResult> {
+  async function exchangeAsClaimant(app: WechatApp, code: string, codeHash: string): Promise<Exchanged> {
     try {
-      const result = await wechat.code2Session(code);
+      const result = await ask(app, code);
       await share(codeHash, result, code);
       return result;
     } catch (error) {
@@ -85,20 +109,23 @@ export function createLogin(options: LoginOptions): Login {
     }
   }
 
-  /** Within one process, concurrent requests with one code share one exchange. */
-  function exchange(code: string): Promise<Code2SessionResult> {
-    const codeHash = createHash('sha256').update(code, 'utf8').digest('base64url');
+  /**
+   * Within one process, concurrent requests with one code share one exchange. The code's key names its
+   * app too: the same code sent as another app's is that app's to refuse, never this exchange's result.
+   */
+  function exchange(app: WechatApp, code: string): Promise<Exchanged> {
+    const codeHash = createHash('sha256').update(`${app.appid}\n${code}`, 'utf8').digest('base64url');
     const running = inFlight.get(codeHash);
     if (running) return running;
-    const promise = exchangeOnce(code, codeHash).finally(() => inFlight.delete(codeHash));
+    const promise = exchangeOnce(app, code, codeHash).finally(() => inFlight.delete(codeHash));
     inFlight.set(codeHash, promise);
     return promise;
   }
 
   return {
-    async login(code, device) {
-      const user = await exchange(code);
-      return sessions.login(device ? { ...user, device } : user);
+    async login(code, app, device) {
+      const user = await exchange(app, code);
+      return sessions.login({ ...user, app, ...(device ? { device } : {}) });
     },
   };
 }
@@ -109,11 +136,11 @@ export function createLogin(options: LoginOptions): Login {
  */
 const RESULT_PURPOSE = 'wxauth login code result';
 
-function sealResult(result: Code2SessionResult, code: string): string {
+function sealResult(result: Exchanged, code: string): string {
   return sealUnderSecret(JSON.stringify(result), code, RESULT_PURPOSE);
 }
 
-function openResult(sealed: string, code: string): Code2SessionResult | null {
+function openResult(sealed: string, code: string): Exchanged | null {
   const text = openUnderSecret(sealed, code, RESULT_PURPOSE);
-  return text === null ? null : (JSON.parse(text) as Code2SessionResult);
+  return text === null ? null : (JSON.parse(text) as Exchanged);
 }

@@ -7,6 +7,7 @@ import {
   verifyRawDataSignature,
 } from '../crypto/index.js';
 import { DecryptFailed, InvalidOpenData, InvalidRequest, LoginRequired } from '../errors/index.js';
+import type { AppDirectory, WechatApp } from '../config/apps.js';
 import type { UserSessions } from '../store/index.js';
 import { type PhoneNumber, parsePhoneNumber, type WechatClient } from '../wechat/index.js';
 
@@ -14,6 +15,12 @@ import { type PhoneNumber, parsePhoneNumber, type WechatClient } from '../wechat
 export interface OpenDataFields {
   encryptedData?: string | undefined;
   iv?: string | undefined;
+}
+
+/** Who asks: the access token's subject and its app (`client_id`; undefined in tokens from before it). */
+export interface OpenDataCaller {
+  openid: string;
+  appid: string | undefined;
 }
 
 /**
@@ -24,27 +31,48 @@ export interface OpenDataFields {
 export interface OpenData {
   /** The getPhoneNumber button: its `code` (current API) wins over the legacy encryptedData and iv. */
   phoneNumber(
-    openid: string,
+    caller: OpenDataCaller,
     body: OpenDataFields & { code?: string | undefined },
     log: Logger,
   ): Promise<PhoneNumber>;
   /** User info; `rawData` and `signature` go together, and the signature is checked when sent. */
   userInfo(
-    openid: string,
+    caller: OpenDataCaller,
     body: OpenDataFields & { rawData?: string | undefined; signature?: string | undefined },
     log: Logger,
   ): Promise<Record<string, unknown>>;
   /** Any other open data (share info, WeRun…). */
-  decrypt(openid: string, body: OpenDataFields, log: Logger): Promise<Record<string, unknown>>;
+  decrypt(caller: OpenDataCaller, body: OpenDataFields, log: Logger): Promise<Record<string, unknown>>;
   /** WeChat's checkSessionKey for the stored session_key. */
-  sessionKeyValid(openid: string): Promise<boolean>;
+  sessionKeyValid(caller: OpenDataCaller): Promise<boolean>;
 }
 
+type OpenDataClient = Pick<WechatClient, 'getPhoneNumber' | 'checkSessionKey' | 'diagnoseSessionKey'>;
+
 export function createOpenData(deps: {
-  wechat: Pick<WechatClient, 'appid' | 'getPhoneNumber' | 'checkSessionKey' | 'diagnoseSessionKey'>;
+  apps: AppDirectory;
+  /** Each app's WeChat client, by appid. */
+  wechat: ReadonlyMap<string, OpenDataClient>;
   store: Pick<UserSessions, 'getUser'>;
 }): OpenData {
-  const { wechat, store } = deps;
+  const { apps, store } = deps;
+
+  /**
+   * The caller's mini-program and its WeChat client. Open data, phone codes and session_keys are a
+   * mini-program's: a session of a mobile App (or of a browser login) has none of them.
+   */
+  function miniprogramOf(caller: OpenDataCaller): { app: WechatApp; wechat: OpenDataClient } {
+    const app = caller.appid === undefined ? apps.legacy : apps.get(caller.appid);
+    const wechat = app === undefined ? undefined : deps.wechat.get(app.appid);
+    if (app === undefined || wechat === undefined)
+      throw new InvalidRequest('The access token is of an app this service no longer serves: log in again.');
+    if (app.kind !== 'miniprogram') {
+      throw new InvalidRequest(
+        `Not a mini-program session: ${app.name} is a ${app.kind} app, whose logins carry no session_key and no open data.`,
+      );
+    }
+    return { app, wechat };
+  }
 
   /** The user's stored session_key; login_required when there is none. */
   async function storedSessionKey(openid: string): Promise<string> {
@@ -63,23 +91,28 @@ export function createOpenData(deps: {
    * most once per user per minute: the client decides how often its data fails).
    */
   async function open(
-    openid: string,
+    caller: OpenDataCaller,
     body: OpenDataFields,
     log: Logger,
   ): Promise<{ data: Record<string, unknown>; sessionKey: string }> {
+    const { openid } = caller;
     const sealed = sealedOpenData(body);
+    const { app, wechat } = miniprogramOf(caller);
     const sessionKey = await storedSessionKey(openid);
     let data: Record<string, unknown>;
     try {
       data = decryptOpenData(sessionKey, sealed);
     } catch (error) {
-      if (error instanceof DecryptFailed) throw await explainDecryptFailure(log, openid, sessionKey, error);
+      if (error instanceof DecryptFailed)
+        throw await explainDecryptFailure(wechat, log, openid, sessionKey, error);
       throw error;
     }
-    return { data: acceptOpenData(data, { appid: wechat.appid, openid }), sessionKey };
+    // The token's app: data another app of the same person obtained is not this session's to open.
+    return { data: acceptOpenData(data, { appid: app.appid, openid }), sessionKey };
   }
 
   async function explainDecryptFailure(
+    wechat: OpenDataClient,
     log: Logger,
     openid: string,
     sessionKey: string,
@@ -101,14 +134,14 @@ export function createOpenData(deps: {
   }
 
   return {
-    async phoneNumber(openid, body, log) {
-      if (body.code !== undefined) return wechat.getPhoneNumber(body.code);
+    async phoneNumber(caller, body, log) {
+      if (body.code !== undefined) return miniprogramOf(caller).wechat.getPhoneNumber(body.code);
       if (body.encryptedData === undefined && body.iv === undefined) {
         throw new InvalidRequest(
           'Send {"code"} from the getPhoneNumber button, or {"encryptedData", "iv"} of the legacy API.',
         );
       }
-      const { data } = await open(openid, body, log);
+      const { data } = await open(caller, body, log);
       const phone = parsePhoneNumber(data);
       if (!phone) {
         throw new InvalidOpenData(
@@ -118,24 +151,25 @@ export function createOpenData(deps: {
       return phone;
     },
 
-    async userInfo(openid, body, log) {
+    async userInfo(caller, body, log) {
       sealedOpenData(body);
       if ((body.rawData === undefined) !== (body.signature === undefined)) {
         throw new InvalidRequest('rawData and signature go together: send both (e.detail) or neither.');
       }
-      const { data, sessionKey } = await open(openid, body, log);
+      const { data, sessionKey } = await open(caller, body, log);
       if (body.rawData !== undefined && body.signature !== undefined) {
         verifyRawDataSignature(body.rawData, body.signature, sessionKey);
       }
       return data;
     },
 
-    async decrypt(openid, body, log) {
-      return (await open(openid, body, log)).data;
+    async decrypt(caller, body, log) {
+      return (await open(caller, body, log)).data;
     },
 
-    async sessionKeyValid(openid) {
-      return wechat.checkSessionKey(openid, await storedSessionKey(openid));
+    async sessionKeyValid(caller) {
+      const { wechat } = miniprogramOf(caller);
+      return wechat.checkSessionKey(caller.openid, await storedSessionKey(caller.openid));
     },
   };
 }

@@ -241,3 +241,35 @@ function fieldName(key: string): string {
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** The configured apps, looked up by appid, with the roles some of them play. */
+export interface AppDirectory {
+  readonly all: readonly WechatApp[];
+  get(appid: string): WechatApp | undefined;
+  /**
+   * The app of identities and access tokens written before several apps (no appid, no client_id): the
+   * first mini-program, else the first app. Its WeChat access_token keeps the key it had then.
+   */
+  readonly legacy: WechatApp;
+  /** The app of a login that names none: the only mini-program; undefined when there are several. */
+  readonly soleMiniprogram: WechatApp | undefined;
+  /** The mini-program whose codes web login by scanning draws; undefined: none configured. */
+  readonly qrLogin: WechatApp | undefined;
+  /** Every app's audience, once each: a Bearer route accepts a token carrying any of them. */
+  readonly audiences: readonly string[];
+}
+
+export function appDirectory(apps: readonly WechatApp[], qrLoginAppid?: string): AppDirectory {
+  if (apps.length === 0) throw new TypeError('appDirectory: no app');
+  const byId = new Map(apps.map((app) => [app.appid, app]));
+  const miniprograms = apps.filter((app) => app.kind === 'miniprogram');
+  const qrLogin = qrLoginAppid ? byId.get(qrLoginAppid) : miniprograms[0];
+  return {
+    all: apps,
+    get: (appid) => byId.get(appid),
+    legacy: miniprograms[0] ?? apps[0]!,
+    soleMiniprogram: miniprograms.length === 1 ? miniprograms[0] : undefined,
+    qrLogin: qrLogin?.kind === 'miniprogram' ? qrLogin : undefined,
+    audiences: [...new Set(apps.flatMap((app) => app.audience))],
+  };
+}

@@ -30,7 +30,7 @@ interface AdminState extends RequestState {
 }
 
 /** What the admin API needs of the service's collaborators (no WeChat, no signing keys). */
-export type AdminDeps = Pick<AppDeps, 'store' | 'clock' | 'logger' | 'metrics' | 'rateLimitBackend'>;
+export type AdminDeps = Pick<AppDeps, 'store' | 'apps' | 'clock' | 'logger' | 'metrics' | 'rateLimitBackend'>;
 
 /** The latest `until` accepted: 9999-12-31T23:59:59Z. */
 const LATEST_UNTIL_S = 253_402_300_799;
@@ -39,7 +39,10 @@ const OpenidParams = z.object({
   openid: z
     .string()
     .regex(OPENID_PATTERN, `must be ${OPENID_SHAPE}`)
-    .meta({ description: "The user's openid.", examples: ['o6_bmjrPTlm6_2sgVt7hMZOPfL2M'] }),
+    .meta({
+      description: "Any openid of the person (in any app), or the person's unionid.",
+      examples: ['o6_bmjrPTlm6_2sgVt7hMZOPfL2M'],
+    }),
 });
 
 /** Every admin route may answer these: the key, the openid, the user, the store. */

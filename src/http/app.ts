@@ -4,7 +4,9 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import { type Accounts, createAccounts } from '../auth/accounts.js';
 import { createLogin, createOpenData, createWebLogin } from '../auth/index.js';
+import type { AppDirectory } from '../config/apps.js';
 import type { Config } from '../config/index.js';
+import { InvalidRequest } from '../errors/index.js';
 import type { EmulatorControl } from '../emulator/index.js';
 import type { Clock } from '../lib/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -41,7 +43,10 @@ import { wechatRoutes } from './routes/wechat.js';
 
 export interface AppDeps {
   store: SessionStore;
-  wechat: WechatClient;
+  /** The WeChat apps served. */
+  apps: AppDirectory;
+  /** Each app's WeChat client, by appid. */
+  wechat: ReadonlyMap<string, WechatClient>;
   keys: KeySet;
   clock: Clock;
   logger: Logger;
@@ -57,7 +62,7 @@ export interface AppDeps {
 
 /** The one composition root. Creates nothing global: every collaborator comes in through `deps`. */
 export function createApp(config: Config, deps: AppDeps): Koa {
-  const { store, wechat, keys, clock, logger } = deps;
+  const { store, wechat, apps, keys, clock, logger } = deps;
   const { metrics } = deps;
   const revocations = createRevocations({
     store,
@@ -73,8 +78,9 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     clock,
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
-    // The WeChat client's appid: the configured one, or the embedded emulator's.
-    clientId: wechat.appid,
+    // Tokens of sessions from before several apps are the first mini-program's.
+    clientId: apps.legacy.appid,
+    acceptedAudiences: apps.audiences,
     ttlS: config.tokens.accessTtlS,
     clockToleranceS: config.tokens.clockToleranceS,
     revocations,
@@ -82,6 +88,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   const sessions = createSessions({
     store,
     access,
+    apps,
     clock,
     logger,
     onTokenEvent: (event, count) => metrics.observeToken(event, count),
@@ -139,6 +146,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     }),
     sessions,
     access,
+    apps,
     limits: {
       login: [rateLimit('login_ip', limits.loginPerIp, backend, client.bucket)],
       refresh: [rateLimit('refresh_ip', limits.refreshPerIp, backend, client.bucket), refreshesPerUser.check],
@@ -147,7 +155,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     },
   });
   wechatRoutes(router, {
-    openData: createOpenData({ wechat, store }),
+    openData: createOpenData({ apps, wechat, store }),
     access,
     limits: {
       ip: [rateLimit('wechat_ip', limits.wechatPerIp, backend, client.bucket)],
@@ -157,7 +165,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   sessionRoutes(router, { accounts: accountsOf(deps), access, limits: { endings: endingsPerUser } });
   qrRoutes(router, {
     webLogin: createWebLogin({
-      wechat,
+      wechat: qrLoginClient(apps, wechat),
       store: store.webLogins(),
       sessions,
       clock,
@@ -234,15 +242,31 @@ const CLOCK_SKEW_MARGIN_S = 60;
 
 /** Users' sessions and accounts, for the public routes and the admin API alike. */
 export function accountsOf(
-  deps: Pick<AppDeps, 'store' | 'clock' | 'logger' | 'metrics' | 'rateLimitBackend'>,
+  deps: Pick<AppDeps, 'store' | 'apps' | 'clock' | 'logger' | 'metrics' | 'rateLimitBackend'>,
 ): Accounts {
   return createAccounts({
     store: deps.store,
+    apps: deps.apps,
     clock: deps.clock,
     logger: deps.logger,
     forgetCounters: (openid) => forgetUserCounters(deps.rateLimitBackend, openid),
     onRevoked: (cause, count) => deps.metrics.observeRevocation(cause, count),
   });
+}
+
+/** The WeChat client that draws web login's mini-program codes: QR_LOGIN_APPID's (the first mini-program). */
+function qrLoginClient(
+  apps: AppDirectory,
+  wechat: ReadonlyMap<string, WechatClient>,
+): Pick<WechatClient, 'getUnlimitedWxacode'> {
+  const client = apps.qrLogin === undefined ? undefined : wechat.get(apps.qrLogin.appid);
+  if (client !== undefined) return client;
+  return {
+    getUnlimitedWxacode: () =>
+      Promise.reject(
+        new InvalidRequest('Web login by scanning needs a mini-program app, and none is configured.'),
+      ),
+  };
 }
 
 /** The openid a presented refresh token claims, unverified: only peeked at before the store confirms it. */

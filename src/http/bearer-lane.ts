@@ -19,8 +19,11 @@ import type { RequestLog } from './request-log.js';
 export type BearerLane = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 /** The body of `GET /auth/me`. */
-export function meBody(subject: VerifiedAccessToken): { openid: string; exp: number } {
-  return { openid: subject.sub, exp: subject.exp };
+export function meBody(subject: VerifiedAccessToken): { openid: string; unionid?: string; exp: number } {
+  // From the token alone: the unionid is there when the token's app asks for it (its `claims`).
+  return subject.unionid === undefined
+    ? { openid: subject.sub, exp: subject.exp }
+    : { openid: subject.sub, unionid: subject.unionid, exp: subject.exp };
 }
 
 /** The headers of a `/auth/verify` that lets the request through, ahead of its empty body. */

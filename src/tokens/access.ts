@@ -9,12 +9,17 @@ export interface AccessTokenOptions {
   keys: KeySet;
   clock: Clock;
   issuer: string;
+  /** `aud` of a token issued without a grant of its own (see issue). */
   audience: string;
   /**
-   * `client_id` of every token issued (RFC 9068 §2.2): the appid of the mini-program the person logged in
-   * through. Standard RFC 9068 validators refuse a token without it.
+   * `client_id` of a token issued without a grant of its own (RFC 9068 §2.2): the appid of the app the
+   * person logged in through. Standard RFC 9068 validators refuse a token without it.
    */
   clientId: string;
+  /**
+   * Every `aud` a presented token may carry (one is enough): each app's audience. Default: `audience`.
+   */
+  acceptedAudiences?: readonly string[];
   ttlS: number;
   clockToleranceS: number;
   /**
@@ -35,6 +40,16 @@ export interface IssuedAccessToken {
   exp: number;
 }
 
+/** Which app a token is for, and what that app asks to have in it. */
+export interface AccessGrant {
+  /** The app's appid: `client_id`. */
+  clientId: string;
+  /** The app's audience: `aud` (a list of one is written as a string). */
+  audience: readonly string[];
+  /** Put in as the `unionid` claim (the app asked for it and it is known). */
+  unionid?: string;
+}
+
 /** Frozen: one object may answer every presentation of the same token. */
 export interface VerifiedAccessToken {
   readonly sub: string;
@@ -42,14 +57,19 @@ export interface VerifiedAccessToken {
   readonly sid: string | undefined;
   /** The app the token was issued for; absent in tokens issued before client_id existed (until they expire). */
   readonly clientId: string | undefined;
+  /** Only when the token's app asks for it (its `claims`). */
+  readonly unionid: string | undefined;
   readonly exp: number;
   readonly iat: number;
   readonly jti: string;
 }
 
 export interface AccessTokens {
-  /** `sid`: the id of the session (refresh-token family) the token is issued for; never the refresh token. */
-  issue(openid: string, sid: string): Promise<IssuedAccessToken>;
+  /**
+   * `sid`: the id of the session (refresh-token family) the token is issued for; never the refresh token.
+   * `grant`: the app it is for; default the options' clientId and audience.
+   */
+  issue(openid: string, sid: string, grant?: AccessGrant): Promise<IssuedAccessToken>;
   /**
    * Verifies signature, typ, alg, iss, aud and lifetime from the token and the key set alone. A token
    * that verified before is found in a bounded cache of this instance and only its `exp` is checked again.
@@ -114,20 +134,23 @@ const KEY_LENGTH = 64;
 
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   const { keys, clock, issuer, audience, clientId, ttlS, clockToleranceS, revocations } = options;
+  const accepted = [...(options.acceptedAudiences ?? [audience])];
   const verified = new VerifiedTokens(options.cacheSize ?? DEFAULT_CACHE_SIZE);
 
   const signToken = createSigner(keys.signing, TYP);
 
-  async function issue(openid: string, sid: string): Promise<IssuedAccessToken> {
+  async function issue(openid: string, sid: string, grant?: AccessGrant): Promise<IssuedAccessToken> {
     const iat = epochSeconds(clock.now());
     const exp = iat + ttlS;
+    const aud = grant === undefined ? audience : grant.audience.length === 1 ? grant.audience[0]! : [...grant.audience];
     // The claims in the order jose's SignJWT wrote them before (client_id, added since, beside sub).
     const token = signToken({
       sid,
       iss: issuer,
-      aud: audience,
+      aud,
       sub: openid,
-      client_id: clientId,
+      client_id: grant?.clientId ?? clientId,
+      ...(grant?.unionid === undefined ? {} : { unionid: grant.unionid }),
       iat,
       exp,
       jti: randomId(16),
@@ -194,7 +217,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         {
           algorithms: keys.algorithms,
           issuer,
-          audience,
+          audience: accepted,
           typ: TYP,
           requiredClaims: ['exp', 'iat', 'sub', 'jti'],
           currentDate: new Date(clock.now()),
@@ -204,7 +227,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     } catch (error) {
       throw toInvalidToken(error);
     }
-    const { sub, exp, iat, jti, nbf, sid, client_id } = result.payload;
+    const { sub, exp, iat, jti, nbf, sid, client_id, unionid } = result.payload;
     if (
       typeof sub !== 'string' ||
       typeof jti !== 'string' ||
@@ -219,7 +242,17 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     // Not required either: tokens issued before client_id existed stay valid until they expire.
     if (client_id !== undefined && typeof client_id !== 'string')
       throw new InvalidToken('The access token\'s "client_id" claim is not a string.');
-    const claims: VerifiedAccessToken = Object.freeze({ sub, sid, clientId: client_id, exp, iat, jti });
+    if (unionid !== undefined && typeof unionid !== 'string')
+      throw new InvalidToken('The access token\'s "unionid" claim is not a string.');
+    const claims: VerifiedAccessToken = Object.freeze({
+      sub,
+      sid,
+      clientId: client_id,
+      unionid: unionid as string | undefined,
+      exp,
+      iat,
+      jti,
+    });
     // A hit checks only `exp`; we never issue `nbf`, so a token carrying one is checked in full each time.
     if (nbf === undefined) verified.set(token, claims);
     return admit(claims);

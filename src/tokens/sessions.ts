@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { AppDirectory, WechatApp } from '../config/apps.js';
 import { AccessDenied, InvalidGrant } from '../errors/index.js';
 import type { Clock } from '../lib/index.js';
 import type { RevocationCause, TokenEvent } from '../metrics/index.js';
-import type { SessionStore } from '../store/index.js';
-import type { AccessTokens } from './access.js';
+import { personOf, type SessionStore } from '../store/index.js';
+import type { AccessGrant, AccessTokens } from './access.js';
 import { mintRefreshToken, newSuccessorSeed, parseRefreshToken, successorOf } from './refresh-token.js';
 
 /**
@@ -38,9 +39,12 @@ export interface Sessions {
    */
   login(user: {
     openid: string;
-    sessionKey: string;
+    /** Absent for a mobile App's identity: its exchange gives none. */
+    sessionKey?: string;
     unionid?: string;
     device?: string;
+    /** The app the code was exchanged for; default the directory's legacy app. */
+    app?: WechatApp;
   }): Promise<TokenResponse>;
   /**
    * A session for a user already known, opened without a code exchange (the web login by scanning a
@@ -57,14 +61,27 @@ export interface Sessions {
    * token is the caller's; a refresh token that is unknown, stale or another user's ends nothing else.
    */
   logout(caller: { openid: string; sid: string | undefined }, refreshToken: string): Promise<void>;
+  /** Ends every session of the person (every identity linked by unionid, in every app). */
   logoutAll(openid: string): Promise<number>;
 }
 
 const UNKNOWN = 'The refresh token is unknown, expired or revoked: log in again.';
+const APP_GONE = 'The app of this session is no longer served here: log in again.';
+
+function bannedError(ban: { untilMs?: number }): AccessDenied {
+  const until = ban.untilMs;
+  return new AccessDenied(
+    until === undefined
+      ? 'This account may not log in: it is banned.'
+      : `This account may not log in: it is banned until ${new Date(until).toISOString()}.`,
+  );
+}
 
 export function createSessions(deps: {
   store: SessionStore;
   access: AccessTokens;
+  /** The apps: which one a session is of decides its tokens' client_id, aud and claims. */
+  apps?: AppDirectory;
   clock: Clock;
   logger: Logger;
   policy: SessionPolicy;
@@ -79,15 +96,43 @@ export function createSessions(deps: {
     deps.onRevoked?.(cause, count);
   };
 
+  /** The app's grant: client_id, aud, and the unionid when the app asks for it. */
+  function grantOf(app: WechatApp | undefined, unionid: string | undefined): AccessGrant | undefined {
+    if (app === undefined) return undefined;
+    return {
+      clientId: app.appid,
+      audience: app.audience,
+      ...(unionid !== undefined && app.claims.includes('unionid') ? { unionid } : {}),
+    };
+  }
+
+  /**
+   * An identity whose unionid its person's list does not hold yet joins it (another slot: its own round
+   * trip, once per identity); then it is marked, so that a failure on the way is tried again at the next
+   * login or refresh. An identity joining a banned person is banned too, and its login refused.
+   */
+  async function link(openid: string, unionid: string, appid: string | undefined): Promise<void> {
+    const nowMs = clock.now();
+    const { ban } = await store.linkIdentity(unionid, { openid, appid }, nowMs);
+    if (ban !== null) {
+      const ended = await store.banUser(openid, ban, nowMs);
+      if (ended > 0) revoked('ban', ended);
+      logger.info({ event: 'login_banned', openid }, 'identity joined a banned person: banned too');
+      throw bannedError(ban);
+    }
+    await store.markLinked(openid, unionid);
+    logger.info({ event: 'identity_linked', openid, appid }, 'identity linked to its person by unionid');
+  }
+
   async function answer(
     openid: string,
     familyId: string,
     refreshToken: string,
     expiresAtMs: number,
-    extra: { unionid?: string; is_new_user?: boolean },
+    extra: { unionid?: string; is_new_user?: boolean; app?: WechatApp | undefined },
   ): Promise<TokenResponse> {
     // The session's id is its family's: the access token names it, never the refresh token.
-    const issued = await access.issue(openid, familyId);
+    const issued = await access.issue(openid, familyId, grantOf(extra.app, extra.unionid));
     return {
       access_token: issued.token,
       token_type: 'Bearer',
@@ -110,8 +155,9 @@ export function createSessions(deps: {
     unionid?: string;
     device?: string;
     whileLive?: string;
+    app?: WechatApp | undefined;
   }): Promise<TokenResponse | null> {
-    const { openid, sessionKey, unionid, device, whileLive } = user;
+    const { openid, sessionKey, unionid, device, whileLive, app } = user;
     const minted = mintRefreshToken(openid);
     const nowMs = clock.now();
     const recorded = await store.recordLogin({
@@ -126,18 +172,24 @@ export function createSessions(deps: {
       maxSessions: policy.maxSessions,
       ...(device ? { device } : {}),
       ...(whileLive === undefined ? {} : { whileLive }),
+      ...(app === undefined ? {} : { appid: app.appid }),
+      ...(whileLive === undefined && sessionKey === undefined ? { keyless: true } : {}),
     });
     if ('ended' in recorded) return null;
     if ('banned' in recorded) {
-      const until = recorded.banned.untilMs;
       logger.info({ event: 'login_banned', openid }, 'login refused: the user is banned');
-      throw new AccessDenied(
-        until === undefined
-          ? 'This account may not log in: it is banned.'
-          : `This account may not log in: it is banned until ${new Date(until).toISOString()}.`,
-      );
+      throw bannedError(recorded.banned);
     }
     const { isNewUser, sessionsEnded } = recorded;
+    if (recorded.unlinked && unionid) {
+      try {
+        await link(openid, unionid, app?.appid);
+      } catch (error) {
+        // Nothing reaches the client: the session just opened must not outlive the refusal.
+        if (await store.endSession(openid, minted.familyId, clock.now()).catch(() => false)) revoked('ban', 1);
+        throw error;
+      }
+    }
     observe('issued');
     if (sessionsEnded > 0) {
       revoked('session_cap', sessionsEnded);
@@ -150,12 +202,19 @@ export function createSessions(deps: {
     return answer(openid, minted.familyId, minted.token, nowMs + ttlS * 1000, {
       ...(unionid ? { unionid } : {}),
       is_new_user: isNewUser,
+      app,
     });
+  }
+
+  /** The app of a stored identity; one written before several apps is the legacy app's. */
+  function appOf(appid: string | undefined): WechatApp | undefined {
+    if (deps.apps === undefined) return undefined;
+    return appid === undefined ? deps.apps.legacy : deps.apps.get(appid);
   }
 
   return {
     async login(user) {
-      const tokens = await openFamily(user);
+      const tokens = await openFamily({ ...user, app: user.app ?? deps.apps?.legacy });
       // Only a login without a session_key, or one tied to another session, is ever refused so.
       if (tokens === null) throw new Error('recordLogin answered ended to a code exchange');
       return tokens;
@@ -164,8 +223,15 @@ export function createSessions(deps: {
     async openSession({ openid, device, whileLive }) {
       // The unionid the mini-program's login stored, which a website often links accounts by; read
       // without the session_key, which a web login neither needs nor may be able to open.
-      const unionid = (await store.getAccount(openid))?.unionid;
-      const opened = await openFamily({ openid, device, whileLive, ...(unionid ? { unionid } : {}) });
+      const account = await store.getAccount(openid);
+      const unionid = account?.unionid;
+      const opened = await openFamily({
+        openid,
+        device,
+        whileLive,
+        app: appOf(account?.appid),
+        ...(unionid ? { unionid } : {}),
+      });
       if (opened === null) return null;
       const { is_new_user: _, ...tokens } = opened;
       return tokens;
@@ -188,12 +254,24 @@ export function createSessions(deps: {
       });
       switch (outcome.kind) {
         case 'rotated':
-          observe('refreshed');
-          return answer(parsed.openid, parsed.familyId, next.token, outcome.expiresAtMs, outcome);
         case 'grace': {
           observe('refreshed');
-          const successor = successorOf({ ...parsed, token: presented }, outcome.successorSeed);
-          return answer(parsed.openid, parsed.familyId, successor.token, outcome.expiresAtMs, outcome);
+          const app = appOf(outcome.appid);
+          // An app taken out of the configuration serves no more sessions: its tokens could not be
+          // told from another app's.
+          if (deps.apps !== undefined && app === undefined) throw new InvalidGrant(APP_GONE);
+          // A record from before persons existed, or whose link failed: joined now, at most once.
+          if (outcome.unlinked && outcome.unionid !== undefined)
+            await link(parsed.openid, outcome.unionid, outcome.appid).catch((error: unknown) => {
+              if (error instanceof AccessDenied) throw new InvalidGrant(UNKNOWN);
+              // The rotation stands; the link is tried again at the next refresh or login.
+              logger.warn({ event: 'identity_link_failed', openid: parsed.openid }, 'linking deferred');
+            });
+          const token =
+            outcome.kind === 'rotated'
+              ? next.token
+              : successorOf({ ...parsed, token: presented }, outcome.successorSeed).token;
+          return answer(parsed.openid, parsed.familyId, token, outcome.expiresAtMs, { ...outcome, app });
         }
         case 'reused':
           observe('reuse_detected');
@@ -224,7 +302,10 @@ export function createSessions(deps: {
     },
 
     async logoutAll(openid) {
-      const ended = await store.endAllFamilies(openid);
+      // Every session of the person, in every app: one round trip per identity, in parallel.
+      const { identities } = await personOf(store, openid);
+      const counts = await Promise.all(identities.map((identity) => store.endAllFamilies(identity.openid)));
+      const ended = counts.reduce((sum, count) => sum + count, 0);
       if (ended > 0) revoked('logout_all', ended);
       return ended;
     },

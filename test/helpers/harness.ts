@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type Koa from 'koa';
 import supertest from 'supertest';
+import type { AppDirectory } from '../../src/config/apps.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { buildDeps } from '../../src/deps.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
@@ -17,6 +18,8 @@ export interface Harness {
   http: ReturnType<typeof supertest>;
   emulator: Emulator;
   store: SessionStore;
+  /** The apps the service serves (the emulator's, as the config names them). */
+  apps: AppDirectory;
   clock: ManualClock;
   config: Config;
   keys: KeySet;
@@ -101,7 +104,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     destination: { write: (line: string) => void logs.push(line) },
   });
   const deps = await buildDeps(config, { clock, logger, ...(peer ? { keys: peer.keys } : {}) });
-  const { store, keys, metrics } = deps;
+  const { store, keys, metrics, apps } = deps;
   const app = createApp(config, deps);
   const http = supertest(app.callback());
 
@@ -110,6 +113,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     http,
     emulator,
     store,
+    apps,
     clock,
     config,
     keys,

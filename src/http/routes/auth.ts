@@ -2,6 +2,8 @@ import type { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Login } from '../../auth/index.js';
+import type { AppDirectory, WechatApp } from '../../config/apps.js';
+import { InvalidRequest } from '../../errors/index.js';
 import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
 import {
@@ -23,16 +25,29 @@ import { noStore } from '../middleware/no-store.js';
 // The SDK also sends `appid` (wx.getAccountInfoSync().miniProgram.appId, issue 23). Not declared yet: the
 // object below drops fields it does not name, so the login is accepted and the appid unused until the
 // several-apps login reads it (then declare it here, /^[A-Za-z0-9_-]{1,64}$/, and run npm run env-example).
+/** An AppID as a key may hold one: WECHAT_APPID's own shape, looser than WeChat's `wx` + 16. */
+const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
 const loginRoute = declareRoute({
   method: 'post',
   path: '/auth/login',
   auth: 'none',
-  summary: 'Exchange a wx.login() code for tokens',
+  summary: "Exchange a mini-program's wx.login() code, or a mobile App's WeChat login code, for tokens",
   body: z
     .object({
       code: stringField('the code from wx.login()')
         .regex(CODE_PATTERN, `must be ${CODE_SHAPE}`)
-        .meta({ description: `The code of wx.login(): ${CODE_SHAPE}.` }),
+        .meta({
+          description: `The code of wx.login() (a mini-program), or of the WeChat Open SDK's SendAuth (a mobile App): ${CODE_SHAPE}.`,
+        }),
+      appid: z
+        .string()
+        .regex(APPID_PATTERN, 'must be an AppID such as wx1234567890abcdef')
+        .meta({
+          description:
+            "The app the code is from (the mini-program SDK sends wx.getAccountInfoSync().miniProgram.appId). May be left out only when exactly one mini-program app is configured; a mobile App always sends it.",
+        })
+        .optional(),
       device: z
         .string()
         .regex(/^[^\p{C}\p{Zl}\p{Zp}]{0,64}$/u, 'must be at most 64 printable characters')
@@ -51,7 +66,7 @@ const loginRoute = declareRoute({
     '200': { description: 'Token response', content: json(ref('TokenResponse')) },
     ...badRequest,
     '400': error(
-      'invalid_request (a device that is not printable or longer than 64 characters, too), or invalid_grant: the code is unknown, expired or used.',
+      "invalid_request (an appid that is not configured or does not log in this way, none with several mini-programs, a device that is not printable or longer than 64 characters, too), or invalid_grant: the code is unknown, expired, used or another app's.",
     ),
     '403': error("access_denied: WeChat's risk control refused the user, or the user is banned here."),
     '429': error('rate_limited (ours or WeChat 45011); see Retry-After.'),
@@ -119,7 +134,14 @@ const logoutRoute = declareRoute({
 });
 
 /** GET /auth/me's answer (the bearer lane writes it, as meBody; the handler below checks that type). */
-const MeAnswer = z.object({ openid: z.string(), exp: z.int() });
+const MeAnswer = z.object({
+  openid: z.string(),
+  unionid: z
+    .string()
+    .optional()
+    .meta({ description: "When the token carries it: its app's `claims` include unionid." }),
+  exp: z.int(),
+});
 
 const meRoute = declareRoute({
   method: 'get',
@@ -142,6 +164,7 @@ export interface AuthRouteDeps {
   login: Login;
   sessions: Sessions;
   access: AccessTokens;
+  apps: AppDirectory;
   limits: {
     login: Middleware<BearerState>[];
     refresh: Middleware<BearerState>[];
@@ -153,11 +176,11 @@ export interface AuthRouteDeps {
 }
 
 export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): void {
-  const { login, sessions, access, limits } = deps;
+  const { login, sessions, access, limits, apps } = deps;
   const mount = mounter(router, { bearer: bearer(access) });
 
   mount(loginRoute, { before: [noStore, ...limits.login] }, async function exchangeLoginCode(ctx, { body }) {
-    ctx.body = await login.login(body.code, body.device);
+    ctx.body = await login.login(body.code, loginApp(apps, body.appid), body.device);
   });
 
   mount(
@@ -181,4 +204,25 @@ export function authRoutes(router: Router<BearerState>, deps: AuthRouteDeps): vo
     ctx.set('Cache-Control', 'no-store');
     ctx.body = meBody(ctx.state.subject) satisfies z.infer<typeof MeAnswer>;
   });
+}
+
+/**
+ * The app a POST /auth/login names, which must log in with a code there (a mini-program or a mobile
+ * App); without one, the only mini-program. Each refusal names what to send instead.
+ */
+function loginApp(apps: AppDirectory, appid: string | undefined): WechatApp {
+  if (appid === undefined) {
+    if (apps.soleMiniprogram !== undefined) return apps.soleMiniprogram;
+    throw new InvalidRequest(
+      'appid is required: this service serves several mini-programs (send wx.getAccountInfoSync().miniProgram.appId).',
+    );
+  }
+  const app = apps.get(appid);
+  if (app === undefined) throw new InvalidRequest(`appid ${appid} is not an app this service serves.`);
+  if (app.kind !== 'miniprogram' && app.kind !== 'mobile') {
+    throw new InvalidRequest(
+      `appid ${appid} is a ${app.kind} app: its people log in through GET /oauth/authorize, not with a code here.`,
+    );
+  }
+  return app;
 }

@@ -1,7 +1,7 @@
 import type { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import type { OpenData } from '../../auth/index.js';
+import type { OpenData, OpenDataCaller } from '../../auth/index.js';
 import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens } from '../../tokens/index.js';
 import {
@@ -176,21 +176,26 @@ export function wechatRoutes(router: Router<BearerState>, deps: WechatRouteDeps)
   const guards = { before: [noStore, ...limits.ip], after: limits.user };
 
   mount(phoneNumberRoute, guards, async function answerPhoneNumber(ctx, { body }) {
-    ctx.body = await openData.phoneNumber(ctx.state.subject.sub, body, ctx.state.log);
+    ctx.body = await openData.phoneNumber(callerOf(ctx.state.subject), body, ctx.state.log);
   });
 
   mount(userInfoRoute, guards, async function answerUserInfo(ctx, { body }) {
-    ctx.body = await openData.userInfo(ctx.state.subject.sub, body, ctx.state.log);
+    ctx.body = await openData.userInfo(callerOf(ctx.state.subject), body, ctx.state.log);
   });
 
   mount(decryptRoute, guards, async function answerOpenData(ctx, { body }) {
-    ctx.body = await openData.decrypt(ctx.state.subject.sub, body, ctx.state.log);
+    ctx.body = await openData.decrypt(callerOf(ctx.state.subject), body, ctx.state.log);
   });
 
   mount(sessionKeyRoute, guards, async function askWechatWhetherSessionKeyLives(ctx) {
     const answer: z.infer<typeof SessionKeyAnswer> = {
-      session_key_valid: await openData.sessionKeyValid(ctx.state.subject.sub),
+      session_key_valid: await openData.sessionKeyValid(callerOf(ctx.state.subject)),
     };
     ctx.body = answer;
   });
+}
+
+/** The token's subject and app, as the open-data flow asks them. */
+function callerOf(subject: { sub: string; clientId: string | undefined }): OpenDataCaller {
+  return { openid: subject.sub, appid: subject.clientId };
 }

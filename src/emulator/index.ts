@@ -1,4 +1,4 @@
-import { APP_KINDS } from '../config/apps.js';
+import { APP_KINDS, type AppKind } from '../config/apps.js';
 import { CODE_PATTERN, systemClock } from '../lib/index.js';
 import { CallCounter, createControl } from './control.js';
 import { FaultQueue } from './faults.js';
@@ -34,14 +34,16 @@ const MAX_APPS = 100;
  * mobile app, an official account and a website, with new random appids and secrets on each call.
  */
 export function zeroConfigApps(): EmulatedAppOptions[] {
-  return [
-    { kind: 'miniprogram', name: 'Shop mini-program' },
-    { kind: 'miniprogram', name: 'Service mini-program' },
-    { kind: 'mobile', name: 'Mobile app' },
-    { kind: 'official_account', name: 'Official account' },
-    { kind: 'website', name: 'Website' },
-  ].map((app) => ({ appid: newAppid(), secret: newSecret(), ...(app as Omit<EmulatedAppOptions, 'appid'>) }));
+  return ZERO_CONFIG_APPS.map((app) => ({ appid: newAppid(), secret: newSecret(), ...app }));
 }
+
+const ZERO_CONFIG_APPS: readonly { kind: AppKind; name: string }[] = [
+  { kind: 'miniprogram', name: 'Shop mini-program' },
+  { kind: 'miniprogram', name: 'Service mini-program' },
+  { kind: 'mobile', name: 'Mobile app' },
+  { kind: 'official_account', name: 'Official account' },
+  { kind: 'website', name: 'Website' },
+];
 
 /** The apps the options describe, checked: TypeError for what cannot be meant. */
 function resolveApps(options: EmulatorOptions): EmulatedApp[] {

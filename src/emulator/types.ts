@@ -178,8 +178,8 @@ export interface EmulatorControl {
   /** Mini-programs only: the session_key is the person's in that app. */
   sessionKeyOf(openid: string, opts?: AppChoice): string;
   /**
-   * Every access token issued so far (of the app `appid` names, or of all apps when omitted) answers
-   * 40001, as after a refresh by another server.
+   * Every access token stable_token and token issued so far (of the app `appid` names, or of all apps
+   * when omitted) answers 40001, as after a refresh by another server. /sns/ tokens are left alone.
    */
   invalidateAccessTokens(opts?: AppChoice): void;
   setFault(fault: Fault): void;

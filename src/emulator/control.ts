@@ -1,26 +1,46 @@
 import type { FaultQueue } from './faults.js';
 import { expectObject, invalid, onlyKeys, optionalBoolean, requireOpenid } from './input.js';
 import { encryptForUser, parseEncryptKind } from './open-data.js';
-import type { EmulatorState } from './state.js';
+import type { EmulatorState, OauthScope } from './state.js';
 import { EMULATED_APIS, type EmulatedApi, type EmulatorControl } from './types.js';
 
-/** Requests per WeChat API, faulted ones included. */
+/** Requests per WeChat API and app, faulted ones included. */
 export class CallCounter {
-  private counts = new Map<EmulatedApi, number>();
+  /** By API, then by appid ('' for a request naming no app of the emulator's). */
+  private counts = new Map<EmulatedApi, Map<string, number>>();
 
-  count(api: EmulatedApi): void {
-    this.counts.set(api, (this.counts.get(api) ?? 0) + 1);
+  count(api: EmulatedApi, appid: string | undefined): void {
+    const byApp = this.counts.get(api) ?? new Map<string, number>();
+    const key = appid ?? '';
+    byApp.set(key, (byApp.get(key) ?? 0) + 1);
+    this.counts.set(api, byApp);
   }
 
-  get(api?: EmulatedApi): number {
-    if (api === undefined) return [...this.counts.values()].reduce((sum, n) => sum + n, 0);
-    if (!EMULATED_APIS.includes(api)) throw invalid(`api must be one of ${EMULATED_APIS.join(', ')}.`);
-    return this.counts.get(api) ?? 0;
+  get(api?: EmulatedApi, appid?: string): number {
+    if (api !== undefined && !EMULATED_APIS.includes(api)) {
+      throw invalid(`api must be one of ${EMULATED_APIS.join(', ')}.`);
+    }
+    let sum = 0;
+    for (const [each, byApp] of this.counts) {
+      if (api !== undefined && each !== api) continue;
+      for (const [app, n] of byApp) if (appid === undefined || app === appid) sum += n;
+    }
+    return sum;
   }
 
   reset(): void {
     this.counts.clear();
   }
+}
+
+const OA_SCOPES: readonly OauthScope[] = ['snsapi_base', 'snsapi_userinfo'];
+
+/** The `{appid?}` options of an operation, checked: the app they name (default the first). */
+function appOption(opts: unknown, what: string): unknown {
+  if (opts === undefined) return undefined;
+  const options = expectObject(opts, what);
+  onlyKeys(options, ['appid'], what);
+  return options.appid;
 }
 
 /**
@@ -33,21 +53,45 @@ export function createControl(
   counter: CallCounter,
 ): EmulatorControl {
   return {
+    apps: state.config.apps,
     createUser: (opts) => state.createUser(opts),
     login(openid, opts = {}) {
       const id = openid === undefined ? undefined : requireOpenid(openid);
       const options = expectObject(opts, 'The login options');
-      onlyKeys(options, ['rotateSessionKey'], 'The login options');
-      return state.login(id, optionalBoolean(options.rotateSessionKey, 'rotateSessionKey') ?? true);
+      onlyKeys(options, ['rotateSessionKey', 'appid', 'scope'], 'The login options');
+      const app = state.app(options.appid);
+      const rotateSessionKey = optionalBoolean(options.rotateSessionKey, 'rotateSessionKey') ?? true;
+      let scope: OauthScope | undefined;
+      if (options.scope !== undefined) {
+        // Only an official account's login lets the page choose (silent snsapi_base or snsapi_userinfo).
+        if (app.kind !== 'official_account') {
+          throw invalid(`scope is an official account's choice; ${app.appid} is a ${app.kind} app.`);
+        }
+        if (!OA_SCOPES.includes(options.scope as OauthScope)) {
+          throw invalid(`scope must be one of ${OA_SCOPES.join(', ')}.`);
+        }
+        scope = options.scope as OauthScope;
+      }
+      return state.login(id, app, { rotateSessionKey, scope });
     },
-    phoneCode: (openid) => state.phoneCode(requireOpenid(openid)),
-    encrypt(openid, kind, data) {
+    phoneCode(openid, opts) {
+      const app = state.miniProgram(appOption(opts, 'The phone-code options'), 'Phone codes');
+      return state.phoneCode(requireOpenid(openid), app);
+    },
+    encrypt(openid, kind, data, opts) {
       const checkedKind = parseEncryptKind(kind);
-      const user = state.user(requireOpenid(openid));
-      return encryptForUser(user, checkedKind, data, { appid: state.config.appid, nowMs: state.now() });
+      const app = state.miniProgram(appOption(opts, 'The encrypt options'), 'Open data');
+      const user = state.user(requireOpenid(openid), app);
+      return encryptForUser(user, checkedKind, data, { appid: app.appid, nowMs: state.now() });
     },
-    sessionKeyOf: (openid) => state.user(requireOpenid(openid)).sessionKey,
-    invalidateAccessTokens: () => state.invalidateAccessTokens(),
+    sessionKeyOf(openid, opts) {
+      const app = state.miniProgram(appOption(opts, 'The session-key options'), 'Session keys');
+      return state.user(requireOpenid(openid), app).sessionKey;
+    },
+    invalidateAccessTokens(opts) {
+      const appid = appOption(opts, 'The invalidate options');
+      state.invalidateAccessTokens(appid === undefined ? undefined : state.app(appid));
+    },
     setFault: (fault) => faults.arm(fault),
     clearFaults: () => faults.clear(),
     assertNoPendingFaults() {
@@ -57,7 +101,10 @@ export function createControl(
       }
     },
     wxacodes: () => state.wxacodes(),
-    calls: (api) => counter.get(api),
+    calls(api, appid) {
+      if (appid !== undefined) state.app(appid);
+      return counter.get(api, appid);
+    },
     reset() {
       state.reset();
       faults.clear();

@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { epochSeconds } from '../lib/index.js';
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -9,6 +9,15 @@ export function newOpenid(): string {
 }
 
 export const newUnionid = newOpenid;
+
+/**
+ * A person's openid in `appid`, derived from their openid in another app: random-looking and distinct
+ * per app as WeChat's are, yet the same on every run for the same apps and chosen openid ('o-alice').
+ */
+export function derivedOpenid(appid: string, fromAppid: string, fromOpenid: string): string {
+  const digest = createHash('sha256').update(`${appid}\0${fromAppid}\0${fromOpenid}`).digest('base64url');
+  return `o${digest.slice(0, 27)}`;
+}
 
 /** 16 random bytes, base64: 24 characters ending in '=='. */
 export function newSessionKey(): string {
@@ -23,6 +32,9 @@ export function newCode(): string {
 export function newAccessToken(): string {
   return randomBytes(96).toString('base64url');
 }
+
+/** The refresh_token of /sns/oauth2/access_token: WeChat's are as long as its access tokens. */
+export const newRefreshToken = newAccessToken;
 
 export function newAppid(): string {
   return `wx${randomBytes(8).toString('hex')}`;

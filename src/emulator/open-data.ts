@@ -16,7 +16,7 @@ const PROFILE_FIELDS = [
 ] as const;
 
 /** What WeChat has handed out since 2022 for a user who has not chosen a profile. */
-const DEFAULT_PROFILE = {
+export const DEFAULT_PROFILE = {
   nickName: '微信用户',
   gender: 0,
   language: 'zh_CN',

@@ -78,7 +78,7 @@ export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
       return;
     }
     if (target.pathname.startsWith(CONTROL_PREFIX)) {
-      await handleControl(req, res, target.pathname);
+      await handleControl(req, res, target);
       return;
     }
     const route = WECHAT_ROUTES.get(target.pathname);
@@ -86,9 +86,10 @@ export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
       sendWechat(res, 404, NOT_FOUND_TYPE, WECHAT_ERRORS.notFound);
       return;
     }
-    counter.count(route.api);
     const body = await readBody(req);
-    const fault = faults.take(route.api);
+    const appid = requestAppid(target.searchParams, body);
+    counter.count(route.api, appid);
+    const fault = faults.take(route.api, appid);
     if (fault && fault.mode !== 'slow') {
       answerFault(req, res, route, fault);
       return;
@@ -132,7 +133,24 @@ export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
     }
   }
 
-  async function handleControl(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+  /**
+   * The app a WeChat request is for: the appid it names (query, or stable_token's JSON body) or the
+   * app of its access token; undefined when it names none of the emulator's.
+   */
+  function requestAppid(query: URLSearchParams, body: string | undefined): string | undefined {
+    let appid = query.get('appid');
+    if (appid === null && body !== undefined) {
+      const parsed = parseJson(body);
+      if (parsed !== null && typeof parsed === 'object' && 'appid' in parsed) {
+        appid = typeof parsed.appid === 'string' ? parsed.appid : null;
+      }
+    }
+    if (appid !== null) return state.findApp(appid)?.appid;
+    return state.tokenOwner(query.get('access_token'));
+  }
+
+  async function handleControl(req: IncomingMessage, res: ServerResponse, target: URL): Promise<void> {
+    const pathname = target.pathname;
     const route = CONTROL_ROUTES.get(pathname);
     if (!route) {
       const known = [...CONTROL_ROUTES.keys()].join(', ');
@@ -159,7 +177,7 @@ export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
         throw new ControlError(413, 'invalid_request', 'The body is larger than 64 KiB.');
       const parsed = text.trim() === '' ? {} : parseJson(text);
       if (parsed === undefined) throw invalid('The body is not JSON.');
-      const answer = handler(expectObject(parsed, 'The body'), control);
+      const answer = handler(expectObject(parsed, 'The body'), control, target.searchParams);
       if (answer.body === undefined) sendEmpty(res, answer.status);
       else sendJson(res, answer.status, answer.body);
     } catch (error) {

@@ -1,3 +1,4 @@
+import type { AppKind } from '../config/apps.js';
 import type { Clock } from '../lib/index.js';
 
 /** The WeChat server APIs the emulator answers, named as `calls()` and faults name them. */
@@ -7,7 +8,11 @@ export type EmulatedApi =
   | 'token'
   | 'getuserphonenumber'
   | 'checksession'
-  | 'getwxacodeunlimit';
+  | 'getwxacodeunlimit'
+  /** GET /sns/oauth2/access_token: the code exchange of mobile apps, official accounts and websites. */
+  | 'oauth2_access_token'
+  /** GET /sns/userinfo, with an access token oauth2_access_token gave. */
+  | 'userinfo';
 
 export const EMULATED_APIS: readonly EmulatedApi[] = [
   'jscode2session',
@@ -16,7 +21,34 @@ export const EMULATED_APIS: readonly EmulatedApi[] = [
   'getuserphonenumber',
   'checksession',
   'getwxacodeunlimit',
+  'oauth2_access_token',
+  'userinfo',
 ];
+
+/** The APIs only apps other than mini-programs call. */
+export const SNS_OAUTH_APIS: readonly EmulatedApi[] = ['oauth2_access_token', 'userinfo'];
+
+/** One app bound to the emulated open-platform account. */
+export interface EmulatedApp {
+  readonly appid: string;
+  readonly secret: string;
+  readonly kind: AppKind;
+  /** What a person sees; default the appid. */
+  readonly name: string;
+}
+
+/** An app as createEmulator takes it: appid and secret default to new random ones. */
+export interface EmulatedAppOptions {
+  appid?: string;
+  secret?: string;
+  kind: AppKind;
+  name?: string;
+}
+
+/** Which app a control operation acts for; default the first (`apps[0]`). */
+export interface AppChoice {
+  appid?: string;
+}
 
 export type FaultMode = 'busy' | 'http500' | 'garbage' | 'slow' | 'drop' | 'errcode';
 
@@ -32,15 +64,26 @@ export interface Fault {
   delayMs?: number;
   /** Default 1. */
   times?: number;
+  /**
+   * Only requests for this app (named by their appid, or by an access token of the app): one app's
+   * WeChat can fail while another's answers. Default: any app.
+   */
+  appid?: string;
 }
 
 export interface EmulatorOptions {
   /** Decides code, phone-code and access-token expiry (not the real-time delay of 'slow'). */
   clock?: Clock;
-  /** Default: 'wx' + 16 random hex characters. */
+  /** The single mini-program's; default 'wx' + 16 random hex characters. Refused together with `apps`. */
   appid?: string;
-  /** Default: 32 random hex characters. */
+  /** The single mini-program's; default 32 random hex characters. Refused together with `apps`. */
   secret?: string;
+  /**
+   * The apps bound to the emulated open-platform account, the first the default of every operation
+   * (and `appid`/`secret`). Default: one mini-program, of `appid` and `secret`. zeroConfigApps() gives
+   * the set wxauth's zero-config mode serves.
+   */
+  apps?: readonly EmulatedAppOptions[];
   /** Lifetime of wx.login() and getPhoneNumber codes, milliseconds. Default 300000. */
   codeTtlMs?: number;
   /** Lifetime of access tokens, seconds. Default 7200. */
@@ -53,8 +96,13 @@ export interface EmulatorOptions {
 }
 
 export interface CreateUserOptions {
-  /** Default: a random WeChat-like openid ('o' + 27 characters). */
+  /**
+   * The person's openid in the app `appid` names (default the first). Default: a random WeChat-like
+   * openid ('o' + 27 characters). The openids in the other apps are derived from it and that app.
+   */
   openid?: string;
+  /** The app whose openid `openid` is; default the first. */
+  appid?: string;
   /** true: a random unionid; a string: that unionid; default: none. */
   unionid?: string | boolean;
   /** The number without country code, as WeChat's purePhoneNumber. Default: a random 138… number. */
@@ -63,8 +111,13 @@ export interface CreateUserOptions {
   countryCode?: string;
 }
 
+/** A person of the open-platform account: one openid per app, one unionid (if any) for all. */
 export interface EmulatedUser {
+  /** The openid in the first app (or in the app createUser's `appid` named). */
   readonly openid: string;
+  /** Every app's openid, by appid. */
+  readonly openids: Readonly<Record<string, string>>;
+  /** The same in every app, as for apps bound to one open-platform account. */
   readonly unionid?: string;
   readonly phoneNumber: string;
   readonly countryCode: string;
@@ -92,20 +145,43 @@ export interface EncryptedPayload {
 }
 
 /** The operations a test or a person drives the emulator with; also served under /__emulator/. */
+export interface LoginOptions extends AppChoice {
+  /** Mini-programs only (the others have no session_key). Default true: a new session_key. */
+  rotateSessionKey?: boolean;
+  /** Official accounts only: 'snsapi_base' (default) or 'snsapi_userinfo'. */
+  scope?: 'snsapi_base' | 'snsapi_userinfo';
+}
+
+/**
+ * The operations a test or a person drives the emulator with; also served under /__emulator/. An
+ * `openid` names a person by their openid in any app; `appid` (default the first app) names the app
+ * acted for, and what comes back (codes, openids, watermarks) is that app's.
+ */
 export interface EmulatorControl {
+  /** Every app, the first the default; secrets included (the HTTP listing leaves them out). */
+  readonly apps: readonly EmulatedApp[];
   createUser(opts?: CreateUserOptions): EmulatedUser;
-  /** What wx.login() does: a fresh single-use code. Creates the user when openid is omitted or unknown. */
-  login(openid?: string, opts?: { rotateSessionKey?: boolean }): { code: string; openid: string };
-  /** What the getPhoneNumber button gives: a single-use code for getuserphonenumber. */
-  phoneCode(openid: string): string;
+  /**
+   * What logging in on the app gives its server: for a mini-program wx.login()'s code (jscode2session),
+   * for a mobile app SendAuth's, for an official account or website the OAuth redirect's (those three
+   * for /sns/oauth2/access_token). A fresh single-use code and the person's openid in that app. Creates
+   * the user when openid is omitted or unknown (then `openid` is theirs in that app).
+   */
+  login(openid?: string, opts?: LoginOptions): { code: string; openid: string };
+  /** What the getPhoneNumber button gives: a single-use code for getuserphonenumber. Mini-programs only. */
+  phoneCode(openid: string, opts?: AppChoice): string;
   /**
    * Open data as the phone would hand it over. `data` overrides the generated fields of 'phone' and
-   * 'userInfo' (a foreign watermark, another openId) and is the payload of 'raw'.
+   * 'userInfo' (a foreign watermark, another openId) and is the payload of 'raw'. Mini-programs only.
    */
-  encrypt(openid: string, kind: EncryptKind, data?: object): EncryptedPayload;
-  sessionKeyOf(openid: string): string;
-  /** Every access token issued so far answers 40001, as after a refresh by another server. */
-  invalidateAccessTokens(): void;
+  encrypt(openid: string, kind: EncryptKind, data?: object, opts?: AppChoice): EncryptedPayload;
+  /** Mini-programs only: the session_key is the person's in that app. */
+  sessionKeyOf(openid: string, opts?: AppChoice): string;
+  /**
+   * Every access token stable_token and token issued so far (of the app `appid` names, or of all apps
+   * when omitted) answers 40001, as after a refresh by another server. /sns/ tokens are left alone.
+   */
+  invalidateAccessTokens(opts?: AppChoice): void;
   setFault(fault: Fault): void;
   clearFaults(): void;
   /** Throws, listing them, when armed faults were never hit. */
@@ -115,14 +191,19 @@ export interface EmulatorControl {
    * camera would find on a screen showing them.
    */
   wxacodes(): DrawnWxacode[];
-  /** Requests the API received (all APIs when omitted), faulted ones included. */
-  calls(api?: EmulatedApi): number;
-  /** Forgets users, codes, tokens, drawn codes, faults and counts; keeps appid, secret and the listening socket. */
+  /**
+   * Requests the API received (all APIs when omitted), faulted ones included; with `appid`, only those
+   * for that app (named by their appid or by an access token of the app).
+   */
+  calls(api?: EmulatedApi, appid?: string): number;
+  /** Forgets users, codes, tokens, drawn codes, faults and counts; keeps the apps and the listening socket. */
   reset(): void;
 }
 
 export interface Emulator extends EmulatorControl {
+  /** The first app's. */
   readonly appid: string;
+  /** The first app's. */
   readonly secret: string;
   /** Resolves the base URL, e.g. http://127.0.0.1:41234. Defaults: port 0 (any free), host 127.0.0.1. */
   listen(port?: number, host?: string): Promise<string>;

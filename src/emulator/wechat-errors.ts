@@ -18,6 +18,7 @@ export const WECHAT_ERRORS = {
   codeUsed: { errcode: 40163, errmsg: 'code been used' },
   appidMissing: { errcode: 41002, errmsg: 'appid missing' },
   secretMissing: { errcode: 41004, errmsg: 'appsecret missing' },
+  codeMissing: { errcode: 41008, errmsg: 'missing code' },
   accessTokenExpired: { errcode: 42001, errmsg: 'access_token expired' },
   requireGet: { errcode: 43001, errmsg: 'require GET method' },
   requirePost: { errcode: 43002, errmsg: 'require POST method' },
@@ -25,6 +26,7 @@ export const WECHAT_ERRORS = {
   invalidScene: { errcode: 40169, errmsg: 'invalid length for scene, or the data is not json string' },
   invalidPage: { errcode: 41030, errmsg: 'invalid page hint' },
   apiQuota: { errcode: 45009, errmsg: 'reach max api daily quota limit' },
+  apiUnauthorized: { errcode: 48001, errmsg: 'api unauthorized' },
   notFound: { errcode: -1, errmsg: 'no such api in the emulator' },
   invalidSignature: { errcode: 87009, errmsg: 'invalid signature' },
 } as const satisfies Record<string, WechatFailure>;

@@ -1,10 +1,10 @@
 import { sessionKeySignature } from '../crypto/index.js';
 import { epochSeconds } from '../lib/index.js';
 import { parseJson } from './http-io.js';
-import { displayedPhoneNumber } from './open-data.js';
-import type { EmulatorState } from './state.js';
+import { DEFAULT_PROFILE, displayedPhoneNumber } from './open-data.js';
+import type { AppState, EmulatorState } from './state.js';
 import type { DrawnWxacode, EmulatedApi } from './types.js';
-import { isFailure, WECHAT_ERRORS } from './wechat-errors.js';
+import { isFailure, WECHAT_ERRORS, type WechatFailure } from './wechat-errors.js';
 import { drawQrCode } from './wxacode.js';
 
 export interface WechatRequest {
@@ -44,15 +44,38 @@ function text(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The app these credentials open, or WeChat's refusal. */
+function appOf(state: EmulatorState, appid: unknown, secret: unknown): AppState | WechatFailure {
+  return state.checkAppCredentials(text(appid), text(secret));
+}
+
+function isApp(value: AppState | WechatFailure): value is AppState {
+  return !('errcode' in value);
+}
+
+/**
+ * The mini-program an access token is of. The wxa APIs are the mini-programs': an official account's
+ * token (or another kind's) meets 48001, as WeChat answers an API the account has no right to.
+ */
+function miniProgramOfToken(state: EmulatorState, token: string | null): AppState | WechatFailure {
+  const app = state.accessTokenApp(token);
+  if (isApp(app) && app.kind !== 'miniprogram') return WECHAT_ERRORS.apiUnauthorized;
+  return app;
+}
+
 const jscode2session: WechatRoute = {
   api: 'jscode2session',
   method: 'GET',
   contentType: 'text/plain',
   answer({ query }, state) {
-    const refused = state.checkAppCredentials(query.get('appid'), query.get('secret'));
-    if (refused) return refused;
+    const app = appOf(state, query.get('appid'), query.get('secret'));
+    if (!isApp(app)) return app;
+    // A mobile app's, an official account's or a website's appid is no mini-program's: WeChat answers
+    // jscode2session for it as for an appid it does not know (40013, as developers who mixed up their
+    // official account's and mini-program's appids report).
+    if (app.kind !== 'miniprogram') return WECHAT_ERRORS.invalidAppid;
     if (query.get('grant_type') !== 'authorization_code') return WECHAT_ERRORS.invalidGrantType;
-    const user = state.exchangeLoginCode(query.get('js_code') ?? '');
+    const user = state.exchangeLoginCode(query.get('js_code') ?? '', app);
     if (isFailure(user)) return user;
     return {
       session_key: user.sessionKey,
@@ -69,10 +92,10 @@ const stableToken: WechatRoute = {
   answer(request, state) {
     const body = jsonBody(request);
     if (!body) return WECHAT_ERRORS.dataFormat;
-    const refused = state.checkAppCredentials(text(body.appid), text(body.secret));
-    if (refused) return refused;
+    const app = appOf(state, body.appid, body.secret);
+    if (!isApp(app)) return app;
     if (body.grant_type !== 'client_credential') return WECHAT_ERRORS.invalidGrantType;
-    return state.stableAccessToken(body.force_refresh === true);
+    return state.stableAccessToken(app, body.force_refresh === true);
   },
 };
 
@@ -82,9 +105,9 @@ const legacyToken: WechatRoute = {
   contentType: JSON_TYPE,
   answer({ query }, state) {
     if (query.get('grant_type') !== 'client_credential') return WECHAT_ERRORS.invalidGrantType;
-    const refused = state.checkAppCredentials(query.get('appid'), query.get('secret'));
-    if (refused) return refused;
-    return state.legacyAccessToken();
+    const app = appOf(state, query.get('appid'), query.get('secret'));
+    if (!isApp(app)) return app;
+    return state.legacyAccessToken(app);
   },
 };
 
@@ -93,11 +116,12 @@ const getUserPhoneNumber: WechatRoute = {
   method: 'POST',
   contentType: JSON_TYPE,
   answer(request, state) {
-    const refused = state.checkAccessToken(request.query.get('access_token'));
-    if (refused) return refused;
+    const app = miniProgramOfToken(state, request.query.get('access_token'));
+    if (!isApp(app)) return app;
     const body = jsonBody(request);
     if (!body) return WECHAT_ERRORS.dataFormat;
-    const user = state.redeemPhoneCode(text(body.code) ?? '');
+    // Another mini-program's phone code is unknown to this one (40029) and stays usable there.
+    const user = state.redeemPhoneCode(text(body.code) ?? '', app);
     if (isFailure(user)) return user;
     return {
       errcode: 0,
@@ -106,7 +130,7 @@ const getUserPhoneNumber: WechatRoute = {
         phoneNumber: displayedPhoneNumber(user),
         purePhoneNumber: user.phoneNumber,
         countryCode: user.countryCode,
-        watermark: { timestamp: epochSeconds(state.now()), appid: state.config.appid },
+        watermark: { timestamp: epochSeconds(state.now()), appid: app.appid },
       },
     };
   },
@@ -117,10 +141,12 @@ const checkSession: WechatRoute = {
   method: 'GET',
   contentType: JSON_TYPE,
   answer({ query }, state) {
-    const refused = state.checkAccessToken(query.get('access_token'));
-    if (refused) return refused;
-    const user = state.findUser(query.get('openid') ?? '');
-    if (!user) return WECHAT_ERRORS.invalidOpenid;
+    const app = miniProgramOfToken(state, query.get('access_token'));
+    if (!isApp(app)) return app;
+    // The openid must be this mini-program's: the same person's openid in another app is not (40003).
+    const openid = query.get('openid') ?? '';
+    const user = state.findUser(openid, app.appid);
+    if (user?.openid !== openid) return WECHAT_ERRORS.invalidOpenid;
     if (query.get('sig_method') !== 'hmac_sha256') return WECHAT_ERRORS.invalidArgs;
     if (query.get('signature') !== sessionKeySignature(user.sessionKey))
       return WECHAT_ERRORS.invalidSignature;
@@ -146,8 +172,8 @@ const getWxacodeUnlimit: WechatRoute = {
   method: 'POST',
   contentType: 'image/jpeg',
   async answer(request, state) {
-    const refused = state.checkAccessToken(request.query.get('access_token'));
-    if (refused) return refused;
+    const app = miniProgramOfToken(state, request.query.get('access_token'));
+    if (!isApp(app)) return app;
     const body = jsonBody(request);
     if (!body) return WECHAT_ERRORS.dataFormat;
     const scene = text(body.scene);
@@ -169,6 +195,62 @@ const getWxacodeUnlimit: WechatRoute = {
   },
 };
 
+/**
+ * The code exchange of mobile apps (SendAuth), official accounts and websites (OAuth redirect). Like
+ * jscode2session, WeChat labels this JSON text/plain (iOS clients strict about JSON content types
+ * trip over it). A mini-program's code, or another app's, is unknown here (40029).
+ */
+const oauth2AccessToken: WechatRoute = {
+  api: 'oauth2_access_token',
+  method: 'GET',
+  contentType: 'text/plain',
+  answer({ query }, state) {
+    const app = appOf(state, query.get('appid'), query.get('secret'));
+    if (!isApp(app)) return app;
+    if (query.get('grant_type') !== 'authorization_code') return WECHAT_ERRORS.invalidGrantType;
+    const code = query.get('code');
+    if (!code) return WECHAT_ERRORS.codeMissing;
+    const exchanged = state.exchangeOauthCode(code, app);
+    if (isFailure(exchanged)) return exchanged;
+    const { user, scope } = exchanged;
+    return {
+      ...state.issueSnsToken(user, scope),
+      openid: user.openid,
+      scope,
+      ...(user.unionid === undefined ? {} : { unionid: user.unionid }),
+    };
+  },
+};
+
+/**
+ * The profile of the person a web-authorization access token is for. A snsapi_base token (an official
+ * account's silent login) has no right to it (48001); the openid must be the token's (40003).
+ */
+const userinfo: WechatRoute = {
+  api: 'userinfo',
+  method: 'GET',
+  contentType: 'text/plain',
+  answer({ query }, state) {
+    const token = state.snsToken(query.get('access_token'));
+    if (isFailure(token)) return token;
+    if (query.get('openid') !== token.openid) return WECHAT_ERRORS.invalidOpenid;
+    if (token.scope === 'snsapi_base') return WECHAT_ERRORS.apiUnauthorized;
+    const user = state.findUser(token.openid, token.appid);
+    if (!user) return WECHAT_ERRORS.invalidOpenid;
+    return {
+      openid: user.openid,
+      nickname: DEFAULT_PROFILE.nickName,
+      sex: DEFAULT_PROFILE.gender,
+      province: DEFAULT_PROFILE.province,
+      city: DEFAULT_PROFILE.city,
+      country: DEFAULT_PROFILE.country,
+      headimgurl: DEFAULT_PROFILE.avatarUrl,
+      privilege: [],
+      ...(user.unionid === undefined ? {} : { unionid: user.unionid }),
+    };
+  },
+};
+
 /** WeChat's server API by path. */
 export const WECHAT_ROUTES: ReadonlyMap<string, WechatRoute> = new Map([
   ['/sns/jscode2session', jscode2session],
@@ -177,4 +259,6 @@ export const WECHAT_ROUTES: ReadonlyMap<string, WechatRoute> = new Map([
   ['/wxa/business/getuserphonenumber', getUserPhoneNumber],
   ['/wxa/checksession', checkSession],
   ['/wxa/getwxacodeunlimit', getWxacodeUnlimit],
+  ['/sns/oauth2/access_token', oauth2AccessToken],
+  ['/sns/userinfo', userinfo],
 ]);

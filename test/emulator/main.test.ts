@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
 import { startHarness } from '../helpers/harness.js';
@@ -56,6 +59,56 @@ describe('npm run emulator: the WeChat emulator as a process of its own', functi
       expect(await emulator.stop('SIGINT')).to.equal(0);
     } finally {
       await emulator.stop('SIGKILL');
+    }
+  });
+
+  it("serves the apps of wxauth's apps file, printing the secrets it made up as wxauth's settings", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emulator-apps-'));
+    const file = join(dir, 'apps.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apps: [
+          { appid: 'wx1234567890abcdef', kind: 'miniprogram', name: 'Shop', claims: ['unionid'] },
+          { appid: 'wx3234567890abcdef', kind: 'mobile', name: 'Shop app', secret: 'inthefile1' },
+          {
+            appid: 'wx5234567890abcdef',
+            kind: 'website',
+            redirect_uris: ['http://localhost:3000/auth/callback'],
+          },
+        ],
+      }),
+    );
+    const env = { EMULATOR_APPS_FILE: file, WECHAT_SECRET_WX5234567890ABCDEF: 'fromtheenv1' };
+    const emulator = startService({ entry: ENTRY, env });
+    try {
+      const [base] = await emulator.matches(/^WECHAT_API_BASE=(\S+)$/m, 1);
+      const url = base![1]!;
+      // Only the secret it made up: the file's and the environment's the service has already.
+      const secrets = await emulator.matches(/^WECHAT_SECRET_(WX\w+)=(\S+)$/m, 1);
+      expect(secrets.map((line) => line[1])).to.deep.equal(['WX1234567890ABCDEF']);
+      expect(emulator.output()).not.to.include('inthefile1').and.not.to.include('fromtheenv1');
+      const listed = (await (await fetch(`${url}/__emulator/apps`)).json()) as { apps: unknown[] };
+      expect(listed.apps).to.deep.equal([
+        { appid: 'wx1234567890abcdef', kind: 'miniprogram', name: 'Shop' },
+        { appid: 'wx3234567890abcdef', kind: 'mobile', name: 'Shop app' },
+        { appid: 'wx5234567890abcdef', kind: 'website', name: 'wx5234567890abcdef' },
+      ]);
+      // The secrets it serves are those: the environment's opens the website app.
+      const query = new URLSearchParams({
+        appid: 'wx5234567890abcdef',
+        secret: 'fromtheenv1',
+        code: 'x',
+        grant_type: 'authorization_code',
+      });
+      const exchanged = (await (await fetch(`${url}/sns/oauth2/access_token?${query}`)).json()) as {
+        errcode: number;
+      };
+      expect(exchanged.errcode).to.equal(40029);
+      expect(await emulator.stop('SIGTERM')).to.equal(0);
+    } finally {
+      await emulator.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -5,7 +5,12 @@
  */
 import { renderSettingsTable } from '../src/config/index.js';
 import { renderAdminRoutesTable, renderAnswerShapesTable, renderRoutesTable } from '../src/http/reference.js';
-import { APP_KEY_LAYOUT, PERSON_KEY_LAYOUT, renderKeyLayoutTable, USER_KEY_LAYOUT } from '../src/store/keys.js';
+import {
+  APP_KEY_LAYOUT,
+  PERSON_KEY_LAYOUT,
+  renderKeyLayoutTable,
+  USER_KEY_LAYOUT,
+} from '../src/store/keys.js';
 import { GENERATED_TABLES, type GeneratedTable, writeGeneratedTable } from './lib/doc-tables.js';
 
 const tables: Record<GeneratedTable, string> = {

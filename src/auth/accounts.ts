@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { APP_KINDS, type AppDirectory, type AppKind } from '../config/apps.js';
 import type { Clock } from '../lib/index.js';
 import { epochSeconds } from '../lib/index.js';
 import type { RevocationCause } from '../metrics/index.js';
-import { APP_KINDS, type AppDirectory, type AppKind } from '../config/apps.js';
 import {
   type AccountRecord,
   type Ban,
@@ -34,7 +34,9 @@ export const SessionView = z.object({
   app: z
     .object({
       appid: z.string(),
-      name: z.string().meta({ description: "The app's name, as the apps file gives it (default its appid)." }),
+      name: z
+        .string()
+        .meta({ description: "The app's name, as the apps file gives it (default its appid)." }),
       kind: z.enum(APP_KINDS as [AppKind, ...AppKind[]]),
     })
     .meta({ description: 'The WeChat app the session was opened through.' }),
@@ -192,7 +194,9 @@ export function createAccounts(options: AccountsOptions): Accounts {
       // The id is one identity's family: asked of each (one of them at most has it).
       const { identities } = await personOf(store, openid);
       const now = clock.now();
-      const ended = await Promise.all(identities.map((identity) => store.endSession(identity.openid, id, now)));
+      const ended = await Promise.all(
+        identities.map((identity) => store.endSession(identity.openid, id, now)),
+      );
       if (ended.some(Boolean)) revoked('session_ended', 1);
     },
 
@@ -218,8 +222,10 @@ export function createAccounts(options: AccountsOptions): Accounts {
         openid: asked ? id : latest.openid,
         ...(person.unionid === undefined ? {} : { unionid: person.unionid }),
         identities,
-        first_login_at: known.length === 0 ? null : epochSeconds(Math.min(...known.map((r) => r.firstLoginAtMs))),
-        last_login_at: known.length === 0 ? null : epochSeconds(Math.max(...known.map((r) => r.lastLoginAtMs))),
+        first_login_at:
+          known.length === 0 ? null : epochSeconds(Math.min(...known.map((r) => r.firstLoginAtMs))),
+        last_login_at:
+          known.length === 0 ? null : epochSeconds(Math.max(...known.map((r) => r.lastLoginAtMs))),
         banned:
           ban === null
             ? null

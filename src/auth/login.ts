@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
+import type { WechatApp } from '../config/apps.js';
 import { openUnderSecret, sealUnderSecret } from '../crypto/index.js';
 import type { LoginCodes } from '../store/index.js';
 import type { TokenResponse } from '../tokens/index.js';
-import type { WechatApp } from '../config/apps.js';
 import type { WechatClient } from '../wechat/index.js';
 import type { FlowDeps } from './flow.js';
 

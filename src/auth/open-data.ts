@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AppDirectory, WechatApp } from '../config/apps.js';
 import {
   acceptOpenData,
   decodeEncryptedOpenData,
@@ -7,7 +8,6 @@ import {
   verifyRawDataSignature,
 } from '../crypto/index.js';
 import { DecryptFailed, InvalidOpenData, InvalidRequest, LoginRequired } from '../errors/index.js';
-import type { AppDirectory, WechatApp } from '../config/apps.js';
 import type { UserSessions } from '../store/index.js';
 import { type PhoneNumber, parsePhoneNumber, type WechatClient } from '../wechat/index.js';
 

@@ -492,7 +492,10 @@ export class RedisStore implements Store.SessionStore {
 
   async personIdentities(unionid: string): Promise<Store.Identity[]> {
     const all = await this.call(() => this.redis.hgetall(personKeys(this.prefix, unionid).identities));
-    return Object.entries(all).map(([openid, appid]) => ({ openid, appid: appid === '' ? undefined : appid }));
+    return Object.entries(all).map(([openid, appid]) => ({
+      openid,
+      appid: appid === '' ? undefined : appid,
+    }));
   }
 
   async banPerson(unionid: string, ban: Store.Ban, nowMs: number): Promise<void> {
@@ -500,7 +503,10 @@ export class RedisStore implements Store.SessionStore {
     const fields = ['t', String(Math.floor(nowMs))];
     if (ban.reason !== undefined) fields.push('r', ban.reason);
     if (ban.untilMs !== undefined) fields.push('u', String(Math.floor(ban.untilMs)));
-    const multi = this.redis.multi().del(key).hset(key, ...fields);
+    const multi = this.redis
+      .multi()
+      .del(key)
+      .hset(key, ...fields);
     if (ban.untilMs !== undefined) multi.pexpire(key, Math.max(Math.floor(ban.untilMs - nowMs), 1));
     await this.call(() => multi.exec());
   }

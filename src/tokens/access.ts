@@ -142,7 +142,8 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   async function issue(openid: string, sid: string, grant?: AccessGrant): Promise<IssuedAccessToken> {
     const iat = epochSeconds(clock.now());
     const exp = iat + ttlS;
-    const aud = grant === undefined ? audience : grant.audience.length === 1 ? grant.audience[0]! : [...grant.audience];
+    const aud =
+      grant === undefined ? audience : grant.audience.length === 1 ? grant.audience[0]! : [...grant.audience];
     // The claims in the order jose's SignJWT wrote them before (client_id, added since, beside sub).
     const token = signToken({
       sid,

@@ -186,7 +186,8 @@ export function createSessions(deps: {
         await link(openid, unionid, app?.appid);
       } catch (error) {
         // Nothing reaches the client: the session just opened must not outlive the refusal.
-        if (await store.endSession(openid, minted.familyId, clock.now()).catch(() => false)) revoked('ban', 1);
+        if (await store.endSession(openid, minted.familyId, clock.now()).catch(() => false))
+          revoked('ban', 1);
         throw error;
       }
     }

@@ -325,7 +325,10 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
 
 /** A WeChat login code of an App or a browser is not a wx.login() code: say what to do instead. */
 function oauthCodeError(error: unknown, logger: Logger): unknown {
-  if (error instanceof WechatError && (error.errcode === 40029 || error.errcode === 40163 || error.errcode === 41008)) {
+  if (
+    error instanceof WechatError &&
+    (error.errcode === 40029 || error.errcode === 40163 || error.errcode === 41008)
+  ) {
     return new InvalidGrant(
       error.errcode === 40163
         ? 'The WeChat login code was already used: ask WeChat for a new one.'

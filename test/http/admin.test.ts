@@ -28,7 +28,13 @@ describe('the admin API', () => {
       level: 'info',
       destination: { write: (line: string) => void lines.push(line) },
     });
-    adminApp = createAdminApp(h.config, { store: h.store, apps: h.apps, clock: h.clock, logger, metrics: h.metrics });
+    adminApp = createAdminApp(h.config, {
+      store: h.store,
+      apps: h.apps,
+      clock: h.clock,
+      logger,
+      metrics: h.metrics,
+    });
     admin = supertest(adminApp.callback());
   });
 
@@ -298,7 +304,13 @@ describe('read-only admin keys', () => {
       destination: { write: (line: string) => void lines.push(line) },
     });
     admin = supertest(
-      createAdminApp(h.config, { store: h.store, apps: h.apps, clock: h.clock, logger, metrics: h.metrics }).callback(),
+      createAdminApp(h.config, {
+        store: h.store,
+        apps: h.apps,
+        clock: h.clock,
+        logger,
+        metrics: h.metrics,
+      }).callback(),
     );
   });
   after(async () => {

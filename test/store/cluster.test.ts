@@ -92,7 +92,16 @@ describe('on a Redis Cluster of three masters with one replica each', function (
     it("runs every multi-key script on each master, with all of a user's keys on the master owning its slot", async () => {
       for (const [master, [id]] of await usersOnEveryMaster()) {
         const opened = login({ openid: id!, unionid: 'oUnion-1' });
-        expect(await store.recordLogin(opened)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
+        expect(await store.recordLogin(opened)).to.deep.equal({
+          isNewUser: true,
+          sessionsEnded: 0,
+          unlinked: true,
+        });
+        // The person's keys live in the unionid's slot, wherever the identity's are.
+        expect(
+          await store.linkIdentity('oUnion-1', { openid: id!, appid: 'wxapp' }, opened.nowMs),
+        ).to.deep.equal({ ban: null });
+        await store.markLinked(id!, 'oUnion-1');
         const second = login({ openid: id! });
         await store.recordLogin(second);
         const keys = userKeys(prefix, id!);
@@ -258,6 +267,7 @@ describe('on a Redis Cluster of three masters with one replica each', function (
       expect(await store.recordLogin(login({ openid: id }))).to.deep.equal({
         isNewUser: false,
         sessionsEnded: 0,
+        unlinked: false,
       });
     });
 

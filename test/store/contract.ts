@@ -116,9 +116,17 @@ export function describeStoreContract(
     describe('recordLogin and getUser', () => {
       it('answers isNewUser true for the first login of a user and false afterwards', async () => {
         const first = login();
-        expect(await store.recordLogin(first)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
+        expect(await store.recordLogin(first)).to.deep.equal({
+          isNewUser: true,
+          sessionsEnded: 0,
+          unlinked: false,
+        });
         const second = login({ openid: first.openid, nowMs: T0 + 5000 });
-        expect(await store.recordLogin(second)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
+        expect(await store.recordLogin(second)).to.deep.equal({
+          isNewUser: false,
+          sessionsEnded: 0,
+          unlinked: false,
+        });
       });
 
       it('keeps the first login time and updates the last login time and the session_key', async () => {
@@ -184,7 +192,11 @@ export function describeStoreContract(
         const phone = login();
         await store.recordLogin(phone);
         const opened = web(phone);
-        expect(await store.recordLogin(opened)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
+        expect(await store.recordLogin(opened)).to.deep.equal({
+          isNewUser: false,
+          sessionsEnded: 0,
+          unlinked: false,
+        });
         expect((await store.getUser(phone.openid))?.sessionKey).to.equal(phone.sessionKey);
         expect((await store.listSessions(phone.openid, T0 + 1000)).map((s) => s.id)).to.have.members([
           phone.familyId,
@@ -237,7 +249,11 @@ export function describeStoreContract(
         // The first one is used now, so the second is the least recently used.
         await store.rotateRefresh(rotation(first, first.tokenHash, { nowMs: T0 + 10 }));
         const fourth = login({ openid: first.openid, nowMs: T0 + 20, maxSessions: 3 });
-        expect(await store.recordLogin(fourth)).to.deep.equal({ isNewUser: false, sessionsEnded: 1 });
+        expect(await store.recordLogin(fourth)).to.deep.equal({
+          isNewUser: false,
+          sessionsEnded: 1,
+          unlinked: false,
+        });
         const at = { nowMs: T0 + 30 };
         expect((await store.rotateRefresh(rotation(rest[0]!, rest[0]!.tokenHash, at))).kind).to.equal(
           'invalid',
@@ -253,7 +269,11 @@ export function describeStoreContract(
         const live = login({ openid: short.openid, maxSessions: 2 });
         await store.recordLogin(live);
         const later = login({ openid: short.openid, nowMs: T0 + 61_000, maxSessions: 2 });
-        expect(await store.recordLogin(later)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
+        expect(await store.recordLogin(later)).to.deep.equal({
+          isNewUser: false,
+          sessionsEnded: 0,
+          unlinked: false,
+        });
         const at = { nowMs: T0 + 62_000 };
         expect((await store.rotateRefresh(rotation(live, live.tokenHash, at))).kind).to.equal('rotated');
       });
@@ -608,7 +628,11 @@ export function describeStoreContract(
         await store.recordLogin(first);
         await store.endAllFamilies(first.openid);
         const again = login({ openid: first.openid, nowMs: T0 + 5000 });
-        expect(await store.recordLogin(again)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
+        expect(await store.recordLogin(again)).to.deep.equal({
+          isNewUser: false,
+          sessionsEnded: 0,
+          unlinked: false,
+        });
         const next = rotation(again, again.tokenHash, { nowMs: T0 + 6000 });
         expect((await store.rotateRefresh(next)).kind).to.equal('rotated');
       });
@@ -848,7 +872,11 @@ export function describeStoreContract(
           expect((await store.rotateRefresh(rotation(each, each.tokenHash))).kind).to.equal('invalid');
         }
         const again = login({ openid: first.openid, nowMs: T0 + 5000 });
-        expect(await store.recordLogin(again)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
+        expect(await store.recordLogin(again)).to.deep.equal({
+          isNewUser: true,
+          sessionsEnded: 0,
+          unlinked: false,
+        });
         expect(await store.getUser(first.openid)).not.to.have.property('unionid');
       });
 
@@ -901,7 +929,11 @@ export function describeStoreContract(
         expect(await store.getBan(id, T0 + 59_999)).to.deep.equal({ untilMs: T0 + 60_000 });
         expect(await store.getBan(id, T0 + 60_000)).to.equal(null);
         const after = login({ openid: id, nowMs: T0 + 60_000 });
-        expect(await store.recordLogin(after)).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
+        expect(await store.recordLogin(after)).to.deep.equal({
+          isNewUser: true,
+          sessionsEnded: 0,
+          unlinked: false,
+        });
       });
 
       it('is lifted by liftBan, which answers whether there was one, and replaced by a new one', async () => {

@@ -351,7 +351,7 @@ describe('RedisStore', () => {
     await store.acquireLock('wechat-access-token', 'owner', 15_000);
     expect(await keysUnder(admin, prefix)).to.deep.equal([
       keys.lock('wechat-access-token'),
-      keys.wechatAccessToken,
+      keys.wechatAccessToken(undefined),
     ]);
     expect(await admin.pttl(keys.wechatAccessToken(undefined))).to.be.within(6_990_000, 7_000_000);
     expect(await admin.pttl(keys.lock('wechat-access-token'))).to.be.within(14_000, 15_000);
@@ -390,7 +390,11 @@ describe('RedisStore', () => {
     // As a maxmemory policy would.
     await admin.del(keys.family(first.familyId));
     const third = login({ openid: first.openid, maxSessions: 2 });
-    expect(await store.recordLogin(third)).to.deep.equal({ isNewUser: false, sessionsEnded: 0 });
+    expect(await store.recordLogin(third)).to.deep.equal({
+      isNewUser: false,
+      sessionsEnded: 0,
+      unlinked: false,
+    });
     expect((await admin.zrange(keys.sessions, 0, -1)).sort()).to.deep.equal(
       [second.familyId, third.familyId].sort(),
     );
@@ -644,7 +648,11 @@ describe('RedisStore', () => {
         }
       }
       // The restarted server holds no scripts: the client loads them again by itself.
-      expect(await outageStore.recordLogin(login())).to.deep.equal({ isNewUser: true, sessionsEnded: 0 });
+      expect(await outageStore.recordLogin(login())).to.deep.equal({
+        isNewUser: true,
+        sessionsEnded: 0,
+        unlinked: false,
+      });
     });
   });
 });

@@ -45,7 +45,7 @@ const loginRoute = declareRoute({
         .regex(APPID_PATTERN, 'must be an AppID such as wx1234567890abcdef')
         .meta({
           description:
-            "The app the code is from (the mini-program SDK sends wx.getAccountInfoSync().miniProgram.appId). May be left out only when exactly one mini-program app is configured; a mobile App always sends it.",
+            'The app the code is from (the mini-program SDK sends wx.getAccountInfoSync().miniProgram.appId). May be left out only when exactly one mini-program app is configured; a mobile App always sends it.',
         })
         .optional(),
       device: z

@@ -1,10 +1,13 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type Koa from 'koa';
 import supertest from 'supertest';
 import type { AppDirectory } from '../../src/config/apps.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { buildDeps } from '../../src/deps.js';
-import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { createEmulator, type EmulatedAppOptions, type Emulator } from '../../src/emulator/index.js';
 import { createApp } from '../../src/http/index.js';
 import { createLogger, ManualClock } from '../../src/lib/index.js';
 import type { Metrics } from '../../src/metrics/index.js';
@@ -27,8 +30,12 @@ export interface Harness {
   /** Every log line the app wrote, as text. */
   logs: string[];
   redis?: { server: RedisServer; prefix: string; client: ReturnType<typeof connectRedis> };
-  /** A wx.login() on the emulator, then POST /auth/login: the token response. */
-  login(openid?: string): Promise<LoginResult>;
+  /**
+   * A wx.login() on the emulator (or an App's WeChat login, for a mobile app), then POST /auth/login:
+   * the token response. `appid`: the app to log in through, sent in the body; default none sent (the
+   * only mini-program's).
+   */
+  login(openid?: string, appid?: string): Promise<LoginResult>;
   close(): Promise<void>;
 }
 
@@ -69,20 +76,33 @@ export interface HarnessOptions {
   peer?: Harness;
   /** The emulated mini-program's AppID; default: a random one. */
   appid?: string;
+  /**
+   * Several apps: the emulator serves them and the service is configured with them through
+   * WECHAT_APPS_FILE (each entry's `audience`, `claims`, `redirect_uris` go into the file as given).
+   */
+  apps?: Array<EmulatedAppOptions & { audience?: string | string[]; claims?: string[]; redirect_uris?: string[] }>;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const peer = options.peer;
   const clock = peer?.clock ?? new ManualClock(Date.now());
+  const emulatedApps = options.apps?.map(({ audience: _a, claims: _c, redirect_uris: _r, ...app }) => app);
   const emulator =
-    peer?.emulator ?? createEmulator({ clock, ...(options.appid ? { appid: options.appid } : {}) });
+    peer?.emulator ??
+    createEmulator({
+      clock,
+      ...(options.appid ? { appid: options.appid } : {}),
+      ...(emulatedApps ? { apps: emulatedApps } : {}),
+    });
   if (!peer) await emulator.listen(0, '127.0.0.1');
+  const appsFile = options.apps ? writeAppsFile(options.apps, emulator) : undefined;
   // Rate limits are off unless a test sets them: every test logs in from 127.0.0.1. The emulator comes
   // in as the WeChat API a deployment configures: a real Redis beside no credentials is refused.
   const env: Record<string, string> = {
     LOG_LEVEL: 'info',
-    WECHAT_APPID: emulator.appid,
-    WECHAT_SECRET: emulator.secret,
+    ...(appsFile
+      ? { WECHAT_APPS_FILE: appsFile }
+      : { WECHAT_APPID: emulator.appid, WECHAT_SECRET: emulator.secret }),
     WECHAT_API_BASE: emulator.url,
     ...NO_RATE_LIMITS,
     ...options.env,
@@ -120,9 +140,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     metrics,
     logs,
     ...(redis ? { redis } : {}),
-    async login(openid) {
-      const { code } = emulator.login(openid);
-      const response = await http.post('/auth/login').send({ code }).expect(200);
+    async login(openid, appid) {
+      const { code } = emulator.login(openid, appid === undefined ? {} : { appid });
+      const response = await http
+        .post('/auth/login')
+        .send(appid === undefined ? { code } : { code, appid })
+        .expect(200);
       return response.body as LoginResult;
     },
     /** Fails when a WeChat fault the test armed was never hit: the test did not test what it says. */
@@ -132,6 +155,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       } finally {
         await deps.close();
         await redis?.client.quit();
+        if (appsFile) rmSync(dirname(appsFile), { recursive: true, force: true });
         if (!peer) await emulator.close();
       }
     },
@@ -153,4 +177,24 @@ export function harnessForEachTest(options: HarnessOptions, use: (h: Harness) =>
     current = undefined;
     await closing?.close();
   });
+}
+
+/** The apps file a deployment would write for the emulator's apps (secrets inline: a test's own). */
+function writeAppsFile(apps: NonNullable<HarnessOptions['apps']>, emulator: Emulator): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wxauth-apps-'));
+  const file = join(dir, 'apps.json');
+  const entries = emulator.apps.map((app, i) => {
+    const { audience, claims, redirect_uris } = apps[i] ?? {};
+    return {
+      appid: app.appid,
+      kind: app.kind,
+      secret: app.secret,
+      name: app.name,
+      ...(audience === undefined ? {} : { audience }),
+      ...(claims === undefined ? {} : { claims }),
+      ...(redirect_uris === undefined ? {} : { redirect_uris }),
+    };
+  });
+  writeFileSync(file, JSON.stringify({ apps: entries }), { mode: 0o600 });
+  return file;
 }

@@ -41,10 +41,13 @@ export async function buildDeps(config: Config, overrides: DepsOverrides = {}): 
 
   let emulator: Emulator | undefined;
   let apiBase: string;
+  // WeChat's browser login pages: the emulator serves them too when it stands in for WeChat.
+  let openBase: string = config.wechat.openBase;
   let appList: readonly WechatApp[];
   if (config.wechat.mode === 'emulator') {
     emulator = createEmulator({ clock, apps: zeroConfigApps() });
     apiBase = await emulator.listen(0, '127.0.0.1');
+    openBase = apiBase;
     appList = emulator.apps.map((app) => ({
       ...app,
       audience: [config.tokens.audience],
@@ -94,6 +97,7 @@ export async function buildDeps(config: Config, overrides: DepsOverrides = {}): 
     rateLimitBackend,
     apps,
     wechat,
+    openBase,
     emulator,
     async close() {
       await store.close();

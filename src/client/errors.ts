@@ -2,6 +2,8 @@
 export type ServiceErrorCode =
   | 'invalid_request'
   | 'invalid_grant'
+  | 'invalid_client'
+  | 'unsupported_grant_type'
   | 'invalid_token'
   | 'decrypt_failed'
   | 'invalid_open_data'

@@ -10,6 +10,8 @@ interface WechatCallSettings {
   timeoutMs: number;
   breakerThreshold: number;
   breakerCooldownMs: number;
+  /** WECHAT_OPEN_BASE: WeChat's browser login pages (buildDeps uses the emulator's URL in emulator mode). */
+  openBase: string;
 }
 
 /**
@@ -227,6 +229,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     timeoutMs: get('WECHAT_TIMEOUT_MS'),
     breakerThreshold: get('WECHAT_BREAKER_THRESHOLD'),
     breakerCooldownMs: get('WECHAT_BREAKER_COOLDOWN_MS'),
+    openBase: get('WECHAT_OPEN_BASE'),
   };
   const qrAsked = values.has('QR_LOGIN_APPID') ? get('QR_LOGIN_APPID') : undefined;
   let wechat: WechatSettings;

@@ -157,6 +157,12 @@ export const SETTINGS = [
     schema: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, '')),
   },
   {
+    name: 'WECHAT_OPEN_BASE',
+    default: 'https://open.weixin.qq.com',
+    doc: "Base URL of WeChat's browser login pages (`/connect/oauth2/authorize` for official accounts, `/connect/qrconnect` for websites), where GET /oauth/authorize sends the browser. With the built-in emulator, the emulator's own URL is used instead.",
+    schema: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, '')),
+  },
+  {
     name: 'WECHAT_EMULATOR',
     default: 'none: on only when nothing real is configured',
     doc: 'The built-in WeChat emulator and /demo. Unset, they run when no WeChat credentials (nor WECHAT_APPS_FILE) are set and none of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS, JWT_SIGNING_KEYS_FILE, SESSION_KEY_ENCRYPTION_KEYS is; real parts without credentials stop start-up. `1` runs them beside real parts (a shared development setup; refused in production and with WeChat credentials or WECHAT_APPS_FILE); `0` never runs them.',

@@ -7,6 +7,8 @@ import { z } from 'zod';
 export const ERROR_CODES = [
   'invalid_request',
   'invalid_grant',
+  'invalid_client',
+  'unsupported_grant_type',
   'invalid_token',
   'decrypt_failed',
   'invalid_open_data',
@@ -81,6 +83,15 @@ export class PayloadTooLarge extends AppError {
 }
 
 export class InvalidGrant extends contractError(400, 'invalid_grant') {}
+
+/**
+ * RFC 6749 §5.2 at POST /oauth/token: a client_id that is no browser app of this service. 401, as §5.2
+ * allows; no WWW-Authenticate, since the clients are public and authenticate with nothing.
+ */
+export class InvalidClient extends contractError(401, 'invalid_client') {}
+
+/** RFC 6749 §5.2 at POST /oauth/token: a grant_type other than authorization_code and refresh_token. */
+export class UnsupportedGrantType extends contractError(400, 'unsupported_grant_type') {}
 
 /**
  * RFC 6750 §3.1: `missing` means no credentials were sent at all, which is answered without an

@@ -47,6 +47,11 @@ export interface AppDeps {
   apps: AppDirectory;
   /** Each app's WeChat client, by appid. */
   wechat: ReadonlyMap<string, WechatClient>;
+  /**
+   * WeChat's browser login pages (/connect/oauth2/authorize, /connect/qrconnect); default
+   * config.wechat.openBase (buildDeps gives the emulator's URL in emulator mode).
+   */
+  openBase?: string | undefined;
   keys: KeySet;
   clock: Clock;
   logger: Logger;

@@ -126,6 +126,25 @@ export class EncryptingStore implements Store.SessionStore {
     return this.inner.releaseLoginCode(codeHash);
   }
   /** Nothing secret: a poll token is kept only as its hash. */
+  putAuthorizationRequest(
+    stateHash: string,
+    request: Store.AuthorizationRequest,
+    ttlMs: number,
+  ): Promise<void> {
+    return this.inner.putAuthorizationRequest(stateHash, request, ttlMs);
+  }
+  takeAuthorizationRequest(stateHash: string): Promise<Store.AuthorizationRequest | null> {
+    return this.inner.takeAuthorizationRequest(stateHash);
+  }
+  putAuthorizationCode(codeHash: string, grant: Store.AuthorizationGrant, keepMs: number): Promise<void> {
+    return this.inner.putAuthorizationCode(codeHash, grant, keepMs);
+  }
+  redeemAuthorizationCode(codeHash: string, nowMs: number): Promise<Store.CodeRedemption> {
+    return this.inner.redeemAuthorizationCode(codeHash, nowMs);
+  }
+  recordCodeSession(codeHash: string, openid: string, familyId: string): Promise<boolean> {
+    return this.inner.recordCodeSession(codeHash, openid, familyId);
+  }
   webLogins(): WebLoginStore {
     return this.inner.webLogins();
   }

@@ -56,6 +56,10 @@ export function appKeys(prefix: string) {
     webLogin: (ticket: string) => `${prefix}qr:${ticket}`,
     /** Pub/sub channel (not a key), under the tickets' prefix: {@link APP_KEY_LAYOUT.webLogin}. */
     webLoginChannel: `${prefix}qr`,
+    /** {@link APP_KEY_LAYOUT.authorizationRequest} */
+    authorizationRequest: (stateHash: string) => `${prefix}oa:${stateHash}`,
+    /** {@link APP_KEY_LAYOUT.authorizationCode} */
+    authorizationCode: (codeHash: string) => `${prefix}oc:${codeHash}`,
   };
 }
 
@@ -170,6 +174,20 @@ export const APP_KEY_LAYOUT = {
     ttl: "10 minutes past the ticket's expiry",
     holds:
       "a [web login](sdks.md#web-login-by-scanning-a-mini-program-code)'s ticket: `p` the poll token's SHA-256 (never the token), `s` its status, `c`/`e` created and expires (ms), `a`/`u` the browser's address and user agent, `m` the two digits the website shows and `h` the three choices the phone offers (number matching), `o` the openid that scanned it, `i` the session (family id) that confirmed it, `r`/`d` the delivered token response sealed under a key derived from the poll token (AES-256-GCM; no token in clear) and when (ms); `wxauth:qr` is also the pub/sub channel of ticket changes (the ticket id)",
+  },
+  authorizationRequest: {
+    key: 'wxauth:oa:<sha256 of the state>',
+    type: 'string',
+    ttl: '10 minutes',
+    holds:
+      "a browser login (GET /oauth/authorize) waiting for WeChat's redirect back, under the SHA-256 of the state wxauth gave WeChat (never the state): JSON of the client's `clientId`, `redirectUri`, `clientState`, `codeChallenge` (PKCE S256), `nonce`, `scope` and `createdAtMs`; taken and deleted in one step by the callback",
+  },
+  authorizationCode: {
+    key: 'wxauth:oc:<sha256 of the code>',
+    type: 'hash',
+    ttl: "the code's 60 s and 5 minutes more (a replay is still known)",
+    holds:
+      'an authorization code of GET /oauth/callback, under its SHA-256 (never the code): `g` JSON of its grant (client, redirect URI, PKCE challenge, nonce, scope, openid, unionid, auth time), `e` its expiry (ms), `o` the openid, `u` 1 once redeemed, `f` the session (family id) the redemption opened, `r` 1 once presented again (that session is ended)',
   },
   revocationLog: {
     key: 'wxauth:rv',

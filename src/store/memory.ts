@@ -40,6 +40,16 @@ export class MemoryStore implements Store.SessionStore {
   private readonly locks = new Map<string, { owner: string; untilMs: number }>();
   /** codeHash → '' (pending) or the sealed result; `untilMs` is real time, as for locks. */
   private readonly loginCodes = new Map<string, { value: string; untilMs: number }>();
+  /** stateHash → request; `untilMs` is real time, as for locks. */
+  private readonly authorizationRequests = new Map<
+    string,
+    { request: Store.AuthorizationRequest; untilMs: number }
+  >();
+  /** codeHash → grant and its redemption; `untilMs` is real time, as for locks. */
+  private readonly authorizationCodes = new Map<
+    string,
+    { grant: Store.AuthorizationGrant; used: boolean; familyId?: string; replayed: boolean; untilMs: number }
+  >();
   private readonly tickets = new MemoryWebLoginStore();
   private readonly bans = new Map<string, Store.Ban>();
   private readonly watchers: Store.RevocationWatcher[] = [];
@@ -348,6 +358,70 @@ export class MemoryStore implements Store.SessionStore {
   async releaseLoginCode(codeHash: string): Promise<void> {
     this.enter();
     if (this.loginCodes.get(codeHash)?.value === '') this.loginCodes.delete(codeHash);
+  }
+
+  async putAuthorizationRequest(
+    stateHash: string,
+    request: Store.AuthorizationRequest,
+    ttlMs: number,
+  ): Promise<void> {
+    this.enter();
+    this.sweepOAuth();
+    const untilMs = Date.now() + Math.max(Math.round(ttlMs), 1);
+    this.authorizationRequests.set(stateHash, { request: { ...request }, untilMs });
+  }
+
+  async takeAuthorizationRequest(stateHash: string): Promise<Store.AuthorizationRequest | null> {
+    this.enter();
+    const kept = this.authorizationRequests.get(stateHash);
+    this.authorizationRequests.delete(stateHash);
+    return kept !== undefined && kept.untilMs > Date.now() ? { ...kept.request } : null;
+  }
+
+  async putAuthorizationCode(
+    codeHash: string,
+    grant: Store.AuthorizationGrant,
+    keepMs: number,
+  ): Promise<void> {
+    this.enter();
+    this.sweepOAuth();
+    const untilMs = Date.now() + Math.max(Math.round(keepMs), 1);
+    this.authorizationCodes.set(codeHash, { grant: { ...grant }, used: false, replayed: false, untilMs });
+  }
+
+  async redeemAuthorizationCode(codeHash: string, nowMs: number): Promise<Store.CodeRedemption> {
+    this.enter();
+    const kept = this.authorizationCodes.get(codeHash);
+    if (kept === undefined || kept.untilMs <= Date.now()) return { kind: 'unknown' };
+    if (kept.used) {
+      kept.replayed = true;
+      const { openid } = kept.grant;
+      return kept.familyId === undefined
+        ? { kind: 'replayed', openid }
+        : { kind: 'replayed', openid, familyId: kept.familyId };
+    }
+    if (nowMs >= kept.grant.expiresAtMs) return { kind: 'expired' };
+    kept.used = true;
+    return { kind: 'fresh', grant: { ...kept.grant } };
+  }
+
+  async recordCodeSession(codeHash: string, _openid: string, familyId: string): Promise<boolean> {
+    this.enter();
+    const kept = this.authorizationCodes.get(codeHash);
+    if (kept === undefined || !kept.used) return false;
+    kept.familyId = familyId;
+    return kept.replayed;
+  }
+
+  /** Forgets the flows past their time; run on writes, so the maps stay as small as the live flows. */
+  private sweepOAuth(): void {
+    const now = Date.now();
+    for (const [key, kept] of this.authorizationRequests) {
+      if (kept.untilMs <= now) this.authorizationRequests.delete(key);
+    }
+    for (const [key, kept] of this.authorizationCodes) {
+      if (kept.untilMs <= now) this.authorizationCodes.delete(key);
+    }
   }
 
   webLogins(): WebLoginStore {

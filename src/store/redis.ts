@@ -17,11 +17,15 @@ import {
   LIST_SESSIONS,
   LOG_REVOCATIONS,
   MARK_LINKED,
+  PUT_AUTHORIZATION_CODE,
+  RECORD_CODE_SESSION,
   RECORD_LOGIN,
+  REDEEM_AUTHORIZATION_CODE,
   RELEASE_LOCK,
   RELEASE_LOGIN_CODE,
   RESTART_GRACE,
   ROTATE_REFRESH,
+  TAKE_AUTHORIZATION_REQUEST,
 } from './scripts.js';
 import { StallGuard } from './stall-guard.js';
 import type * as Store from './types.js';
@@ -133,6 +137,10 @@ interface ScriptCommands {
   wxauthAcquireLock(key: string, deadline: string, owner: string, ttlMs: string): Promise<number>;
   wxauthClaimLoginCode(key: string, deadline: string, ttlMs: string): Promise<string | null>;
   wxauthReleaseLoginCode(key: string): Promise<number>;
+  wxauthTakeAuthorizationRequest(key: string, deadline: string): Promise<string | null>;
+  wxauthPutAuthorizationCode(...keysAndArgs: string[]): Promise<number>;
+  wxauthRedeemAuthorizationCode(key: string, deadline: string, nowMs: string): Promise<string[]>;
+  wxauthRecordCodeSession(key: string, deadline: string, familyId: string): Promise<number>;
 }
 
 /**
@@ -229,6 +237,16 @@ export class RedisStore implements Store.SessionStore {
     redis.defineCommand('wxauthAcquireLock', { numberOfKeys: 1, lua: ACQUIRE_LOCK });
     redis.defineCommand('wxauthClaimLoginCode', { numberOfKeys: 1, lua: CLAIM_LOGIN_CODE });
     redis.defineCommand('wxauthReleaseLoginCode', { numberOfKeys: 1, lua: RELEASE_LOGIN_CODE });
+    redis.defineCommand('wxauthTakeAuthorizationRequest', {
+      numberOfKeys: 1,
+      lua: TAKE_AUTHORIZATION_REQUEST,
+    });
+    redis.defineCommand('wxauthPutAuthorizationCode', { numberOfKeys: 1, lua: PUT_AUTHORIZATION_CODE });
+    redis.defineCommand('wxauthRedeemAuthorizationCode', {
+      numberOfKeys: 1,
+      lua: REDEEM_AUTHORIZATION_CODE,
+    });
+    redis.defineCommand('wxauthRecordCodeSession', { numberOfKeys: 1, lua: RECORD_CODE_SESSION });
     this.scripts = redis as unknown as ScriptCommands;
     const log = appKeys(this.prefix).revocationLog;
     this.feed = new RevocationFeed(
@@ -586,6 +604,57 @@ export class RedisStore implements Store.SessionStore {
 
   async releaseLoginCode(codeHash: string): Promise<void> {
     await this.call(() => this.scripts.wxauthReleaseLoginCode(appKeys(this.prefix).loginCode(codeHash)));
+  }
+
+  async putAuthorizationRequest(
+    stateHash: string,
+    request: Store.AuthorizationRequest,
+    ttlMs: number,
+  ): Promise<void> {
+    const key = appKeys(this.prefix).authorizationRequest(stateHash);
+    const ttl = Math.max(Math.round(ttlMs), 1);
+    await this.call(() => this.redis.set(key, JSON.stringify(request), 'PX', ttl));
+  }
+
+  async takeAuthorizationRequest(stateHash: string): Promise<Store.AuthorizationRequest | null> {
+    const key = appKeys(this.prefix).authorizationRequest(stateHash);
+    const kept = await this.call(() => this.scripts.wxauthTakeAuthorizationRequest(key, this.deadline()));
+    return kept === null ? null : (JSON.parse(kept) as Store.AuthorizationRequest);
+  }
+
+  async putAuthorizationCode(
+    codeHash: string,
+    grant: Store.AuthorizationGrant,
+    keepMs: number,
+  ): Promise<void> {
+    const key = appKeys(this.prefix).authorizationCode(codeHash);
+    await this.call(() =>
+      this.scripts.wxauthPutAuthorizationCode(
+        key,
+        this.deadline(),
+        JSON.stringify(grant),
+        String(Math.floor(grant.expiresAtMs)),
+        grant.openid,
+        String(Math.max(Math.round(keepMs), 1)),
+      ),
+    );
+  }
+
+  async redeemAuthorizationCode(codeHash: string, nowMs: number): Promise<Store.CodeRedemption> {
+    const key = appKeys(this.prefix).authorizationCode(codeHash);
+    const [kind, first, second] = await this.call(() =>
+      this.scripts.wxauthRedeemAuthorizationCode(key, this.deadline(), String(Math.floor(nowMs))),
+    );
+    if (kind === 'fresh') return { kind, grant: JSON.parse(first ?? '') as Store.AuthorizationGrant };
+    if (kind === 'replayed') return { kind, openid: first ?? '', ...(second ? { familyId: second } : {}) };
+    return { kind: kind === 'expired' ? 'expired' : 'unknown' };
+  }
+
+  async recordCodeSession(codeHash: string, _openid: string, familyId: string): Promise<boolean> {
+    const key = appKeys(this.prefix).authorizationCode(codeHash);
+    return (
+      (await this.call(() => this.scripts.wxauthRecordCodeSession(key, this.deadline(), familyId))) === 1
+    );
   }
 
   /**

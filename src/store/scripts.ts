@@ -463,3 +463,58 @@ export const RELEASE_LOGIN_CODE = `
 if redis.call('GET', KEYS[1]) == '' then redis.call('DEL', KEYS[1]) end
 return 0
 `;
+
+/**
+ * KEYS: the authorization request's key. ARGV: deadline. GET and DEL in one step (GETDEL, behind the
+ * deadline: a take that runs after its caller gave up would spend the browser's state for nothing).
+ */
+export const TAKE_AUTHORIZATION_REQUEST = `${GUARDS}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'string')
+if refused then return refused end
+return redis.call('GETDEL', KEYS[1])
+`;
+
+/**
+ * KEYS: the code's key (layout: APP_KEY_LAYOUT.authorizationCode). ARGV: deadline, grant JSON, expiry
+ * ms, openid, keep ms. Replaces whatever was there (a code is 128 random bits: nothing is).
+ */
+export const PUT_AUTHORIZATION_CODE = `${GUARDS}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash')
+if refused then return refused end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'g', ARGV[2], 'e', ARGV[3], 'o', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+return 1
+`;
+
+/**
+ * KEYS: the code's key. ARGV: deadline, nowMs. Answers {'unknown'}, {'expired'}, {'fresh', grant JSON}
+ * (marked used) or {'replayed', openid, family id or ''} (marked replayed).
+ */
+export const REDEEM_AUTHORIZATION_CODE = `${GUARDS}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash')
+if refused then return refused end
+local v = redis.call('HMGET', KEYS[1], 'g', 'e', 'o', 'u', 'f')
+if not v[1] then return {'unknown'} end
+if v[4] == '1' then
+  redis.call('HSET', KEYS[1], 'r', '1')
+  return {'replayed', v[3] or '', v[5] or ''}
+end
+if tonumber(ARGV[2]) >= tonumber(v[2]) then return {'expired'} end
+redis.call('HSET', KEYS[1], 'u', '1')
+return {'fresh', v[1]}
+`;
+
+/**
+ * KEYS: the code's key. ARGV: deadline, family id. On a redeemed code, records the session it opened;
+ * answers 1 when the code was presented again meanwhile.
+ */
+export const RECORD_CODE_SESSION = `${GUARDS}
+local refused = check_deadline(ARGV[1]) or check_types(KEYS[1], 'hash')
+if refused then return refused end
+local v = redis.call('HMGET', KEYS[1], 'u', 'r')
+if v[1] ~= '1' then return 0 end
+redis.call('HSET', KEYS[1], 'f', ARGV[2])
+if v[2] == '1' then return 1 end
+return 0
+`;

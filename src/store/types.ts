@@ -224,10 +224,80 @@ export interface LoginCodes {
 }
 
 /**
- * Everything the service keeps, by concern; one adapter implements all of it on one connection. Callers
- * take the part they use (UserSessions, WechatTokenCache, Locks, LoginCodes).
+ * The browser login of official accounts and websites (auth/oauth.ts): wxauth as an OAuth 2.0
+ * authorization server. Only SHA-256 digests of the state and of the authorization code name the keys
+ * (base64url, chosen by the caller): a dump of the store gives no state to replay nor a code to redeem.
+ * Every method is one round trip; the two that consume are atomic against concurrent calls.
  */
-export interface SessionStore extends UserSessions, WechatTokenCache, Locks, LoginCodes {
+export interface OAuthFlows {
+  /**
+   * An authorization request waiting for WeChat's redirect back, under the digest of the state wxauth
+   * gave WeChat, for `ttlMs` (the store's own clock, like locks: it bounds how long a page may wait).
+   */
+  putAuthorizationRequest(stateHash: string, request: AuthorizationRequest, ttlMs: number): Promise<void>;
+  /** Takes the request and forgets it in the same step: of two concurrent takes one gets it, the other null. */
+  takeAuthorizationRequest(stateHash: string): Promise<AuthorizationRequest | null>;
+  /**
+   * An authorization code, under its digest, kept `keepMs` (the store's own clock) from now: its validity
+   * (`grant.expiresAtMs`, the caller's clock) and then some, so that a replay after expiry is still known.
+   */
+  putAuthorizationCode(codeHash: string, grant: AuthorizationGrant, keepMs: number): Promise<void>;
+  /**
+   * Redeems a code: the first redemption before `grant.expiresAtMs` (by `nowMs`) gets it `fresh` and
+   * marks it used, atomically (of concurrent redemptions exactly one is fresh); any later one gets
+   * `replayed` with the session recordCodeSession wrote, if any, and marks the code replayed. A code
+   * never used and past its expiry is `expired`; one not kept (never issued, or forgotten) `unknown`.
+   */
+  redeemAuthorizationCode(codeHash: string, nowMs: number): Promise<CodeRedemption>;
+  /**
+   * Records the session a fresh redemption opened, for a replay to end. Answers true when the code was
+   * replayed meanwhile (between the redemption and now): the caller ends that session itself.
+   */
+  recordCodeSession(codeHash: string, openid: string, familyId: string): Promise<boolean>;
+}
+
+/** What GET /oauth/authorize was asked, kept until WeChat sends the browser back. */
+export interface AuthorizationRequest {
+  clientId: string;
+  redirectUri: string;
+  /** The client's own state, given back with the code; absent when it sent none. */
+  clientState?: string;
+  /** PKCE S256 code_challenge (base64url SHA-256 of the verifier: no secret). */
+  codeChallenge: string;
+  nonce?: string;
+  /** The scopes asked (space-separated, as sent). */
+  scope: string;
+  /** Epoch ms, caller's clock. */
+  createdAtMs: number;
+}
+
+/** What an authorization code stands for, until POST /oauth/token redeems it. */
+export interface AuthorizationGrant {
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  nonce?: string;
+  scope: string;
+  openid: string;
+  unionid?: string;
+  /** When the person authenticated at WeChat (the callback), epoch ms: the ID token's auth_time. */
+  authTimeMs: number;
+  /** Epoch ms, caller's clock: redeemed at or after it, the code is `expired`. */
+  expiresAtMs: number;
+}
+
+export type CodeRedemption =
+  | { kind: 'fresh'; grant: AuthorizationGrant }
+  /** The code was redeemed before: `familyId` is the session it opened (once recorded), of `openid`. */
+  | { kind: 'replayed'; openid: string; familyId?: string }
+  | { kind: 'expired' }
+  | { kind: 'unknown' };
+
+/**
+ * Everything the service keeps, by concern; one adapter implements all of it on one connection. Callers
+ * take the part they use (UserSessions, WechatTokenCache, Locks, LoginCodes, OAuthFlows).
+ */
+export interface SessionStore extends UserSessions, WechatTokenCache, Locks, LoginCodes, OAuthFlows {
   /**
    * The tickets of web login by scanning a mini-program code, on the same connection (web-login.ts):
    * app keys, and a feed of their changes across instances. The same object on every call.

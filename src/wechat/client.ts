@@ -32,6 +32,16 @@ export interface OAuthExchangeResult {
   accessToken: string;
   /** The scopes the person granted, as WeChat lists them (comma-separated). */
   scope: string;
+  /**
+   * WeChat's `is_snapshotuser: 1`: the page was opened as a 朋友圈 snapshot (快照页), and the openid is a
+   * virtual one WeChat makes up for that view, no person's: never log it in.
+   */
+  snapshotUser?: true;
+}
+
+/** What sns/userinfo answers that wxauth uses: the person's unionid (the profile is left alone). */
+export interface SnsUserinfo {
+  unionid?: string;
 }
 
 export interface WechatClient {
@@ -41,6 +51,11 @@ export interface WechatClient {
    * of a browser login. No session_key comes of it. Errors are already the contract's.
    */
   exchangeOAuthCode(code: string): Promise<OAuthExchangeResult>;
+  /**
+   * sns/userinfo with the person's sns access_token (of an snsapi_userinfo or snsapi_login grant): the
+   * unionid an official account's exchange does not always give. Errors are already the contract's.
+   */
+  getSnsUserinfo(accessToken: string, openid: string): Promise<SnsUserinfo>;
   /** auth.code2Session: exchanges a wx.login() code. Errors are already the contract's. */
   code2Session(code: string): Promise<Code2SessionResult>;
   /**
@@ -267,7 +282,7 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     } catch (error) {
       throw oauthCodeError(error, logger);
     }
-    const { openid, unionid, access_token: accessToken, scope } = body;
+    const { openid, unionid, access_token: accessToken, scope, is_snapshotuser: snapshot } = body;
     if (typeof openid !== 'string' || !isOpenid(openid) || typeof accessToken !== 'string' || !accessToken) {
       throw badShape('sns/oauth2/access_token', 'a usable openid and access_token');
     }
@@ -276,7 +291,25 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
       accessToken,
       scope: typeof scope === 'string' ? scope : '',
       ...(typeof unionid === 'string' && unionid ? { unionid } : {}),
+      // 1 as WeChat documents it; "1" too, since a field of this API has come as a string before.
+      ...(snapshot === 1 || snapshot === '1' ? { snapshotUser: true as const } : {}),
     };
+  }
+
+  async function getSnsUserinfo(accessToken: string, openid: string): Promise<SnsUserinfo> {
+    let body: Record<string, unknown>;
+    try {
+      body = await transport.call({
+        api: 'sns_userinfo',
+        method: 'GET',
+        path: 'sns/userinfo',
+        searchParams: { access_token: accessToken, openid, lang: 'en' },
+      });
+    } catch (error) {
+      throw toAppError(error, logger);
+    }
+    const { unionid } = body;
+    return typeof unionid === 'string' && unionid ? { unionid } : {};
   }
 
   async function getUnlimitedWxacode(code: WxacodeRequest): Promise<WxacodePicture> {
@@ -316,6 +349,7 @@ export function createWechatClient(options: WechatClientOptions): WechatClient {
     appid,
     code2Session,
     exchangeOAuthCode,
+    getSnsUserinfo,
     getPhoneNumber,
     checkSessionKey,
     diagnoseSessionKey,

@@ -3,7 +3,7 @@ import { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { type Accounts, createAccounts } from '../auth/accounts.js';
-import { createLogin, createOpenData, createWebLogin } from '../auth/index.js';
+import { createLogin, createOAuth, createOpenData, createWebLogin } from '../auth/index.js';
 import type { AppDirectory } from '../config/apps.js';
 import type { Config } from '../config/index.js';
 import type { EmulatorControl } from '../emulator/index.js';
@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics/index.js';
 import type { SessionStore } from '../store/index.js';
 import {
   createAccessTokens,
+  createIdTokens,
   createRevocations,
   createSessions,
   type KeySet,
@@ -36,7 +37,7 @@ import { authRoutes } from './routes/auth.js';
 import { demoRoutes } from './routes/demo.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { healthRoutes } from './routes/health.js';
-import { oauthRoutes } from './routes/oauth.js';
+import { oauthCors, oauthRoutes } from './routes/oauth.js';
 import { qrRoutes } from './routes/qr.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { wechatRoutes } from './routes/wechat.js';
@@ -138,7 +139,32 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       return subject === undefined ? undefined : `${subject.sub}:${subject.sid ?? '-'}`;
     }),
   ];
-  oauthRoutes(router, { publicUrl: config.publicUrl, issuer: config.tokens.issuer, keys });
+  oauthRoutes(router, {
+    publicUrl: config.publicUrl,
+    issuer: config.tokens.issuer,
+    keys,
+    access,
+    // The browser login of official accounts and websites, on the same Sessions as every other login:
+    // no second token system (see auth/oauth.ts for why not oidc-provider).
+    oauth: createOAuth({
+      apps,
+      wechat,
+      store,
+      sessions,
+      idTokens: createIdTokens({ keys, clock, issuer: config.tokens.issuer, ttlS: config.tokens.accessTtlS }),
+      clock,
+      logger,
+      issuer: config.tokens.issuer,
+      publicUrl: config.publicUrl,
+      openBase: deps.openBase ?? config.wechat.openBase,
+      onRevoked: (count) => metrics.observeRevocation('reuse', count),
+    }),
+    limits: {
+      // Each authorization request is a login started; each token request a login or a refresh.
+      browser: [rateLimit('login_ip', limits.loginPerIp, backend, client.bucket)],
+      token: [rateLimit('refresh_ip', limits.refreshPerIp, backend, client.bucket)],
+    },
+  });
   authRoutes(router, {
     login: createLogin({
       wechat,
@@ -198,6 +224,8 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   const methods = [...new Set(router.stack.flatMap((layer) => layer.methods))];
   app.use(errorResponder(metrics, { methods }));
   app.use(forwardAuthRoutes(access)); // reads no body: ahead of the body reader
+  // Ahead of the router, so that a preflight is answered and errors carry the header too.
+  app.use(oauthCors(apps));
   app.use(bodyReader(config.http.bodyLimitBytes));
   app.use(router.routes());
   // Not `throw`: the router's errors carry no Allow; errorResponder answers its bare 405 and 501.

@@ -7,7 +7,7 @@ import { answerSchemaOf, pathsOf } from './declare.js';
 import { AUTH_ROUTES } from './routes/auth.js';
 import { FORWARD_AUTH_ROUTES } from './routes/forward-auth.js';
 import { HEALTH_ROUTES } from './routes/health.js';
-import { Discovery, OAUTH_ROUTES } from './routes/oauth.js';
+import { Discovery, OAUTH_ROUTES, OAuthTokenAnswer } from './routes/oauth.js';
 import { QR_ROUTES } from './routes/qr.js';
 import { SESSION_ROUTES, SessionsAnswer } from './routes/sessions.js';
 import { WECHAT_ROUTES } from './routes/wechat.js';
@@ -50,6 +50,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
         WebLoginRequest: answerSchemaOf(WebLoginRequest),
         WebLoginPoll: answerSchemaOf(WebLoginPoll),
         Discovery: answerSchemaOf(Discovery),
+        OAuthTokenResponse: answerSchemaOf(OAuthTokenAnswer),
       },
     },
     paths: pathsOf([

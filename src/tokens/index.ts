@@ -5,6 +5,7 @@ export {
   type IssuedAccessToken,
   type VerifiedAccessToken,
 } from './access.js';
+export { createIdTokens, type IdTokenClaims, type IdTokens } from './id-token.js';
 export {
   addNextKey,
   generateEphemeralKeySet,

@@ -70,19 +70,22 @@ function whatOf(operation: Operation): string {
 }
 
 function answersOf(operation: Operation): string {
-  return Object.entries(operation.responses)
-    .filter(([status]) => status.startsWith('2'))
-    .map(([status, response]) => {
-      const content = Object.entries(response.content ?? {})[0];
-      const shape =
-        content === undefined
-          ? ''
-          : content[0] === 'application/json'
-            ? shapeOf(content[1].schema)
-            : content[0];
-      return `${[status, shape].filter((part) => part !== '').join(' ')}: ${response.description}`;
-    })
-    .join('; ');
+  return (
+    Object.entries(operation.responses)
+      // A redirect is a success of the browser routes (GET /oauth/authorize, /oauth/callback).
+      .filter(([status]) => status.startsWith('2') || status.startsWith('3'))
+      .map(([status, response]) => {
+        const content = Object.entries(response.content ?? {})[0];
+        const shape =
+          content === undefined
+            ? ''
+            : content[0] === 'application/json'
+              ? shapeOf(content[1].schema)
+              : content[0];
+        return `${[status, shape].filter((part) => part !== '').join(' ')}: ${response.description}`;
+      })
+      .join('; ')
+  );
 }
 
 /** One row a route: a route that answers several methods alike (forward auth) is one row. */

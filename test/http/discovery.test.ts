@@ -25,13 +25,13 @@ describe('discovery documents', () => {
       expect(res.body).to.deep.include({
         issuer: iss,
         jwks_uri: 'https://auth.example.com/.well-known/jwks.json',
-        token_endpoint: 'https://auth.example.com/auth/refresh',
-        grant_types_supported: ['refresh_token'],
+        token_endpoint: 'https://auth.example.com/oauth/token',
+        grant_types_supported: ['authorization_code', 'refresh_token'],
         token_endpoint_auth_methods_supported: ['none'],
         id_token_signing_alg_values_supported: ['ES256'],
-        subject_types_supported: ['public'],
+        subject_types_supported: ['pairwise'],
       });
-      expect(res.body.response_types_supported).to.be.an('array');
+      expect(res.body.response_types_supported).to.deep.equal(['code']);
       expect(res.body.claims_supported).to.include.members(['iss', 'aud', 'sub', 'client_id', 'exp', 'sid']);
     }
     const [oidc, oauth] = await Promise.all(DOCUMENTS.map((path) => h.http.get(path)));

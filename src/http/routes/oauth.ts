@@ -39,7 +39,7 @@ export type Discovery = z.infer<typeof Discovery>;
 
 /** POST /oauth/token's answer: the session's tokens and, with scope openid, an ID token. */
 export const OAuthTokenAnswer = z.object({
-  ...TokenResponse.shape,
+  ...TokenResponse.omit({ is_new_user: true }).shape,
   id_token: z
     .string()
     .optional()
@@ -62,7 +62,11 @@ const authorizationServerRoute = declareRoute({
   path: '/.well-known/oauth-authorization-server',
 });
 
-const described = (description: string) => z.string().optional().meta({ description });
+const described = (description: string, example: string) =>
+  z
+    .string()
+    .optional()
+    .meta({ description, examples: [example] });
 
 /**
  * The page a browser gets instead of a redirect, and the redirects themselves. The query is documented
@@ -89,16 +93,23 @@ const authorizeRoute = declareRoute({
   description:
     "Sends the browser on to WeChat's authorization page (official account: /connect/oauth2/authorize; website: /connect/qrconnect), which comes back to /oauth/callback. A client_id that is no official_account or website app, or a redirect_uri not registered for it exactly, answers a 400 page and never redirects; any other bad parameter redirects back with error=invalid_request (or unsupported_response_type), state and iss.",
   query: z.object({
-    response_type: described('code'),
-    client_id: described("The official account's or website's appid."),
-    redirect_uri: described('Exactly one of the app’s redirect_uris.'),
-    state: described('Given back with the code.'),
-    code_challenge: described('BASE64URL(SHA256(code_verifier)), 43 characters.'),
-    code_challenge_method: described('S256 (plain is refused).'),
+    response_type: described('code', 'code'),
+    client_id: described("The official account's or website's appid.", 'wx1234567890abcdef'),
+    redirect_uri: described(
+      'Exactly one of the app’s redirect_uris.',
+      'https://shop.example.com/auth/callback',
+    ),
+    state: described('Given back with the code.', 'af0ifjsldkj'),
+    code_challenge: described(
+      'BASE64URL(SHA256(code_verifier)), 43 characters.',
+      'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    ),
+    code_challenge_method: described('S256 (plain is refused).', 'S256'),
     scope: described(
       'Space-separated: openid for an ID token; snsapi_userinfo (official account) asks WeChat for the unionid.',
+      'openid snsapi_userinfo',
     ),
-    nonce: described('Echoed in the ID token.'),
+    nonce: described('Echoed in the ID token.', 'n-0S6_WzA2Mj'),
   }),
   responses: browserAnswers,
 });
@@ -111,21 +122,46 @@ const callbackRoute = declareRoute({
   description:
     "Exchanges WeChat's code (sns/oauth2/access_token, and sns/userinfo for the unionid where needed) and redirects to the client's redirect_uri with code (single use, 60 s), state and iss; a refusal at WeChat, or a 朋友圈 snapshot page, with error=access_denied. An unknown or already used state answers a 400 page and never redirects.",
   query: z.object({
-    code: described("WeChat's code; absent when the person refused."),
-    state: described('The state wxauth gave WeChat.'),
+    code: described("WeChat's code; absent when the person refused.", '061Ab2ll2Lw5Yd4Cnwll2RVcAr1Ab2lG'),
+    state: described(
+      'The state wxauth gave WeChat.',
+      '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    ),
   }),
   responses: browserAnswers,
 });
 
 /** The token request, documented; the flow checks it (RFC 6749 §5.2's error codes). */
-const TokenRequest = z.object({
-  grant_type: z.enum(['authorization_code', 'refresh_token']),
-  code: described('authorization_code: the code of the redirect.'),
-  redirect_uri: described('authorization_code: the redirect_uri of the authorization request.'),
-  client_id: described('authorization_code: the appid.'),
-  code_verifier: described('authorization_code: the PKCE verifier (43 to 128 characters).'),
-  refresh_token: described('refresh_token: the session’s refresh token (it rotates).'),
-});
+const TokenRequest = z
+  .object({
+    grant_type: z.enum(['authorization_code', 'refresh_token']),
+    code: described('authorization_code: the code of the redirect.', 'SplxlOBeZQQYbYS6WxSbIA'),
+    redirect_uri: described(
+      'authorization_code: the redirect_uri of the authorization request.',
+      'https://shop.example.com/auth/callback',
+    ),
+    client_id: described('authorization_code: the appid.', 'wx1234567890abcdef'),
+    code_verifier: described(
+      'authorization_code: the PKCE verifier (43 to 128 characters).',
+      'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk',
+    ),
+    refresh_token: z
+      .string()
+      .optional()
+      .meta({ description: 'refresh_token: the session’s refresh token (it rotates).' }),
+  })
+  .meta({
+    examples: [
+      {
+        grant_type: 'authorization_code',
+        code: 'SplxlOBeZQQYbYS6WxSbIA',
+        redirect_uri: 'https://shop.example.com/auth/callback',
+        client_id: 'wx1234567890abcdef',
+        code_verifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk',
+      },
+      { grant_type: 'refresh_token', refresh_token: 'o6zAJs-AbCdEfGh.Jd9QhV3mXk2LpR7sTz4wNa.2Kp' },
+    ],
+  });
 
 const tokenRoute = declareRoute({
   method: 'post',

@@ -392,13 +392,19 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       expect(res.body.error_description).to.be.a('string');
     }
 
-    it('refuses a code issued to client A and redeemed by client B (invalid_grant)', async () => {
+    it('refuses a code issued to client A and redeemed by client B (invalid_grant), with either redirect_uri', async () => {
       const signed = await signIn(h, 'official_account');
       const res = await redeemSignedIn(h, signed, {
         client_id: appidOf(h, 'website'),
         redirect_uri: WEB_REDIRECT,
       }).expect(400);
       await refused(res, 'invalid_grant');
+      // Client B naming A's redirect_uri and holding the verifier: only the client_id differs.
+      const again = await signIn(h, 'official_account');
+      await refused(
+        await redeemSignedIn(h, again, { client_id: appidOf(h, 'website') }).expect(400),
+        'invalid_grant',
+      );
     });
 
     it('refuses a code presented with another redirect_uri, even one registered for the client', async () => {
@@ -446,6 +452,19 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       });
       expect(refresh.status).to.equal(400);
       await refused(refresh, 'invalid_grant');
+    });
+
+    it('ends the session a code gave when the replay races its redemption (the replay arriving while the session opens)', async () => {
+      for (let round = 0; round < 5; round += 1) {
+        const signed = await signIn(h, 'website');
+        const answers = await Promise.all([redeemSignedIn(h, signed), redeemSignedIn(h, signed)]);
+        // The replay ends the session, or the redemption sees the replay and ends its own: both 400 then.
+        const statuses = answers.map((a) => a.status).sort();
+        expect(String(statuses)).to.be.oneOf(['200,400', '400,400']);
+        for (const issued of answers.filter((a) => a.status === 200)) {
+          await h.http.get('/auth/me').set(bearer(issued.body.access_token)).expect(401);
+        }
+      }
     });
 
     it('ends the session even when the replay comes from another client with another verifier', async () => {

@@ -162,7 +162,8 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     limits: {
       // Each authorization request is a login started; each token request a login or a refresh.
       browser: [rateLimit('login_ip', limits.loginPerIp, backend, client.bucket)],
-      token: [rateLimit('refresh_ip', limits.refreshPerIp, backend, client.bucket)],
+      token: [rateLimit('refresh_ip', limits.refreshPerIp, backend, client.bucket), refreshesPerUser.check],
+      refreshed: refreshesPerUser.record,
     },
   });
   authRoutes(router, {

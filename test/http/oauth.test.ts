@@ -513,6 +513,14 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       await redeemSignedIn(h, signed).expect(200);
     });
 
+    it("refuses a banned person's code with invalid_grant, opening no session", async () => {
+      const signed = await signIn(h, 'website');
+      await h.store.banUser(signed.openid, { reason: 'test' }, h.clock.now());
+      const res = await redeemSignedIn(h, signed).expect(400);
+      await refused(res, 'invalid_grant');
+      expect(await h.store.listSessions(signed.openid, h.clock.now())).to.deep.equal([]);
+    });
+
     it('keeps /auth/refresh refusing other grant types', async () => {
       const res = await h.http
         .post('/auth/refresh')
@@ -679,5 +687,29 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       const text = await h.http.post('/oauth/token').set('Content-Type', 'text/plain').send('grant_type=x');
       expect(text.status).to.equal(400);
     });
+  });
+});
+
+describe('OAuth token endpoint: the per-user refresh limit', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ apps: OAUTH_APPS, env: { ...OAUTH_ENV, RATE_LIMIT_REFRESH_PER_USER: '2/60' } });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  it('counts refreshes at /oauth/token and /auth/refresh against one allowance of the user', async () => {
+    let tokens = (await redeemSignedIn(h, await signIn(h, 'website')).expect(200)).body;
+    tokens = (
+      await redeem(h, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token }).expect(200)
+    ).body;
+    tokens = (await h.http.post('/auth/refresh').send({ refresh_token: tokens.refresh_token }).expect(200))
+      .body;
+    const refused = await redeem(h, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+    }).expect(429);
+    expect(refused.body.error).to.equal('rate_limited');
   });
 });

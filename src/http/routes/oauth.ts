@@ -218,8 +218,15 @@ export interface OAuthRouteDeps {
   keys: KeySet;
   oauth: OAuth;
   access: AccessTokens;
-  /** Per-address limits of the browser routes and the token endpoint. */
-  limits: { browser: Middleware<BearerState>[]; token: Middleware<BearerState>[] };
+  /**
+   * Per-address limits of the browser routes and the token endpoint, and the refresh's per-user limit
+   * (checked among `token`, counted by `refreshed` once the store confirmed the user), as at /auth/refresh.
+   */
+  limits: {
+    browser: Middleware<BearerState>[];
+    token: Middleware<BearerState>[];
+    refreshed(ctx: Context, openid: string): Promise<void>;
+  };
 }
 
 /**
@@ -283,7 +290,9 @@ export function oauthRoutes(router: Router<BearerState>, deps: OAuthRouteDeps): 
     { ...tokenRoute, body: z.looseObject({}) },
     { before: [noStore, ...limits.token] },
     async function token(ctx, { body }) {
-      ctx.body = await oauth.token(body);
+      const tokens = await oauth.token(body);
+      if (body.grant_type === 'refresh_token') await limits.refreshed(ctx, tokens.openid);
+      ctx.body = tokens;
     },
   );
   mount(userinfoRoute, { before: [noStore] }, async function userinfo(ctx) {

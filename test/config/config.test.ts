@@ -14,6 +14,7 @@ describe('configuration', () => {
       timeoutMs: 5000,
       breakerThreshold: 5,
       breakerCooldownMs: 5000,
+      openBase: 'https://open.weixin.qq.com',
     });
     expect(config.rateLimits.loginPerIp).to.deep.equal({ points: 30, seconds: 60 });
     expect(config.redis.kind).to.equal('memory');

@@ -23,6 +23,8 @@ function prng(seed: number): () => number {
   };
 }
 
+/** The routes a browser navigates to, whose refusals are HTML pages (GET /oauth/authorize, /oauth/callback). */
+const BROWSER_ROUTES = ['/oauth/authorize', '/oauth/callback'];
 describe('hostile input on every route', function () {
   this.timeout(60_000);
   let h: Harness;
@@ -178,7 +180,13 @@ describe('hostile input on every route', function () {
       const answer = `${res.status} ${/"error":"(\w+)"/.exec(res.body)?.[1] ?? ''}`.trim();
       seen.set(answer, (seen.get(answer) ?? 0) + 1);
       if (res.status >= 500) failures.push(`${what}: ${res.status} ${res.body.slice(0, 200)}`);
-      if (res.status >= 400 && res.status < 500) {
+      // The browser routes of the OAuth flow answer a person, not a program: a short HTML page (their
+      // contract), never a JSON body.
+      const page = String(res.headers['content-type'] ?? '').startsWith('text/html');
+      if (res.status === 400 && page && BROWSER_ROUTES.includes(path)) {
+        if (!res.body.includes('<h1>Sign-in failed</h1>'))
+          failures.push(`${what}: 400 page: ${res.body.slice(0, 100)}`);
+      } else if (res.status >= 400 && res.status < 500) {
         let parsed: { error?: unknown; error_description?: unknown } = {};
         try {
           parsed = JSON.parse(res.body) as typeof parsed;

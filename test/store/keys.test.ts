@@ -23,6 +23,8 @@ describe('Redis key layout', () => {
       probe: keys.probe,
       webLogin: keys.webLogin('<ticket>'),
       revocationLog: keys.revocationLog,
+      authorizationRequest: keys.authorizationRequest('<sha256 of the state>'),
+      authorizationCode: keys.authorizationCode('<sha256 of the code>'),
     }).to.deep.equal(
       Object.fromEntries(
         Object.entries(APP_KEY_LAYOUT)

@@ -9,6 +9,8 @@ import type { EmulatedApp, EmulatedAppOptions, Emulator, EmulatorOptions } from 
 
 export type {
   AppChoice,
+  AuthorizeDecision,
+  AuthorizeOptions,
   CreateUserOptions,
   DrawnWxacode,
   EmulatedApi,

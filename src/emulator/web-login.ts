@@ -209,7 +209,7 @@ function personPicker(openids: readonly string[]): string {
 const SNAPSHOT_BOX =
   '<label><input type="checkbox" name="snapshot" value="1"> opened from a Moments (朋友圈) snapshot page</label>';
 
-/** Newest people last on WeChat's side does not matter here; the page offers at most this many. */
+/** The page offers the newest this many people (a long-running emulator may know thousands). */
 const PICKER_LIMIT = 50;
 
 /**

@@ -81,7 +81,7 @@ export async function buildDeps(config: Config, overrides: DepsOverrides = {}): 
         clock,
         store,
         logger,
-        onCall: metrics.observeWechat,
+        onCall: (api, outcome) => metrics.observeWechat(api, outcome, app.appid),
       }),
     ]),
   );

@@ -7,7 +7,8 @@ export interface Metrics {
   /** One finished HTTP request; `route` is the router's pattern, never the raw path. */
   observeRequest(route: string, method: string, status: number, seconds: number): void;
   /** One call to WeChat; outcome is 'ok', an errcode, or a transport failure name. */
-  observeWechat(api: string, outcome: string): void;
+  /** One call to WeChat's API for the app `appid` (each app its own WeChat credentials and quotas). */
+  observeWechat(api: string, outcome: string, appid: string): void;
   /** issued (a login), refreshed, reuse_detected, revoked (a family ended by logout). */
   observeToken(event: TokenEvent, count?: number): void;
   observeStoreError(): void;
@@ -46,8 +47,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   const observeRequest = requestMetrics(registry);
   const wechat = new Counter({
     name: 'wxauth_wechat_calls_total',
-    help: "Calls to WeChat's API by API and outcome (ok, errcode, timeout, network, http_status, not_json, circuit_open, deadline).",
-    labelNames: ['api', 'outcome'] as const,
+    help: "Calls to WeChat's API by app, API and outcome (ok, errcode, timeout, network, http_status, not_json, circuit_open, deadline).",
+    labelNames: ['appid', 'api', 'outcome'] as const,
     registers: [registry],
   });
   const tokens = new Counter({
@@ -105,8 +106,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   return {
     registry,
     observeRequest,
-    observeWechat(api, outcome) {
-      wechat.inc({ api, outcome });
+    observeWechat(api, outcome, appid) {
+      wechat.inc({ appid, api, outcome });
     },
     observeToken(event, count = 1) {
       tokens.inc({ event }, count);

@@ -110,7 +110,22 @@ describe('the admin API', () => {
     expect(res.body.last_login_at - res.body.first_login_at).to.equal(3);
     if (first.unionid) expect(res.body.unionid).to.equal(first.unionid);
     expect(res.body.sessions).to.have.length(2);
-    expect(res.body.sessions[0]).to.have.keys(['id', 'created_at', 'refreshed_at', 'expires_at', 'device']);
+    expect(res.body.sessions[0]).to.have.keys([
+      'id',
+      'created_at',
+      'refreshed_at',
+      'expires_at',
+      'device',
+      'app',
+    ]);
+    expect(res.body.identities).to.deep.equal([
+      {
+        appid: h.emulator.appid,
+        openid: first.openid,
+        first_login_at: res.body.first_login_at,
+        last_login_at: res.body.last_login_at,
+      },
+    ]);
     expect(JSON.stringify(res.body)).not.to.contain(user!.sessionKey);
     expect(res.headers['cache-control']).to.equal('no-store');
   });
@@ -205,6 +220,9 @@ describe('the admin API', () => {
     const looked = await ops.get(`/admin/users/${login.openid}`).expect(200);
     expect(looked.body).to.deep.equal({
       openid: login.openid,
+      identities: [
+        { appid: h.emulator.appid, openid: login.openid, first_login_at: null, last_login_at: null },
+      ],
       first_login_at: null,
       last_login_at: null,
       banned: { reason: 'fraud', until: null },

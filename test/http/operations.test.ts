@@ -33,8 +33,13 @@ describe('operations', () => {
       expect(text).to.match(
         /wxauth_http_request_duration_seconds_bucket\{le="[^"]+",route="\/auth\/refresh",method="POST"\}/,
       );
-      expect(text).to.match(/wxauth_wechat_calls_total\{api="jscode2session",outcome="ok"\} 1/);
-      expect(text).to.match(/wxauth_wechat_calls_total\{api="jscode2session",outcome="40029"\} 1/);
+      const app = h.emulator.appid;
+      expect(text).to.contain(
+        `wxauth_wechat_calls_total{appid="${app}",api="jscode2session",outcome="ok"} 1`,
+      );
+      expect(text).to.contain(
+        `wxauth_wechat_calls_total{appid="${app}",api="jscode2session",outcome="40029"} 1`,
+      );
       expect(text).to.match(/wxauth_tokens_total\{event="issued"\} 1/);
       expect(text).to.match(/wxauth_tokens_total\{event="refreshed"\} 1/);
       expect(text).to.match(/wxauth_tokens_total\{event="reuse_detected"\} 0/);

@@ -51,6 +51,7 @@ describe('GET /auth/sessions, DELETE /auth/sessions/{id}, DELETE /auth/account',
     const res = await h.http.get('/auth/sessions').set(bearer(tablet.access_token)).expect(200);
     expect(res.headers['cache-control']).to.equal('no-store');
     const now = Math.floor(h.clock.now() / 1000);
+    const app = { appid: h.emulator.appid, name: h.emulator.appid, kind: 'miniprogram' };
     expect(res.body).to.deep.equal({
       sessions: [
         {
@@ -59,6 +60,7 @@ describe('GET /auth/sessions, DELETE /auth/sessions/{id}, DELETE /auth/account',
           refreshed_at: now - 2,
           expires_at: now - 2 + h.config.tokens.refreshTtlS,
           device: null,
+          app,
           current: true,
         },
         {
@@ -67,6 +69,7 @@ describe('GET /auth/sessions, DELETE /auth/sessions/{id}, DELETE /auth/account',
           refreshed_at: now,
           expires_at: now + h.config.tokens.refreshTtlS,
           device: 'iPhone 15 Pro; iOS 17.4; WeChat 8.0.47',
+          app,
           current: false,
         },
       ],

@@ -675,6 +675,107 @@ export function describeStoreContract(
         expect(await store.getWechatAccessToken(T0)).to.equal(null);
         expect(await store.invalidateWechatAccessToken('fresh')).to.equal(false);
       });
+      it("keeps each app's token apart from the first mini-program's and from each other", async () => {
+        await store.putWechatAccessToken('first', T0 + 60_000, T0);
+        await store.putWechatAccessToken('other', T0 + 60_000, T0, 'wxother');
+        expect((await store.getWechatAccessToken(T0))?.token).to.equal('first');
+        expect((await store.getWechatAccessToken(T0, 'wxother'))?.token).to.equal('other');
+        expect(await store.getWechatAccessToken(T0, 'wxthird')).to.equal(null);
+        expect(await store.invalidateWechatAccessToken('first', 'wxother')).to.equal(false);
+        expect(await store.invalidateWechatAccessToken('other', 'wxother')).to.equal(true);
+        expect((await store.getWechatAccessToken(T0))?.token).to.equal('first');
+      });
+    });
+
+    describe('identities and persons (several apps)', () => {
+      it('writes the app of an identity once, and answers it with the record and every rotation', async () => {
+        const first = login({ appid: 'wxshop' });
+        await store.recordLogin(first);
+        await store.recordLogin(login({ openid: first.openid, appid: 'wxother' }));
+        expect(await store.getAccount(first.openid)).to.include({ appid: 'wxshop' });
+        expect((await store.getUser(first.openid))?.appid).to.equal('wxshop');
+        expect(await store.rotateRefresh(rotation(first, first.tokenHash))).to.include({
+          kind: 'rotated',
+          appid: 'wxshop',
+        });
+      });
+
+      it('keeps a mobile App identity without a session_key: known to getAccount, none to getUser', async () => {
+        const app = login({ appid: 'wxapp', keyless: true, unionid: 'uPerson-app' });
+        delete (app as { sessionKey?: string }).sessionKey;
+        expect(await store.recordLogin(app)).to.deep.equal({
+          isNewUser: true,
+          sessionsEnded: 0,
+          unlinked: true,
+        });
+        expect(await store.getAccount(app.openid)).to.include({ appid: 'wxapp', unionid: 'uPerson-app' });
+        expect(await store.getUser(app.openid)).to.equal(null);
+        expect(await store.listSessions(app.openid, T0)).to.have.length(1);
+      });
+
+      it('answers unlinked until the identity is marked linked to its unionid, and again when the unionid changes', async () => {
+        const first = login({ unionid: 'uPerson-1' });
+        expect(await store.recordLogin(first)).to.include({ unlinked: true });
+        expect(await store.rotateRefresh(rotation(first, first.tokenHash))).to.include({ unlinked: true });
+        await store.markLinked(first.openid, 'uPerson-other');
+        expect(await store.recordLogin(login({ openid: first.openid }))).to.include({ unlinked: true });
+        await store.markLinked(first.openid, 'uPerson-1');
+        expect(await store.recordLogin(login({ openid: first.openid }))).to.include({ unlinked: false });
+        const again = login({ openid: first.openid, unionid: 'uPerson-1' });
+        expect(await store.recordLogin(again)).to.include({ unlinked: false });
+        const rotated = await store.rotateRefresh(rotation(again, again.tokenHash));
+        expect(rotated).to.include({ kind: 'rotated', unionid: 'uPerson-1' });
+        expect(rotated).not.to.have.property('unlinked');
+        const none = login();
+        expect(await store.recordLogin(none)).to.include({ unlinked: false });
+      });
+
+      it("lists a person's identities with their apps, and forgets the list on forgetPerson", async () => {
+        expect(await store.personIdentities('uPerson-2')).to.deep.equal([]);
+        expect(await store.linkIdentity('uPerson-2', { openid: 'oShop', appid: 'wxshop' }, T0)).to.deep.equal(
+          {
+            ban: null,
+          },
+        );
+        await store.linkIdentity('uPerson-2', { openid: 'oApp', appid: 'wxapp' }, T0);
+        await store.linkIdentity('uPerson-2', { openid: 'oOld', appid: undefined }, T0);
+        await store.linkIdentity('uPerson-2', { openid: 'oApp', appid: 'wxapp' }, T0);
+        const byOpenid = (ids: { openid: string }[]) =>
+          [...ids].sort((a, b) => a.openid.localeCompare(b.openid));
+        expect(byOpenid(await store.personIdentities('uPerson-2'))).to.deep.equal([
+          { openid: 'oApp', appid: 'wxapp' },
+          { openid: 'oOld', appid: undefined },
+          { openid: 'oShop', appid: 'wxshop' },
+        ]);
+        expect(await store.personIdentities('uPerson-3')).to.deep.equal([]);
+        await store.forgetPerson('uPerson-2');
+        expect(await store.personIdentities('uPerson-2')).to.deep.equal([]);
+      });
+
+      it("answers the person's ban to an identity that links, until it lifts itself or is lifted; a forgotten person keeps it", async () => {
+        await store.banPerson('uPerson-4', { reason: 'fraud', untilMs: T0 + 60_000 }, T0);
+        expect(await store.getPersonBan('uPerson-4', T0)).to.deep.equal({
+          reason: 'fraud',
+          untilMs: T0 + 60_000,
+        });
+        expect(await store.linkIdentity('uPerson-4', { openid: 'oLate', appid: 'wxapp' }, T0)).to.deep.equal({
+          ban: { reason: 'fraud', untilMs: T0 + 60_000 },
+        });
+        await store.forgetPerson('uPerson-4');
+        expect(await store.getPersonBan('uPerson-4', T0 + 1)).to.deep.equal({
+          reason: 'fraud',
+          untilMs: T0 + 60_000,
+        });
+        expect(
+          await store.linkIdentity('uPerson-4', { openid: 'oLater', appid: 'wxapp' }, T0 + 60_000),
+        ).to.deep.equal({ ban: null });
+        expect(await store.getPersonBan('uPerson-4', T0 + 60_000)).to.equal(null);
+        await store.banPerson('uPerson-5', {}, T0);
+        expect(await store.getPersonBan('uPerson-5', T0 + 10 ** 9)).to.deep.equal({});
+        expect(await store.liftPersonBan('uPerson-5')).to.equal(true);
+        expect(await store.liftPersonBan('uPerson-5')).to.equal(false);
+        expect(await store.getPersonBan('uPerson-5', T0)).to.equal(null);
+      });
     });
 
     describe('locks', () => {

@@ -179,3 +179,91 @@ describe('wxauth tokens in other verifiers (their own code, configured from thei
     });
   }
 });
+
+describe("several apps' tokens in RFC 9068 validators nobody here wrote", () => {
+  let issuer: Issuer;
+  let shop: string;
+  let mobile: string;
+  const servers: Server[] = [];
+
+  before(async () => {
+    issuer = await startIssuer({
+      apps: [
+        { kind: 'miniprogram', name: 'Shop', audience: 'shop-api', claims: ['unionid'] },
+        { kind: 'mobile', name: 'App', audience: ['app-api', 'wxauth'] },
+      ],
+    });
+    [shop, mobile] = issuer.h.emulator.apps.map((app) => app.appid) as [string, string];
+  });
+
+  after(async () => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
+    await issuer.close();
+  });
+
+  /** oauth4webapi configured from discovery, validating for `audience`: the claims it answers. */
+  async function oauth4webapi(token: string, audience: string) {
+    const insecure = { [oauth.allowInsecureRequests]: true };
+    const url = new URL(issuer.url);
+    const as = await oauth.processDiscoveryResponse(
+      url,
+      await oauth.discoveryRequest(url, { ...insecure, algorithm: 'oidc' }),
+    );
+    const request = new Request(`${issuer.url}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    return oauth.validateJwtAccessToken(as, request, audience, insecure);
+  }
+
+  /** express-oauth2-jwt-bearer in strict RFC 9068 mode for `audience`, over HTTP: its answer's status and body. */
+  async function strictBearer(token: string, audience: string) {
+    const app = express();
+    app.get('/orders', auth({ issuerBaseURL: issuer.url, audience, strict: true }), (req, res) => {
+      res.json({ sub: req.auth?.payload.sub, client_id: req.auth?.payload.client_id });
+    });
+    app.use(quietErrors);
+    const server = createServer(app);
+    servers.push(server);
+    const base = await listen(server);
+    const res = await fetch(`${base}/orders`, { headers: { authorization: `Bearer ${token}` } });
+    return {
+      status: res.status,
+      body: (await res.json().catch(() => null)) as Record<string, unknown> | null,
+    };
+  }
+
+  it("oauth4webapi accepts each app's token for its own audience, with its client_id, and refuses it for another app's", async () => {
+    const person = issuer.h.emulator.createUser({ unionid: true });
+    const viaShop = await issuer.h.login(person.openid, shop);
+    const viaApp = await issuer.h.login(person.openid, mobile);
+
+    const shopClaims = await oauth4webapi(viaShop.access_token, 'shop-api');
+    expect(shopClaims).to.include({ sub: viaShop.openid, client_id: shop, unionid: person.unionid });
+    const appClaims = await oauth4webapi(viaApp.access_token, 'app-api');
+    expect(appClaims).to.include({ sub: viaApp.openid, client_id: mobile });
+    expect(appClaims).not.to.have.property('unionid');
+
+    let refused: unknown;
+    await oauth4webapi(viaApp.access_token, 'shop-api').catch((error: unknown) => {
+      refused = error;
+    });
+    expect(refused, "the App's token was accepted for the Shop's audience").to.be.instanceOf(Error);
+  });
+
+  it("express-oauth2-jwt-bearer (strict) accepts each app's token for its audience and refuses it for another's", async () => {
+    const person = issuer.h.emulator.createUser({ unionid: true });
+    const viaShop = await issuer.h.login(person.openid, shop);
+    const viaApp = await issuer.h.login(person.openid, mobile);
+
+    expect(await strictBearer(viaApp.access_token, 'app-api')).to.deep.equal({
+      status: 200,
+      body: { sub: viaApp.openid, client_id: mobile },
+    });
+    expect(await strictBearer(viaShop.access_token, 'shop-api')).to.deep.equal({
+      status: 200,
+      body: { sub: viaShop.openid, client_id: shop },
+    });
+    expect((await strictBearer(viaShop.access_token, 'app-api')).status).to.equal(401);
+  });
+});

@@ -1,0 +1,3 @@
+import { severalAppsSuite } from './apps-suite.js';
+
+severalAppsSuite('Redis');

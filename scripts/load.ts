@@ -76,14 +76,20 @@ try {
     }
   }
 
+  // The emulator serves several mini-programs (zeroConfigApps()): a login names its app, the first.
+  const { apps } = (await (await fetch(`${emulator}/__emulator/apps`)).json()) as {
+    apps: { appid: string }[];
+  };
+  const appid = apps[0]!.appid;
+
   async function login() {
-    const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
-      code: string;
-    };
+    const { code } = (await (
+      await fetch(`${emulator}/__emulator/login`, { method: 'POST', body: JSON.stringify({ appid }) })
+    ).json()) as { code: string };
     return call(
       'login',
       `${service}/auth/login`,
-      { method: 'POST', headers: json, body: JSON.stringify({ code }) },
+      { method: 'POST', headers: json, body: JSON.stringify({ code, appid }) },
       200,
     );
   }

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     // Below the log lines so far, which wait in a buffer (lib/logger.ts).
     await flushLogs(logger);
     // The URL tokens name as their issuer: a service configured with the printed URL accepts them.
-    process.stdout.write(walkthrough(config.publicUrl, emulator.url));
+    process.stdout.write(walkthrough(config.publicUrl, emulator.url, emulator.apps));
   }
 
   if (config.metrics.port !== undefined) {

@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadProcessConfig } from './config/index.js';
-import { createEmulator, type Emulator } from './emulator/index.js';
+import { createEmulator, type Emulator, zeroConfigApps } from './emulator/index.js';
 import { createLogger, flushLogs, systemClock } from './lib/index.js';
 import { generatePrivateJwks } from './tokens/index.js';
 
@@ -58,13 +58,24 @@ async function primary(): Promise<void> {
     );
   }
   let emulator: Emulator | undefined;
+  let appsDir: string | undefined;
   if (config.wechat.mode === 'emulator') {
-    emulator = createEmulator({ clock: systemClock });
+    // The apps npm start serves with nothing configured (two mini-programs, a mobile App, …).
+    emulator = createEmulator({ clock: systemClock, apps: zeroConfigApps() });
     const url = await emulator.listen(0, '127.0.0.1');
+    // Several apps' credentials do not fit WECHAT_APPID/WECHAT_SECRET: the workers read them from an
+    // apps file, private to this user (it holds the secrets) and removed at exit.
+    appsDir = mkdtempSync(join(tmpdir(), 'wxauth-apps-'));
+    const appsFile = join(appsDir, 'emulator-apps.json');
+    writeFileSync(appsFile, JSON.stringify({ apps: emulator.apps.map(appsFileEntry) }), {
+      mode: 0o600,
+    });
     Object.assign(shared, {
       WECHAT_API_BASE: url,
-      WECHAT_APPID: emulator.appid,
-      WECHAT_SECRET: emulator.secret,
+      WECHAT_APPS_FILE: appsFile,
+      // Exclusive with the apps file: cleared, whatever this process was given.
+      WECHAT_APPID: '',
+      WECHAT_SECRET: '',
       // Credentials beside WECHAT_EMULATOR=1 are refused: the workers get credentials only.
       WECHAT_EMULATOR: '',
       // The workers see credentials, so they would take that default (every interface): pass on the
@@ -72,7 +83,7 @@ async function primary(): Promise<void> {
       ...(config.host ? { HOST: config.host } : {}),
     });
     logger.warn(
-      { default: 'wechat', url },
+      { default: 'wechat', url, apps: emulator.apps.map(({ appid, kind }) => `${appid} (${kind})`) },
       `WARNING: WECHAT_APPID/WECHAT_SECRET unset: the workers share one built-in WeChat emulator at ${url} (development only)`,
     );
   }
@@ -94,6 +105,7 @@ async function primary(): Promise<void> {
   const finish = async (code: number) => {
     await emulator?.close();
     if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+    if (appsDir) rmSync(appsDir, { recursive: true, force: true });
     logger.info({ exitCode: code }, 'stopped');
     await flushLogs(logger);
     process.exit(code);
@@ -156,6 +168,16 @@ async function primary(): Promise<void> {
 
   for (let i = 0; i < count; i += 1) fork();
   logger.info({ workers: count, port: config.port }, `wxauth: ${count} workers behind port ${config.port}`);
+}
+
+/**
+ * An emulated app as WECHAT_APPS_FILE lists it. The file requires redirect URIs of official accounts
+ * and websites, which npm start's emulated ones have none of: a loopback URI, accepted outside
+ * production whatever PUBLIC_URL is, to which no browser login is sent (the demo logs in by scanning).
+ */
+function appsFileEntry({ appid, kind, secret, name }: Emulator['apps'][number]) {
+  const browser = kind === 'official_account' || kind === 'website';
+  return { appid, kind, secret, name, ...(browser ? { redirect_uris: ['http://localhost/'] } : {}) };
 }
 
 primary().catch((error: unknown) => {

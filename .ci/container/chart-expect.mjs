@@ -74,6 +74,29 @@ expect(
   'cluster: REDIS_CLUSTER_NODES',
 );
 
+// Several apps (docs/apps.md): the apps file in a ConfigMap of its own, mounted where WECHAT_APPS_FILE
+// names it, no WECHAT_APPID; an app's secret only in the Secret, as WECHAT_SECRET_<APPID>.
+const apps = render('apps');
+const appsMaps = find(apps, 'ConfigMap');
+const appsSettings = appsMaps.find((o) => o.data?.NODE_ENV === 'production')?.data ?? {};
+const appsFile = appsMaps.find((o) => o.data?.['apps.json'] !== undefined)?.data['apps.json'];
+expect(JSON.parse(appsFile ?? 'null')?.apps?.length === 5, 'apps: the apps file, as given, in a ConfigMap');
+expect(
+  appsSettings.WECHAT_APPS_FILE === '/etc/wxauth/apps/apps.json' && appsSettings.WECHAT_APPID === undefined,
+  'apps: WECHAT_APPS_FILE names the mounted file, and no WECHAT_APPID',
+);
+const appsPod = find(apps, 'Deployment')[0]?.spec.template.spec;
+expect(
+  appsPod?.containers[0].volumeMounts?.some((m) => m.mountPath === '/etc/wxauth/apps' && m.readOnly) &&
+    appsPod.volumes?.some((v) => v.configMap?.name === 'ci-wxauth-apps'),
+  'apps: the apps file mounted read-only',
+);
+expect(
+  find(apps, 'Secret')[0]?.stringData?.WECHAT_SECRET_WX1234567890ABCDEF === 'cicheckappsecret0001' &&
+    !/cicheckappsecret/.test(JSON.stringify(appsMaps)),
+  "apps: an app's secret in the Secret as WECHAT_SECRET_<APPID>, in no ConfigMap",
+);
+
 // The environment the full render gives the pod (ConfigMap, then Secret), for check.sh to start the
 // image with: the service must accept every setting the chart writes.
 const env = { ...find(full, 'ConfigMap')[0].data, ...find(full, 'Secret')[0].stringData };

@@ -260,7 +260,10 @@ chart_check() {
     --set redis.sentinelName=mymaster >"$h"/sentinel.yaml || fail "helm template (sentinel)"
   "${helm[@]}" template ci "$APP/chart" --set redis.url= --set redis.clusterNodes='c1:6379\,c2:6379' \
     >"$h"/cluster.yaml || fail "helm template (cluster)"
-  (cd "$h" && node validate-k8s.mjs default.yaml full.yaml sentinel.yaml cluster.yaml >validate.log) \
+  "${helm[@]}" template ci "$APP/chart" --set-file wechat.appsFile="$APP"/docs/apps.example.json \
+    --set-string secrets.wechatAppSecrets.wx1234567890abcdef=cicheckappsecret0001 \
+    >"$h"/apps.yaml || fail "helm template (apps file)"
+  (cd "$h" && node validate-k8s.mjs default.yaml full.yaml sentinel.yaml cluster.yaml apps.yaml >validate.log) \
     || { cat "$h"/validate.log; fail "invalid objects"; }
   tail -1 "$h"/validate.log
   node "$h"/chart-expect.mjs "$h" || fail "the rendered chart"

@@ -6,10 +6,14 @@ const OPENID_KEY = 'wxauth-example:emulated-openid';
 /**
  * `wx` for a wxauth started with nothing configured, whose WeChat is its built-in emulator: that
  * emulator exchanges only the codes it gave, so wx.login() asks it for one (`POST /demo/wx/login`,
- * which wxauth serves only with the emulator, never in production) instead of asking WeChat. Every
- * other call is the real `wx`'s.
+ * which wxauth serves only with the emulator, never in production) instead of asking WeChat. The
+ * code is one of the emulator's first mini-program, whose AppID (new at each start of wxauth) the
+ * answer names: wx.getAccountInfoSync() answers it, since the client sends that AppID with the login
+ * (the emulator serves several mini-programs, so wxauth needs it). Every other call is the real `wx`'s.
  */
 export function emulatedWechat(baseUrl: string): WxApi {
+  /** The emulated mini-program's AppID, once a login answered it (the client asks after wx.login()). */
+  let appId: string | undefined;
   const login = (option: WechatMiniprogram.LoginOption = {}) => {
     const openid: unknown = wx.getStorageSync(OPENID_KEY);
     wx.request({
@@ -17,9 +21,10 @@ export function emulatedWechat(baseUrl: string): WxApi {
       method: 'POST',
       data: typeof openid === 'string' && openid !== '' ? { openid } : {},
       success(result) {
-        const answer = result.data as { code?: unknown; openid?: unknown };
+        const answer = result.data as { code?: unknown; openid?: unknown; appid?: unknown };
         if (result.statusCode === 200 && typeof answer.code === 'string') {
           wx.setStorageSync(OPENID_KEY, answer.openid);
+          if (typeof answer.appid === 'string') appId = answer.appid;
           option.success?.({ code: answer.code, errMsg: 'login:ok' });
         } else {
           // errno -1: no error of WeChat's, the emulator's answer was not a code.
@@ -35,6 +40,12 @@ export function emulatedWechat(baseUrl: string): WxApi {
   // The emulator's session_key changes only with a login: the session stays valid until then.
   const checkSession = (option: WechatMiniprogram.CheckSessionOption = {}) =>
     option.success?.({ errMsg: 'checkSession:ok' });
+  // The client asks it once a wx.login() answered; before that, the real one's (DevTools' touristappid,
+  // or the project's), which is no app of the emulator.
+  const getAccountInfoSync = (): WechatMiniprogram.AccountInfo =>
+    appId === undefined
+      ? wx.getAccountInfoSync()
+      : { miniProgram: { appId, envVersion: 'develop', version: '' }, plugin: { appId: '', version: '' } };
   return {
     request: wx.request.bind(wx) as WxApi['request'],
     login: login as WxApi['login'],
@@ -45,5 +56,6 @@ export function emulatedWechat(baseUrl: string): WxApi {
     getDeviceInfo: wx.getDeviceInfo?.bind(wx) as WxApi['getDeviceInfo'],
     getAppBaseInfo: wx.getAppBaseInfo?.bind(wx) as WxApi['getAppBaseInfo'],
     getSystemInfoSync: wx.getSystemInfoSync?.bind(wx) as WxApi['getSystemInfoSync'],
+    getAccountInfoSync,
   };
 }

@@ -8,6 +8,7 @@ import {
   type AccountRecord,
   type Ban,
   type Identity,
+  newestFirst,
   type Person,
   personByUnionid,
   personOf,
@@ -133,10 +134,14 @@ export function createAccounts(options: AccountsOptions): Accounts {
         const app = identity.appid === undefined ? apps.legacy : apps.get(identity.appid);
         if (app === undefined) return [];
         const appView = { appid: app.appid, name: app.name, kind: app.kind };
-        return (await store.listSessions(identity.openid, nowMs)).map((session) => view(session, appView));
+        return (await store.listSessions(identity.openid, nowMs)).map((session) => ({ session, appView }));
       }),
     );
-    return lists.flat().sort(newestViewFirst);
+    // By the store's milliseconds: two logins within one second keep their order.
+    return lists
+      .flat()
+      .sort((a, b) => newestFirst(a.session, b.session))
+      .map(({ session, appView }) => view(session, appView));
   }
 
   /**
@@ -270,11 +275,6 @@ export function createAccounts(options: AccountsOptions): Accounts {
       return wasKnown || existed;
     },
   };
-}
-
-/** Newest login first, as the store lists one identity's (a session older than its record last). */
-function newestViewFirst(a: SessionView, b: SessionView): number {
-  return (b.created_at ?? -1) - (a.created_at ?? -1) || b.expires_at - a.expires_at;
 }
 
 function view(session: SessionInfo, app: SessionView['app']): SessionView {

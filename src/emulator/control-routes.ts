@@ -1,5 +1,12 @@
 import { onlyKeys } from './input.js';
-import type { CreateUserOptions, EmulatorControl, EncryptKind, Fault, LoginOptions } from './types.js';
+import type {
+  AuthorizeOptions,
+  CreateUserOptions,
+  EmulatorControl,
+  EncryptKind,
+  Fault,
+  LoginOptions,
+} from './types.js';
 import { EMULATED_APIS, SNS_OAUTH_APIS } from './types.js';
 
 export interface ControlAnswer {
@@ -50,6 +57,11 @@ function login(body: Record<string, unknown>, control: EmulatorControl): Control
     status: 200,
     body: control.login(body.openid as string | undefined, options<LoginOptions>(body, ['openid'])),
   };
+}
+
+/** A browser login's outcome without a browser: the URL WeChat would redirect to. */
+function authorize(body: Record<string, unknown>, control: EmulatorControl): ControlAnswer {
+  return { status: 200, body: control.authorize(body as unknown as AuthorizeOptions) };
 }
 
 function phoneCode(body: Record<string, unknown>, control: EmulatorControl): ControlAnswer {
@@ -118,6 +130,7 @@ export const CONTROL_ROUTES: ReadonlyMap<string, Partial<Record<ControlMethod, C
   ['/__emulator/apps', { GET: apps }],
   ['/__emulator/users', { POST: createUser }],
   ['/__emulator/login', { POST: login }],
+  ['/__emulator/authorize', { POST: authorize }],
   ['/__emulator/phone-code', { POST: phoneCode }],
   ['/__emulator/encrypt', { POST: encrypt }],
   ['/__emulator/faults', { POST: armFault, DELETE: clearFaults }],

@@ -1,8 +1,18 @@
 import type { FaultQueue } from './faults.js';
-import { expectObject, invalid, onlyKeys, optionalBoolean, requireOpenid } from './input.js';
+import {
+  expectObject,
+  ID_PATTERN,
+  ID_SHAPE,
+  invalid,
+  onlyKeys,
+  optionalBoolean,
+  optionalString,
+  requireOpenid,
+} from './input.js';
 import { encryptForUser, parseEncryptKind } from './open-data.js';
 import type { EmulatorState, OauthScope } from './state.js';
 import { EMULATED_APIS, type EmulatedApi, type EmulatorControl } from './types.js';
+import { checkAuthorizeRequest, decide, isPageError } from './web-login.js';
 
 /** Requests per WeChat API and app, faulted ones included. */
 export class CallCounter {
@@ -73,6 +83,46 @@ export function createControl(
         scope = options.scope as OauthScope;
       }
       return state.login(id, app, { rotateSessionKey, scope });
+    },
+    authorize(opts) {
+      const options = expectObject(opts, 'The authorize options');
+      onlyKeys(
+        options,
+        ['appid', 'redirectUri', 'state', 'scope', 'openid', 'decision', 'snapshot'],
+        'The authorize options',
+      );
+      const app = state.app(options.appid);
+      if (typeof options.redirectUri !== 'string') throw invalid('redirectUri must be a string.');
+      const openid = optionalString(options.openid, 'openid', ID_PATTERN, ID_SHAPE);
+      if (options.state !== undefined && typeof options.state !== 'string') {
+        throw invalid('state must be a string.');
+      }
+      if (options.decision !== 'allow' && options.decision !== 'refuse') {
+        throw invalid('decision must be allow or refuse.');
+      }
+      const snapshot = optionalBoolean(options.snapshot, 'snapshot') ?? false;
+      const scope = options.scope ?? (app.kind === 'website' ? 'snsapi_login' : 'snsapi_base');
+      // The same checks as the page's, so that a test without a browser meets WeChat's refusals too.
+      const params = new URLSearchParams({
+        appid: app.appid,
+        redirect_uri: options.redirectUri,
+        response_type: 'code',
+        scope: String(scope),
+        state: (options.state as string | undefined) ?? '',
+      });
+      const request = checkAuthorizeRequest(state, app.kind === 'website' ? 'qrconnect' : 'oauth2', params);
+      if (isPageError(request)) {
+        throw invalid(
+          request.errcode === undefined ? request.message : `${request.errcode} ${request.message}`,
+        );
+      }
+      return {
+        location: decide(state, request, {
+          ...(openid === undefined ? {} : { openid }),
+          decision: options.decision,
+          snapshot,
+        }),
+      };
     },
     phoneCode(openid, opts) {
       const app = state.miniProgram(appOption(opts, 'The phone-code options'), 'Phone codes');

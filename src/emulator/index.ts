@@ -9,6 +9,8 @@ import type { EmulatedApp, EmulatedAppOptions, Emulator, EmulatorOptions } from 
 
 export type {
   AppChoice,
+  AuthorizeDecision,
+  AuthorizeOptions,
   CreateUserOptions,
   DrawnWxacode,
   EmulatedApi,
@@ -84,8 +86,10 @@ function resolveApps(options: EmulatorOptions): EmulatedApp[] {
 /**
  * A WeChat server API on a local port (jscode2session, stable_token, token, getuserphonenumber,
  * checksession, getwxacodeunlimit, and sns/oauth2/access_token and sns/userinfo for apps other than
- * mini-programs), answering as WeChat does for the apps of one open-platform account, plus a control
- * surface under /__emulator/ to play the phone's part (a scan finds the codes drawn) and to arm faults.
+ * mini-programs), answering as WeChat does for the apps of one open-platform account; WeChat's browser
+ * login pages (connect/oauth2/authorize, connect/qrconnect) for official accounts and websites; and a
+ * control surface under /__emulator/ to play the phone's part (a scan finds the codes drawn) and to arm
+ * faults.
  * Unknown paths answer HTTP 404 with `{"errcode":-1,…}`.
  */
 export function createEmulator(options: EmulatorOptions = {}): Emulator {

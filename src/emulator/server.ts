@@ -8,6 +8,16 @@ import { newRid } from './ids.js';
 import { ControlError, expectObject, invalid } from './input.js';
 import type { EmulatorState } from './state.js';
 import type { EmulatorControl } from './types.js';
+import {
+  checkAuthorizeRequest,
+  decide,
+  isPageError,
+  type LoginPageKind,
+  parseChoice,
+  renderAuthorize,
+  renderError,
+  renderQrconnect,
+} from './web-login.js';
 import { WECHAT_ERRORS, withRid } from './wechat-errors.js';
 import { isPicture, WECHAT_ROUTES, type WechatRoute } from './wechat-routes.js';
 
@@ -28,6 +38,14 @@ export interface EmulatorServer {
 const NOT_FOUND_TYPE = 'application/json; encoding=utf-8';
 const HTTP_500_PAGE =
   '<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n';
+/** WeChat's browser login pages (open.weixin.qq.com), which are no server API: not counted, no faults. */
+const LOGIN_PAGES: ReadonlyMap<string, LoginPageKind> = new Map([
+  ['/connect/oauth2/authorize', 'oauth2'],
+  ['/connect/qrconnect', 'qrconnect'],
+]);
+const HTML_TYPE = 'text/html; charset=utf-8';
+// A login page is the person's answer of the moment: never replayed from a cache.
+const PAGE_HEADERS = { 'cache-control': 'no-store' };
 /** JSON cut off mid-way, as a broken proxy or a truncated read would leave it. */
 const GARBAGE_BODY = '{"errcode":0,"errmsg":"o';
 
@@ -79,6 +97,11 @@ export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
     }
     if (target.pathname.startsWith(CONTROL_PREFIX)) {
       await handleControl(req, res, target);
+      return;
+    }
+    const loginPage = LOGIN_PAGES.get(target.pathname);
+    if (loginPage) {
+      await handleLoginPage(req, res, target, loginPage);
       return;
     }
     const route = WECHAT_ROUTES.get(target.pathname);
@@ -147,6 +170,44 @@ export function createEmulatorServer(deps: EmulatorServerDeps): EmulatorServer {
     }
     if (appid !== null) return state.findApp(appid)?.appid;
     return state.tokenOwner(query.get('access_token'));
+  }
+
+  /**
+   * GET shows the page (or WeChat's error page, which WeChat serves with 200); POST is the page's form:
+   * its hidden fields are the request's parameters, checked again, and the choice ends in a 302.
+   */
+  async function handleLoginPage(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: URL,
+    kind: LoginPageKind,
+  ): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      send(res, 405, 'text/plain; charset=utf-8', 'GET or POST\n', { allow: 'GET, POST' });
+      return;
+    }
+    const body = req.method === 'POST' ? await readBody(req) : undefined;
+    const params = req.method === 'POST' ? new URLSearchParams(body ?? '') : target.searchParams;
+    const request = checkAuthorizeRequest(state, kind, params);
+    if (isPageError(request)) {
+      send(res, 200, HTML_TYPE, renderError(request), PAGE_HEADERS);
+      return;
+    }
+    if (req.method === 'GET') {
+      const html =
+        kind === 'oauth2'
+          ? renderAuthorize(state, request, params)
+          : await renderQrconnect(state, request, params, `${url}${target.pathname}${target.search}`);
+      send(res, 200, HTML_TYPE, html, PAGE_HEADERS);
+      return;
+    }
+    try {
+      const location = decide(state, request, parseChoice(params));
+      send(res, 302, HTML_TYPE, '', { ...PAGE_HEADERS, location });
+    } catch (error) {
+      if (!(error instanceof ControlError)) throw error;
+      send(res, 400, HTML_TYPE, renderError({ message: error.message }), PAGE_HEADERS);
+    }
   }
 
   async function handleControl(req: IncomingMessage, res: ServerResponse, target: URL): Promise<void> {

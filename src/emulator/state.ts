@@ -57,6 +57,11 @@ interface CodeRecord {
   openid: string;
   /** Set for the codes of /sns/oauth2/access_token; absent for wx.login()'s and the phone's. */
   scope?: OauthScope;
+  /**
+   * A code given on a Moments (朋友圈) snapshot page: `openid` (and `unionid`) are a virtual account's,
+   * no person's, and the exchange says is_snapshotuser 1.
+   */
+  snapshot?: { unionid?: string };
   issuedAtMs: number;
   used: boolean;
 }
@@ -72,7 +77,18 @@ export interface SnsTokenRecord {
   appid: string;
   openid: string;
   scope: OauthScope;
+  /** The token of a snapshot page's virtual account (is_snapshotuser 1). */
+  snapshot: boolean;
   expiresAtMs: number;
+}
+
+/** Who an OAuth code was for, as /sns/oauth2/access_token tells it. */
+export interface OauthGrant {
+  appid: string;
+  openid: string;
+  unionid?: string;
+  scope: OauthScope;
+  snapshot: boolean;
 }
 
 export interface IssuedAccessToken {
@@ -261,12 +277,58 @@ export class EmulatorState {
   }
 
   /** /sns/oauth2/access_token's core: the code of a login on that app, other than a mini-program's. */
-  exchangeOauthCode(code: string, app: AppState): { user: UserRecord; scope: OauthScope } | WechatFailure {
+  exchangeOauthCode(code: string, app: AppState): OauthGrant | WechatFailure {
     const record = this.liveCode(this.loginCodes, code);
     if (!record || record.appid !== app.appid || record.scope === undefined) return WECHAT_ERRORS.invalidCode;
     if (record.used) return WECHAT_ERRORS.codeUsed;
     record.used = true;
-    return { user: this.user(record.openid, app), scope: record.scope };
+    if (record.snapshot) {
+      const { unionid } = record.snapshot;
+      return {
+        appid: app.appid,
+        openid: record.openid,
+        ...(unionid === undefined ? {} : { unionid }),
+        scope: record.scope,
+        snapshot: true,
+      };
+    }
+    const user = this.user(record.openid, app);
+    return {
+      appid: app.appid,
+      openid: user.openid,
+      ...(user.unionid === undefined ? {} : { unionid: user.unionid }),
+      scope: record.scope,
+      snapshot: false,
+    };
+  }
+
+  /**
+   * The code a Moments (朋友圈) snapshot page gets: WeChat opens a page that asks for snsapi_userinfo
+   * too early as a snapshot, shows no consent and hands the page a virtual account's openid (and
+   * unionid, if the person has one: the announcement says both are virtual), granting snsapi_base.
+   * A new virtual account each time, known to no app and to no other API.
+   */
+  snapshotCode(user: UserRecord | undefined, app: AppState): string {
+    const snapshot = user?.unionid === undefined ? {} : { unionid: newUnionid() };
+    return this.issueCode(
+      this.loginCodes,
+      { appid: app.appid, openid: newOpenid() },
+      'snsapi_base',
+      snapshot,
+    );
+  }
+
+  /** The openids in the app of the people the emulator knows, oldest first: whom a login page offers. */
+  openidsIn(app: AppState): string[] {
+    const seen = new Set<PersonRecord>();
+    const openids: string[] = [];
+    for (const user of this.identities.values()) {
+      if (seen.has(user.person)) continue;
+      seen.add(user.person);
+      const own = user.person.byApp.get(app.appid);
+      if (own) openids.push(own.openid);
+    }
+    return openids;
   }
 
   /** A used phone code, or another app's, is simply unknown to WeChat. */
@@ -345,16 +407,17 @@ export class EmulatorState {
     }
   }
 
-  issueSnsToken(user: UserRecord, scope: OauthScope): IssuedAccessToken & { refresh_token: string } {
+  issueSnsToken(grant: OauthGrant): IssuedAccessToken & { refresh_token: string } {
     const now = this.now();
     for (const [token, record] of this.snsTokens) {
       if (now - record.expiresAtMs > EXPIRED_TOKEN_MEMORY_MS) this.snsTokens.delete(token);
     }
     const token = newAccessToken();
     this.snsTokens.set(token, {
-      appid: user.appid,
-      openid: user.openid,
-      scope,
+      appid: grant.appid,
+      openid: grant.openid,
+      scope: grant.scope,
+      snapshot: grant.snapshot,
       expiresAtMs: now + this.config.accessTokenTtlS * 1000,
     });
     return { access_token: token, expires_in: this.config.accessTokenTtlS, refresh_token: newRefreshToken() };
@@ -387,7 +450,12 @@ export class EmulatorState {
     for (const app of this.appStates.values()) app.reset();
   }
 
-  private issueCode(codes: Map<string, CodeRecord>, user: UserRecord, scope: OauthScope | undefined): string {
+  private issueCode(
+    codes: Map<string, CodeRecord>,
+    user: { appid: string; openid: string },
+    scope: OauthScope | undefined,
+    snapshot?: { unionid?: string },
+  ): string {
     const now = this.now();
     // Codes are issued in time order, so the expired ones are at the front of the map.
     for (const [code, record] of codes) {
@@ -397,6 +465,7 @@ export class EmulatorState {
     const code = newCode();
     const record: CodeRecord = { appid: user.appid, openid: user.openid, issuedAtMs: now, used: false };
     if (scope !== undefined) record.scope = scope;
+    if (snapshot !== undefined) record.snapshot = snapshot;
     codes.set(code, record);
     return code;
   }

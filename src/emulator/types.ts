@@ -152,6 +152,29 @@ export interface LoginOptions extends AppChoice {
   scope?: 'snsapi_base' | 'snsapi_userinfo';
 }
 
+export type AuthorizeDecision = 'allow' | 'refuse';
+
+/** A browser login played without a browser: what the person does on WeChat's login page. */
+export interface AuthorizeOptions {
+  /** An official account's (connect/oauth2/authorize) or a website's (connect/qrconnect). */
+  appid: string;
+  /** The redirect_uri the service sent, decoded: an absolute http(s) URL. */
+  redirectUri: string;
+  /** Default ''. */
+  state?: string;
+  /** Official accounts: 'snsapi_base' (default) or 'snsapi_userinfo'; websites: 'snsapi_login' (default). */
+  scope?: 'snsapi_base' | 'snsapi_userinfo' | 'snsapi_login';
+  /** The person, by their openid in any app; omitted or unknown: a new person (as login()). */
+  openid?: string;
+  /** 'refuse' only where WeChat shows a consent: snsapi_userinfo and websites. */
+  decision: AuthorizeDecision;
+  /**
+   * Official accounts only: the page was opened as a Moments (朋友圈) snapshot, so the code is a virtual
+   * account's (is_snapshotuser 1, snsapi_base). Default false.
+   */
+  snapshot?: boolean;
+}
+
 /**
  * The operations a test or a person drives the emulator with; also served under /__emulator/. An
  * `openid` names a person by their openid in any app; `appid` (default the first app) names the app
@@ -168,6 +191,12 @@ export interface EmulatorControl {
    * the user when openid is omitted or unknown (then `openid` is theirs in that app).
    */
   login(openid?: string, opts?: LoginOptions): { code: string; openid: string };
+  /**
+   * What WeChat's login page does after the person's choice, without a browser: `location` is the URL it
+   * redirects to (redirect_uri?code=…&state=…, or ?state=… after a refusal). Throws (400) for what the
+   * page would show an error for, with WeChat's text ("10003 redirect_uri域名与后台配置不一致").
+   */
+  authorize(opts: AuthorizeOptions): { location: string };
   /** What the getPhoneNumber button gives: a single-use code for getuserphonenumber. Mini-programs only. */
   phoneCode(openid: string, opts?: AppChoice): string;
   /**

@@ -210,21 +210,25 @@ const oauth2AccessToken: WechatRoute = {
     if (query.get('grant_type') !== 'authorization_code') return WECHAT_ERRORS.invalidGrantType;
     const code = query.get('code');
     if (!code) return WECHAT_ERRORS.codeMissing;
-    const exchanged = state.exchangeOauthCode(code, app);
-    if (isFailure(exchanged)) return exchanged;
-    const { user, scope } = exchanged;
+    const grant = state.exchangeOauthCode(code, app);
+    if (isFailure(grant)) return grant;
+    // WeChat's documented answer (网页授权, 通过code换取网页授权access_token): is_snapshotuser is there
+    // only for a snapshot page's virtual account, and then it is 1.
     return {
-      ...state.issueSnsToken(user, scope),
-      openid: user.openid,
-      scope,
-      ...(user.unionid === undefined ? {} : { unionid: user.unionid }),
+      ...state.issueSnsToken(grant),
+      openid: grant.openid,
+      scope: grant.scope,
+      ...(grant.snapshot ? { is_snapshotuser: 1 } : {}),
+      ...(grant.unionid === undefined ? {} : { unionid: grant.unionid }),
     };
   },
 };
 
 /**
  * The profile of the person a web-authorization access token is for. A snsapi_base token (an official
- * account's silent login) has no right to it (48001); the openid must be the token's (40003).
+ * account's silent login) has no right to it (48001); the openid must be the token's (40003). Nor has a
+ * snapshot page's virtual account: its token is snsapi_base, and developers report 48001 "api
+ * unauthorized" for is_snapshotuser 1 tokens at sns/userinfo (WeChat's developer community).
  */
 const userinfo: WechatRoute = {
   api: 'userinfo',
@@ -234,7 +238,7 @@ const userinfo: WechatRoute = {
     const token = state.snsToken(query.get('access_token'));
     if (isFailure(token)) return token;
     if (query.get('openid') !== token.openid) return WECHAT_ERRORS.invalidOpenid;
-    if (token.scope === 'snsapi_base') return WECHAT_ERRORS.apiUnauthorized;
+    if (token.scope === 'snsapi_base' || token.snapshot) return WECHAT_ERRORS.apiUnauthorized;
     const user = state.findUser(token.openid, token.appid);
     if (!user) return WECHAT_ERRORS.invalidOpenid;
     return {

@@ -47,11 +47,11 @@ const OpenidParams = z.object({
 
 /** Every admin route may answer these: the key, the openid, the user, the store. */
 const adminErrors = {
-  '400': error('invalid_request: a malformed openid (or body).'),
+  '400': error('invalid_request: a malformed openid or unionid (or body).'),
   '401': error('invalid_token: no admin key, or a wrong one (counted per address).'),
   '403': error('access_denied: a read-only key, on a route that changes something.'),
   '404': error(
-    'not_found: this service knows no user of that openid (no record, no ban and no live session).',
+    'not_found: this service knows no person of that openid or unionid (no record, no ban and no live session).',
   ),
   '429': error('rate_limited: too many wrong keys from this address; see Retry-After.'),
   '503': error('The store (Redis) is unreachable; retry after Retry-After.'),
@@ -61,7 +61,7 @@ const lookUpRoute = declareRoute({
   method: 'get',
   path: '/admin/users/{openid}',
   auth: 'admin',
-  summary: 'The user as support sees it, never the session_key',
+  summary: 'The person as support sees them (every identity, every app), never a session_key',
   params: OpenidParams,
   responses: {
     '200': {
@@ -77,7 +77,7 @@ const logoutRoute = declareRoute({
   method: 'post',
   path: '/admin/users/{openid}/logout',
   auth: 'admin',
-  summary: 'Log the user out everywhere',
+  summary: 'Log the person out everywhere: every session of every identity, in every app',
   params: OpenidParams,
   responses: { '204': { description: 'Every session ended, its tokens refused at once' }, ...adminErrors },
 });
@@ -87,7 +87,7 @@ const banRoute = declareRoute({
   path: '/admin/users/{openid}/ban',
   auth: 'admin',
   summary:
-    'Ban the user: every session ends at once, and login answers 403 access_denied until lifted or until',
+    'Ban the person: every session of every app ends at once, and login answers 403 access_denied until lifted or until; an identity that joins them later by unionid is banned as it links',
   params: OpenidParams,
   body: z
     .object({
@@ -110,7 +110,7 @@ const liftBanRoute = declareRoute({
   method: 'delete',
   path: '/admin/users/{openid}/ban',
   auth: 'admin',
-  summary: 'Lift the ban',
+  summary: "Lift the person's ban (and each identity's)",
   params: OpenidParams,
   responses: { '204': { description: 'The ban lifted' }, ...adminErrors },
 });
@@ -119,7 +119,7 @@ const deleteRoute = declareRoute({
   method: 'delete',
   path: '/admin/users/{openid}',
   auth: 'admin',
-  summary: "Delete the user's data, as DELETE /auth/account does; a ban stays",
+  summary: "Delete the person's data in every app, as DELETE /auth/account does; a ban stays",
   params: OpenidParams,
   responses: { '204': { description: 'Deleted' }, ...adminErrors },
 });

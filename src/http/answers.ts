@@ -43,7 +43,7 @@ export const bearerOrLoginRequired = {
 export const openDataErrors = {
   ...badRequest,
   '400': error(
-    'invalid_request (malformed field: bad base64, iv not 16 bytes…), decrypt_failed (the stored session_key is stale: wx.login() and POST /auth/login again), invalid_open_data (watermark of another app, openId of another user) or invalid_signature.',
+    "invalid_request (malformed field: bad base64, iv not 16 bytes…; or the token is not a mini-program session: a mobile App's has no session_key and no open data), decrypt_failed (the stored session_key is stale: wx.login() and POST /auth/login again), invalid_open_data (watermark of another app, openId of another user) or invalid_signature.",
   ),
   ...bearerOrLoginRequired,
   '429': error('rate_limited; see Retry-After.'),

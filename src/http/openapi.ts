@@ -27,7 +27,7 @@ export function openApiDocument(options: { algorithms: readonly string[] }) {
       title: 'wxauth',
       version: '0.1.0',
       description:
-        'Login and session service for WeChat mini-programs: code2Session, access JWTs, rotating refresh tokens, open-data decryption. Paths match exactly (case, no trailing slash); a method a path lacks gets 405, one no route has 501, both invalid_request with the methods to use in Allow.',
+        'Login and session service for WeChat mini-programs, and the other apps of their open-platform account (a person is linked across them by unionid): code2Session, access JWTs, rotating refresh tokens, open-data decryption. Paths match exactly (case, no trailing slash); a method a path lacks gets 405, one no route has 501, both invalid_request with the methods to use in Allow.',
     },
     components: {
       securitySchemes: {

@@ -2,7 +2,7 @@ export { EncryptingStore } from './encrypted.js';
 export { appKeys, userKeys } from './keys.js';
 export { MemoryStore } from './memory.js';
 export { type Person, personByUnionid, personOf } from './person.js';
-export { connectRedis, RedisStore } from './redis.js';
+export { connectRedis, newestFirst, RedisStore } from './redis.js';
 export { StallGuard } from './stall-guard.js';
 export type * from './types.js';
 export {

@@ -149,7 +149,7 @@ export const APP_KEY_LAYOUT = {
     holds: 'the random id of the instance fetching the access_token',
   },
   loginCode: {
-    key: 'wxauth:code:<sha256 of the code>',
+    key: 'wxauth:code:<sha256 of the appid and the code>',
     type: 'string',
     ttl: '`LOGIN_RETRY_WINDOW` (≤ 60 s)',
     holds:

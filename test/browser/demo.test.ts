@@ -126,7 +126,32 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
         globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }
       ).sessionStorage.getItem('wxauth:web-session'),
     );
-    expect(JSON.parse(stored!)).to.have.keys('v', 'refreshToken', 'openid', 'refreshExpiresAt');
+    // The phone's user has a unionid (the emulated apps share one open-platform account): kept too.
+    expect(JSON.parse(stored!)).to.have.keys('v', 'refreshToken', 'openid', 'unionid', 'refreshExpiresAt');
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('logs the same person in through the second mini-program on the phone, and lists the sessions of both apps', async () => {
+    const { page, errors } = await open('/demo');
+    const phone = page.frameLocator('#phone');
+    await shows(phone.locator('#bar'), 'WeChat · Shop mini-program');
+    const status = await shows(phone.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
+    const shopOpenid = status.split(' as ')[1]!;
+    await shows(phone.locator('#open-second'), 'Open the Service mini-program');
+    await phone.locator('#open-second').click();
+    const second = await shows(
+      phone.locator('#second-status'),
+      /^Logged in to the Service mini-program as o\S+$/,
+    );
+    // Another openid in the other app, yet one person: the list has the sessions of both.
+    expect(second.split(' as ')[1]).not.to.equal(shopOpenid);
+    const sessions = phone.locator('#sessions li');
+    await shows(sessions.first(), /^Service mini-program · Demo phone · emulated WeChat$/);
+    const listed = await sessions.allTextContents();
+    expect(listed).to.include('Shop mini-program · Demo phone · emulated WeChat (this one)');
+    await phone.locator('#sessions').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(shots, 'demo-apps.png') });
     expect(errors).to.deep.equal([]);
     await page.close();
   });

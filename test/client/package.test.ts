@@ -144,6 +144,13 @@ describe('Mini-program client: the package entry point', function () {
         expect(again.isNewUser).to.equal(false);
         expect((await auth.request({ url: '/auth/me' })).statusCode).to.equal(200);
         expect(shim.logins()).to.equal(0);
+        // The emulator serves several mini-programs: each login named its first, as getAccountInfoSync().
+        const [, emulator] = await service.match(/WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/);
+        const { apps } = (await (await fetch(`${emulator}/__emulator/apps`)).json()) as {
+          apps: { appid: string }[];
+        };
+        const sent = shim.requests('POST /auth/login').map((call) => (call.data as { appid?: string }).appid);
+        expect(sent).to.deep.equal([apps[0]!.appid, apps[0]!.appid]);
       } finally {
         delete global.wx;
         expect(await service.stop()).to.equal(0);

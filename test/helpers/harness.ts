@@ -80,7 +80,9 @@ export interface HarnessOptions {
    * Several apps: the emulator serves them and the service is configured with them through
    * WECHAT_APPS_FILE (each entry's `audience`, `claims`, `redirect_uris` go into the file as given).
    */
-  apps?: Array<EmulatedAppOptions & { audience?: string | string[]; claims?: string[]; redirect_uris?: string[] }>;
+  apps?: Array<
+    EmulatedAppOptions & { audience?: string | string[]; claims?: string[]; redirect_uris?: string[] }
+  >;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {

@@ -28,13 +28,18 @@ describe('the compiled service (npm run build, then npm start: node dist/server.
       /listening on (http:\/\/localhost:\d+), with the built-in WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/,
     );
     expect((await fetch(`${service}/healthz`)).status).to.equal(200);
-    const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
-      code: string;
+    // Several mini-programs with nothing configured: a login names its app.
+    const { apps } = (await (await fetch(`${emulator}/__emulator/apps`)).json()) as {
+      apps: { appid: string }[];
     };
+    const appid = apps[0]!.appid;
+    const { code } = (await (
+      await fetch(`${emulator}/__emulator/login`, { method: 'POST', body: JSON.stringify({ appid }) })
+    ).json()) as { code: string };
     const login = await fetch(`${service}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code }),
+      body: JSON.stringify({ code, appid }),
     });
     expect(login.status).to.equal(200);
     const { access_token } = (await login.json()) as { access_token: string };

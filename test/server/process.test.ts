@@ -71,6 +71,19 @@ const nonLoopbackAddress = () =>
     .flat()
     .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 
+/** A code of the emulator's first app (the Shop mini-program), and that app's appid to log in with. */
+async function shopCode(emulator: string): Promise<{ code: string; appid: string }> {
+  const { apps } = (await (await fetch(`${emulator}/__emulator/apps`)).json()) as {
+    apps: { appid: string; kind: string }[];
+  };
+  const appid = apps.find((app) => app.kind === 'miniprogram')!.appid;
+  const login = await fetch(`${emulator}/__emulator/login`, {
+    method: 'POST',
+    body: JSON.stringify({ appid }),
+  });
+  return { code: ((await login.json()) as { code: string }).code, appid };
+}
+
 function bash(script: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('bash', ['-c', script], { timeout: 20000 }, (error, stdout, stderr) =>
@@ -100,10 +113,22 @@ describe('the process (npm start)', function () {
     );
     const out = await bash(script);
     const lines = out.trim().split('\n');
-    expect(JSON.parse(lines[0]!)).to.include({ token_type: 'Bearer', is_new_user: true });
-    expect(JSON.parse(lines[1]!)).to.have.keys('openid', 'exp');
-    expect(JSON.parse(lines[2]!)).to.include({ token_type: 'Bearer' });
-    expect(lines[3]).to.equal('204');
+    const shop = JSON.parse(lines[0]!) as { openid: string; unionid?: string };
+    expect(shop).to.include({ token_type: 'Bearer', is_new_user: true });
+    expect(shop.unionid).to.be.a('string');
+    expect(JSON.parse(lines[1]!)).to.deep.include({ openid: shop.openid });
+    expect(JSON.parse(lines[2]!)).to.include({ token_type: 'Bearer', openid: shop.openid });
+    // The mobile App: the same person (unionid), another openid.
+    const app = JSON.parse(lines[3]!) as { openid: string; unionid?: string };
+    expect(app).to.include({ token_type: 'Bearer', unionid: shop.unionid });
+    expect(app.openid).not.to.equal(shop.openid);
+    const { sessions } = JSON.parse(lines[4]!) as { sessions: { app: { name: string; kind: string } }[] };
+    expect(sessions.map(({ app: { name, kind } }) => ({ name, kind }))).to.deep.equal([
+      { name: 'Mobile app', kind: 'mobile' },
+      { name: 'Shop mini-program', kind: 'miniprogram' },
+    ]);
+    expect(lines[5]).to.equal('204');
+    expect(lines).to.have.length(6);
   });
 
   for (const port of ['a free port', '0']) {
@@ -111,13 +136,11 @@ describe('the process (npm start)', function () {
       started = startServer({ PORT: port === '0' ? '0' : String(await freePort()) });
       const [, printed] = await waitFor(started, /wxauth is listening on (\S+), with the built-in/);
       const [, emulator] = await waitFor(started, /WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/);
-      const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
-        code: string;
-      };
+      // Several mini-programs with nothing configured: a login names its app.
       const login = await fetch(`${printed}/auth/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ code }),
+        body: JSON.stringify(await shopCode(emulator!)),
       });
       expect(login.status).to.equal(200);
       const { access_token } = (await login.json()) as { access_token: string };
@@ -156,9 +179,7 @@ describe('the process (npm start)', function () {
     started = startServer({ PORT: '0', LOG_LEVEL: 'info' });
     const [, service] = await waitFor(started, /wxauth is listening on (http:\/\/localhost:\d+)/);
     const [, emulator] = await waitFor(started, /WeChat emulator on (http:\/\/127\.0\.0\.1:\d+)/);
-    const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
-      code: string;
-    };
+    const login = await shopCode(emulator!);
     await fetch(`${emulator}/__emulator/faults`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -167,7 +188,7 @@ describe('the process (npm start)', function () {
     const inFlight = fetch(`${service}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code }),
+      body: JSON.stringify(login),
     });
     await new Promise((r) => setTimeout(r, 400));
     started.child.kill('SIGTERM');

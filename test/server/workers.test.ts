@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
 import { systemClock } from '../../src/lib/index.js';
@@ -67,13 +67,27 @@ describe('every core (npm run start:workers)', function () {
     const base = `http://127.0.0.1:${[...ports][0]}`;
     const [[, emulator]] = (await waitFor(/emulator at (http:\/\/127\.0\.0\.1:\d+)/)) as [RegExpMatchArray];
 
-    const { code } = (await (await fetch(`${emulator}/__emulator/login`, { method: 'POST' })).json()) as {
-      code: string;
+    // Every app of npm start's zero-config emulator: a login names its app.
+    const { apps } = (await (await fetch(`${emulator}/__emulator/apps`)).json()) as {
+      apps: { appid: string; kind: string; name: string }[];
     };
+    expect(apps.map((app) => app.kind)).to.deep.equal([
+      'miniprogram',
+      'miniprogram',
+      'mobile',
+      'official_account',
+      'website',
+    ]);
+    const { code } = (await (
+      await fetch(`${emulator}/__emulator/login`, {
+        method: 'POST',
+        body: JSON.stringify({ appid: apps[0]!.appid }),
+      })
+    ).json()) as { code: string };
     const login = await fetch(`${base}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code }),
+      body: JSON.stringify({ code, appid: apps[0]!.appid }),
     });
     expect(login.status).to.equal(200);
     const { access_token: token } = (await login.json()) as { access_token: string };
@@ -84,6 +98,78 @@ describe('every core (npm run start:workers)', function () {
     const [status] = (await once(child!, 'exit')) as [number | null];
     expect(status).to.equal(0);
     expect(output().match(/"msg":"stopped"/g)).to.have.length(3);
+  });
+
+  it("passes the emulator's apps to the workers in a private apps file, removed at exit: each app logs in", async () => {
+    const redis = await testRedis();
+    start({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'workers-apps-test:',
+      WECHAT_EMULATOR: '1',
+      WORKERS: '2',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    const listening = await waitFor(/"msg":"wxauth listening on [^"]*?(\d+)"/, 2);
+    const base = `http://127.0.0.1:${listening[0]![1]}`;
+    const [[, emulator]] = (await waitFor(/emulator at (http:\/\/127\.0\.0\.1:\d+)/)) as [RegExpMatchArray];
+    const [worker] = readFileSync(`/proc/${child!.pid}/task/${child!.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/);
+    const env = Object.fromEntries(
+      readFileSync(`/proc/${worker}/environ`, 'utf8')
+        .split('\0')
+        .filter(Boolean)
+        .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+    ) as Record<string, string>;
+    expect(env.WECHAT_APPID).to.equal('');
+    expect(env.WECHAT_SECRET).to.equal('');
+    const file = env.WECHAT_APPS_FILE!;
+    expect(statSync(file).mode & 0o777).to.equal(0o600);
+    const { apps } = (await (await fetch(`${emulator}/__emulator/apps`)).json()) as {
+      apps: { appid: string; kind: string; name: string }[];
+    };
+    const listed = (JSON.parse(readFileSync(file, 'utf8')) as { apps: { appid: string; name: string }[] })
+      .apps;
+    expect(listed.map(({ appid, name }) => ({ appid, name }))).to.deep.equal(
+      apps.map(({ appid, name }) => ({ appid, name })),
+    );
+
+    // One person in the Service mini-program and in the mobile App: both sessions, whichever worker answers.
+    const { openid } = (await (
+      await fetch(`${emulator}/__emulator/users`, { method: 'POST', body: JSON.stringify({ unionid: true }) })
+    ).json()) as { openid: string };
+    let token = '';
+    for (const app of [apps[1]!, apps.find((a) => a.kind === 'mobile')!]) {
+      const { code } = (await (
+        await fetch(`${emulator}/__emulator/login`, {
+          method: 'POST',
+          body: JSON.stringify({ openid, appid: app.appid }),
+        })
+      ).json()) as { code: string };
+      const login = await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code, appid: app.appid }),
+      });
+      expect(login.status, app.name).to.equal(200);
+      token = ((await login.json()) as { access_token: string }).access_token;
+    }
+    for (let i = 0; i < 2; i += 1) {
+      const listedSessions = await getOnce(`${base}/auth/sessions`, token);
+      expect(listedSessions.status).to.equal(200);
+      const { sessions } = JSON.parse(listedSessions.body) as { sessions: { app: { name: string } }[] };
+      expect(sessions.map((session) => session.app.name)).to.deep.equal([
+        'Mobile app',
+        'Service mini-program',
+      ]);
+    }
+
+    child!.kill('SIGTERM');
+    const [status] = (await once(child!, 'exit')) as [number | null];
+    expect(status).to.equal(0);
+    expect(existsSync(file), 'the apps file after exit').to.equal(false);
+    expect(existsSync(dirname(file)), 'its folder after exit').to.equal(false);
   });
 
   it('starts while Redis is not up yet: Bearer routes, store routes and /readyz 503, then ready and serving once it is', async () => {
@@ -119,10 +205,15 @@ describe('every core (npm run start:workers)', function () {
         expect((await getOnce(`${base}/auth/me`, token)).status, '/auth/me').to.equal(503);
         expect((await getOnce(`${base}/readyz`, token)).status, '/readyz').to.equal(503);
       }
+      // A login names its app (the emulator serves several): only then does it reach the store.
+      const [[, emulator]] = (await waitFor(/emulator at (http:\/\/127\.0\.0\.1:\d+)/)) as [RegExpMatchArray];
+      const { apps } = (await (await fetch(`${emulator}/__emulator/apps`)).json()) as {
+        apps: { appid: string }[];
+      };
       const login = await fetch(`${base}/auth/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ code: 'any-code' }),
+        body: JSON.stringify({ code: 'any-code', appid: apps[0]!.appid }),
       });
       expect(login.status).to.equal(503);
       expect(child!.exitCode, 'the primary is still running').to.equal(null);

@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { APP_KEY_LAYOUT, appKeys, USER_KEY_LAYOUT, userKeys } from '../../src/store/keys.js';
+import {
+  APP_KEY_LAYOUT,
+  appKeys,
+  PERSON_KEY_LAYOUT,
+  personKeys,
+  USER_KEY_LAYOUT,
+  userKeys,
+} from '../../src/store/keys.js';
 
 describe('Redis key layout', () => {
   // The tables name keys with the default prefix and placeholders; the builders must agree with them.
@@ -14,12 +21,23 @@ describe('Redis key layout', () => {
     }).to.deep.equal(Object.fromEntries(Object.entries(USER_KEY_LAYOUT).map(([name, k]) => [name, k.key])));
   });
 
+  it('names each person key as the builder does', () => {
+    const keys = personKeys('wxauth:', '<unionid>');
+    expect({ identities: keys.identities, ban: keys.ban }).to.deep.equal(
+      Object.fromEntries(Object.entries(PERSON_KEY_LAYOUT).map(([name, k]) => [name, k.key])),
+    );
+  });
+
   it('names each app key as the builder does, and its channels after their keys', () => {
     const keys = appKeys('wxauth:');
+    // The first mini-program's access_token keeps the key it had before several apps; the table says so.
+    expect(keys.wechatAccessToken(undefined)).to.equal('wxauth:wechat:at');
+    expect(APP_KEY_LAYOUT.wechatAccessToken.holds).to.contain('`wxauth:wechat:at`');
     expect({
-      wechatAccessToken: keys.wechatAccessToken,
-      lock: keys.lock('wechat-access-token'),
-      loginCode: keys.loginCode('<sha256 of the code>'),
+      wechatAccessToken: keys.wechatAccessToken('<appid>'),
+      // A per-app lock is named `<name>:<appid>`, the first mini-program's without the suffix.
+      lock: `${keys.lock('wechat-access-token')}[:<appid>]`,
+      loginCode: keys.loginCode('<sha256 of the appid and the code>'),
       probe: keys.probe,
       webLogin: keys.webLogin('<ticket>'),
       revocationLog: keys.revocationLog,

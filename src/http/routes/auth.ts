@@ -22,10 +22,10 @@ import { type BearerState, bearer } from '../middleware/bearer.js';
 import { stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
 
-// The SDK also sends `appid` (wx.getAccountInfoSync().miniProgram.appId, issue 23). Not declared yet: the
-// object below drops fields it does not name, so the login is accepted and the appid unused until the
-// several-apps login reads it (then declare it here, /^[A-Za-z0-9_-]{1,64}$/, and run npm run env-example).
-/** An AppID as a key may hold one: WECHAT_APPID's own shape, looser than WeChat's `wx` + 16. */
+/**
+ * An AppID as a login body may carry one: WECHAT_APPID's own shape, looser than WeChat's `wx` + 16, so
+ * that an appid the apps file does not list is answered in words (loginApp) rather than by a pattern.
+ */
 const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const loginRoute = declareRoute({
@@ -110,9 +110,9 @@ const logoutRoute = declareRoute({
   method: 'post',
   path: '/auth/logout',
   auth: 'bearer',
-  summary: 'End one session, or every session of the user',
+  summary: 'End one session, or every session of the person (in every app)',
   description:
-    "With refresh_token: ends the session the access token names (its sid), and that refresh token's session when it is the caller's; a refresh token that is unknown, stale or another user's ends nothing else. With all: ends every session of the user.",
+    "With refresh_token: ends the session the access token names (its sid), and that refresh token's session when it is the caller's; a refresh token that is unknown, stale or another user's ends nothing else. With all: ends every session of the person: each identity WeChat gave the same unionid, in every app.",
   body: z
     .union(
       [

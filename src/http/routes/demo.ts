@@ -42,6 +42,11 @@ function packageRoot(): string {
 
 const LoginBody = z.object({
   openid: z.string({ error: 'must be a string' }).regex(OPENID_PATTERN, `must be ${OPENID_SHAPE}`).optional(),
+  /** The mini-program logging in; default the emulator's first (the one the website's code opens). */
+  appid: z
+    .string({ error: 'must be a string' })
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an AppID')
+    .optional(),
 });
 
 /**
@@ -74,11 +79,27 @@ export function demoRoutes(router: Router<BearerState>, deps: { emulator: Emulat
     await serve(ctx, join(SDKS[sdk], fileOf(ctx)), extensionOf(ctx), `npm run build:${sdk}`);
   });
 
-  // What WeChat on the phone does: wx.login() gives a code for the phone's user.
-  router.post('/demo/wx/login', function demoWxLogin(ctx) {
-    const { openid } = readBody(ctx, LoginBody);
+  // The phone's mini-programs: which apps the emulator serves (no secret), for the phone to open them.
+  router.get('/demo/wx/apps', function demoWxApps(ctx) {
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = emulator.login(openid);
+    ctx.body = { apps: emulator.apps.map(({ appid, kind, name }) => ({ appid, kind, name })) };
+  });
+
+  // What WeChat on the phone does: wx.login() in a mini-program gives a code for the phone's user.
+  router.post('/demo/wx/login', function demoWxLogin(ctx) {
+    const body = readBody(ctx, LoginBody);
+    const app =
+      body.appid === undefined ? emulator.apps[0] : emulator.apps.find((a) => a.appid === body.appid);
+    if (app?.kind !== 'miniprogram') {
+      throw new AppError(
+        400,
+        'invalid_request',
+        'appid: not a mini-program of the emulator (GET /demo/wx/apps).',
+      );
+    }
+    const openid = person(emulator, body.openid);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { ...emulator.login(openid, { appid: app.appid }), appid: app.appid };
   });
 
   // The phone's camera on the screen: the newest mini-program code the emulator drew.
@@ -90,6 +111,21 @@ export function demoRoutes(router: Router<BearerState>, deps: { emulator: Emulat
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { scene: code.scene, page: code.page };
   });
+}
+
+/**
+ * The phone's user, by an openid of theirs in any app: created when unknown (a new phone, or a service
+ * started again) with a unionid, since the emulated apps share one open-platform account and the
+ * unionid is what makes their logins one person at wxauth (the sessions list shows both apps).
+ */
+function person(emulator: EmulatorControl, openid: string | undefined): string {
+  try {
+    return emulator.createUser({ ...(openid === undefined ? {} : { openid }), unionid: true }).openid;
+  } catch (error) {
+    // 409: an openid the emulator knows already, in one app or another.
+    if (openid !== undefined && (error as { status?: unknown }).status === 409) return openid;
+    throw error;
+  }
 }
 
 async function serve(ctx: Context, path: string, type: string, build?: string): Promise<void> {

@@ -23,7 +23,9 @@ const listSessionsRoute = declareRoute({
   method: 'get',
   path: '/auth/sessions',
   auth: 'bearer',
-  summary: "The caller's sessions (logins), newest first",
+  summary: "The caller's sessions (logins) in every app, newest first",
+  description:
+    "The person's: the sessions of each identity WeChat gave the same unionid (one openid per app), each with the app it was opened through.",
   responses: {
     '200': { description: 'The sessions', content: json(ref('Sessions')) },
     ...storeErrors,
@@ -35,7 +37,8 @@ const endSessionRoute = declareRoute({
   method: 'delete',
   path: '/auth/sessions/{id}',
   auth: 'bearer',
-  summary: 'End one session of the caller: its access tokens are refused at once, on every instance',
+  summary:
+    "End one session of the caller's, in any of their apps: its access tokens are refused at once, on every instance",
   params: z.object({
     id: z.string().meta({
       description: "A session id from GET /auth/sessions (an access token's sid).",
@@ -43,7 +46,7 @@ const endSessionRoute = declareRoute({
     }),
   }),
   responses: {
-    '204': { description: "Ended; also for an id that is unknown, ended or another user's" },
+    '204': { description: "Ended; also for an id that is unknown, ended or another person's" },
     ...storeErrors,
     ...bearerErrors,
     ...endingsLimited,
@@ -55,8 +58,9 @@ const deleteAccountRoute = declareRoute({
   path: '/auth/account',
   auth: 'bearer',
   summary:
-    'Delete everything kept about the caller (注销): the user record and session_key, every session, per-user counters',
-  description: 'Every access token of the user is refused at once. A later login starts afresh; a ban stays.',
+    "Delete everything kept about the caller (注销), in every app: each identity's record and session_key, every session, per-user counters",
+  description:
+    "The person's: every identity WeChat gave the same unionid. Every access token of theirs, of every app, is refused at once. A later login starts afresh; a ban stays.",
   responses: {
     '204': { description: 'Deleted' },
     ...storeErrors,

@@ -81,7 +81,7 @@ const phoneNumberRoute = declareRoute({
     '200': { description: 'The phone number, watermark removed', content: json(ref('PhoneNumber')) },
     ...openDataErrors,
     '400': error(
-      'invalid_request, invalid_grant (the code is unknown, expired or used: ask the user again), decrypt_failed, or invalid_open_data.',
+      'invalid_request (also: the token is not a mini-program session), invalid_grant (the code is unknown, expired or used: ask the user again), decrypt_failed, or invalid_open_data.',
     ),
     '403': error("access_denied: WeChat's risk control refused the user."),
     '429': error('rate_limited (ours, or WeChat 45011); see Retry-After.'),
@@ -152,6 +152,9 @@ const sessionKeyRoute = declareRoute({
       description: 'Answer',
       content: json(answerSchemaOf(SessionKeyAnswer)),
     },
+    '400': error(
+      "invalid_request: not a mini-program session (a mobile App's session has no session_key), or an app no longer served.",
+    ),
     ...bearerOrLoginRequired,
     '429': error('rate_limited; see Retry-After.'),
     ...upstreamErrors,

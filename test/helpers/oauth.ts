@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import type { EmulatedUser } from '../../src/emulator/index.js';
 import type { Harness } from './harness.js';
 
 export const PUBLIC_URL = 'https://auth.example.com';
@@ -104,28 +105,54 @@ export async function startAt(h: Harness, params: AuthorizeParams): Promise<stri
 }
 
 /**
- * The browser's trip: authorize, WeChat (the emulator's code for the person, as WeChat's redirect back
- * would carry it), the callback, and the client's redirect_uri with wxauth's code.
+ * What WeChat's login page does with the browser wxauth sent there (`wechatUrl`, the Location of GET
+ * /oauth/authorize): the emulator's authorize() checks the request as the page does and answers where
+ * WeChat redirects, which is wxauth's callback; answered as a path of the service.
+ */
+export function atWechat(
+  h: Harness,
+  wechatUrl: string,
+  choice: { openid?: string; decision?: 'allow' | 'refuse'; snapshot?: boolean } = {},
+): string {
+  const url = new URL(wechatUrl);
+  const params = url.searchParams;
+  const { location } = h.emulator.authorize({
+    appid: params.get('appid') ?? '',
+    redirectUri: params.get('redirect_uri') ?? '',
+    state: params.get('state') ?? '',
+    scope: params.get('scope') as 'snsapi_base' | 'snsapi_userinfo' | 'snsapi_login',
+    decision: choice.decision ?? 'allow',
+    ...(choice.openid === undefined ? {} : { openid: choice.openid }),
+    ...(choice.snapshot === undefined ? {} : { snapshot: choice.snapshot }),
+  });
+  const back = new URL(location);
+  expect(`${back.origin}${back.pathname}`).to.equal(`${PUBLIC_URL}/oauth/callback`);
+  return `${back.pathname}${back.search}`;
+}
+
+/**
+ * The browser's trip: authorize, WeChat's page (the emulator's, `person` allowing; default a new person
+ * without a unionid), the callback, and the client's redirect_uri with wxauth's code.
  */
 export async function signIn(
   h: Harness,
   kind: Kind,
-  options: { openid?: string; scope?: 'snsapi_base' | 'snsapi_userinfo'; more?: AuthorizeParams } = {},
+  options: { person?: EmulatedUser; more?: AuthorizeParams } = {},
 ): Promise<SignedIn> {
+  const person = options.person ?? h.emulator.createUser();
   const pair = pkce();
   const params = authorizeParams(h, kind, pair, options.more);
-  const ourState = await startAt(h, params);
-  const login = h.emulator.login(options.openid, {
-    appid: appidOf(h, kind),
-    ...(options.scope === undefined ? {} : { scope: options.scope }),
-  });
-  const callback = `/oauth/callback?code=${encodeURIComponent(login.code)}&state=${ourState}`;
+  const started = await h.http.get(authorizePath({ ...params })).expect(302);
+  const wechatUrl = started.headers.location as string;
+  const ourState = new URL(wechatUrl).searchParams.get('state') as string;
+  const callback = atWechat(h, wechatUrl, { openid: person.openid });
   const back = await h.http.get(callback).expect(302);
   const location = back.headers.location as string;
   expect(location.startsWith(`${params.redirect_uri}?`)).to.equal(true, location);
   const query = queryOf(location);
   expect(query).to.have.property('code');
-  return { code: query.code as string, query, pair, params, openid: login.openid, ourState, callback };
+  const openid = person.openids[appidOf(h, kind)] as string;
+  return { code: query.code as string, query, pair, params, openid, ourState, callback };
 }
 
 export function redeem(h: Harness, form: Record<string, string | undefined>) {

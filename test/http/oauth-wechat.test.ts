@@ -6,7 +6,6 @@ import {
   authorizeParams,
   OAUTH_APPS,
   OAUTH_ENV,
-  PUBLIC_URL,
   pkce,
   queryOf,
   redeemSignedIn,
@@ -17,8 +16,8 @@ import { type WechatRewrite, wechatRewrite } from '../helpers/wechat-rewrite.js'
 
 /**
  * What WeChat answers that the emulator does not play: the exchange without a unionid (an official
- * account's, which then asks sns/userinfo), and a 朋友圈 snapshot page's virtual account
- * (is_snapshotuser: 1). The service talks to the emulator through a hop that changes those answers.
+ * account's, which then asks sns/userinfo for it). The service talks to the emulator through a hop that
+ * takes the unionid out of the exchange's answers.
  */
 describe('OAuth browser login: what WeChat answers at the exchange', () => {
   let h: Harness;
@@ -47,8 +46,7 @@ describe('OAuth browser login: what WeChat answers at the exchange', () => {
     const person = h.emulator.createUser({ unionid: true });
     const before = h.emulator.calls('userinfo');
     const signed = await signIn(h, 'official_account', {
-      openid: person.openid,
-      scope: 'snsapi_userinfo',
+      person,
       more: { scope: 'openid snsapi_userinfo' },
     });
     expect(h.emulator.calls('userinfo') - before).to.equal(1);
@@ -61,25 +59,10 @@ describe('OAuth browser login: what WeChat answers at the exchange', () => {
     hop.rewrite = withoutUnionid;
     const person = h.emulator.createUser({ unionid: true });
     const before = h.emulator.calls('userinfo');
-    const signed = await signIn(h, 'official_account', { openid: person.openid });
+    const signed = await signIn(h, 'official_account', { person });
     expect(h.emulator.calls('userinfo')).to.equal(before);
     const res = await redeemSignedIn(h, signed).expect(200);
     expect(res.body).not.to.have.property('unionid');
-  });
-
-  it('sends a 朋友圈 snapshot page (is_snapshotuser: 1) back to the client with access_denied and no code', async () => {
-    hop.rewrite = (path, body) =>
-      path === '/sns/oauth2/access_token' ? { ...body, is_snapshotuser: 1 } : body;
-    const params = authorizeParams(h, 'official_account', pkce());
-    const ours = await startAt(h, params);
-    const { code, openid } = h.emulator.login(undefined, { appid: appidOf(h, 'official_account') });
-    const res = await h.http.get(`/oauth/callback?code=${code}&state=${ours}`).expect(302);
-    const query = queryOf(res.headers.location);
-    expect(query).to.include({ error: 'access_denied', state: params.state, iss: PUBLIC_URL });
-    expect(query.error_description).to.match(/朋友圈 snapshot/);
-    expect(query).not.to.have.property('code');
-    // Nobody was made of the virtual identity.
-    expect(await h.store.getAccount(openid)).to.equal(null);
   });
 
   it('sends the browser back with temporarily_unavailable when sns/userinfo fails', async () => {

@@ -3,6 +3,7 @@ import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { type Harness, startHarness } from '../helpers/harness.js';
 import {
   appidOf,
+  atWechat,
   authorizeParams,
   authorizePath,
   bearer,
@@ -87,8 +88,7 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
     it("gives an official account's snsapi_userinfo sign-in the person's unionid (token response and ID token)", async () => {
       const person = h.emulator.createUser({ unionid: true });
       const signed = await signIn(h, 'official_account', {
-        openid: person.openid,
-        scope: 'snsapi_userinfo',
+        person,
         more: { scope: 'openid snsapi_userinfo' },
       });
       const res = await redeemSignedIn(h, signed).expect(200);
@@ -98,7 +98,7 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
 
     it('signs a website person in through QR login', async () => {
       const person = h.emulator.createUser({ unionid: true });
-      const signed = await signIn(h, 'website', { openid: person.openid });
+      const signed = await signIn(h, 'website', { person });
       expect(signed.query.state).to.equal(signed.params.state);
       const res = await redeemSignedIn(h, signed).expect(200);
       expect(res.body.openid).to.equal(person.openids[appidOf(h, 'website')]);
@@ -155,7 +155,7 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
     it("lists the browser session beside the same person's mini-program session (one unionid)", async () => {
       const person = h.emulator.createUser({ unionid: true });
       const mini = await h.login(person.openids[appidOf(h, 'miniprogram')], appidOf(h, 'miniprogram'));
-      const signed = await signIn(h, 'official_account', { openid: person.openid });
+      const signed = await signIn(h, 'official_account', { person });
       const web = await redeemSignedIn(h, signed).expect(200);
       expect(web.body.unionid).to.equal(person.unionid);
       const listed = await h.http.get('/auth/sessions').set(bearer(web.body.access_token)).expect(200);
@@ -172,7 +172,7 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
 
     it('answers userinfo with sub and the unionid for a Bearer token, and 401 without one', async () => {
       const person = h.emulator.createUser({ unionid: true });
-      const signed = await signIn(h, 'website', { openid: person.openid });
+      const signed = await signIn(h, 'website', { person });
       const tokens = await redeemSignedIn(h, signed).expect(200);
       const res = await h.http.get('/oauth/userinfo').set(bearer(tokens.body.access_token)).expect(200);
       expect(res.body).to.deep.equal({ sub: signed.openid, unionid: person.unionid });
@@ -342,16 +342,36 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       expect(res.text).to.match(/expired or was already completed/);
     });
 
-    it('sends a person who refused at WeChat (no code) back to the client with access_denied', async () => {
-      const params = authorizeParams(h, 'website', pkce());
-      const ours = await startAt(h, params);
-      const res = await h.http.get(`/oauth/callback?state=${ours}`).expect(302);
-      expect(queryOf(res.headers.location)).to.deep.include({
-        error: 'access_denied',
-        state: params.state,
-        iss: PUBLIC_URL,
+    for (const [kind, scope] of [
+      ['website', 'openid'],
+      ['official_account', 'openid snsapi_userinfo'],
+    ] as const) {
+      it(`sends a person who refused on WeChat's page (${kind}, no code) back to the client with access_denied`, async () => {
+        const params = authorizeParams(h, kind, pkce(), { scope });
+        const started = await h.http.get(authorizePath({ ...params })).expect(302);
+        const callback = atWechat(h, started.headers.location, { decision: 'refuse' });
+        expect(new URL(`${PUBLIC_URL}${callback}`).searchParams.has('code')).to.equal(false);
+        const res = await h.http.get(callback).expect(302);
+        expect(res.headers.location.startsWith(`${params.redirect_uri}?`)).to.equal(true);
+        expect(queryOf(res.headers.location)).to.deep.include({
+          error: 'access_denied',
+          state: params.state,
+          iss: PUBLIC_URL,
+        });
       });
-      expect(res.headers.location.startsWith(`${WEB_REDIRECT}?`)).to.equal(true);
+    }
+
+    it('sends a 朋友圈 snapshot page (is_snapshotuser: 1) back with access_denied, and keeps nobody of its virtual identity', async () => {
+      const params = authorizeParams(h, 'official_account', pkce());
+      const started = await h.http.get(authorizePath({ ...params })).expect(302);
+      const person = h.emulator.createUser({ unionid: true });
+      const callback = atWechat(h, started.headers.location, { openid: person.openid, snapshot: true });
+      const res = await h.http.get(callback).expect(302);
+      const query = queryOf(res.headers.location);
+      expect(query).to.include({ error: 'access_denied', state: params.state, iss: PUBLIC_URL });
+      expect(query.error_description).to.match(/朋友圈 snapshot/);
+      expect(query).not.to.have.property('code');
+      expect(await h.store.getAccount(person.openid)).to.equal(null);
     });
 
     it('sends the browser back with access_denied when WeChat refuses the code (errcode), and the state is spent', async () => {

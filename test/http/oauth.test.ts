@@ -170,6 +170,26 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       expect(fromMini.body.sessions).to.have.length(2);
     });
 
+    it('writes no code, state or token of a sign-in into any log line', async () => {
+      const from = h.logs.length;
+      const signed = await signIn(h, 'official_account');
+      const tokens = await redeemSignedIn(h, signed).expect(200);
+      const wechatCode = new URL(`${PUBLIC_URL}${signed.callback}`).searchParams.get('code') as string;
+      const logged = h.logs.slice(from).join('\n');
+      expect(logged).to.include('/oauth/token');
+      for (const secret of [
+        wechatCode,
+        signed.ourState,
+        signed.code,
+        signed.pair.verifier,
+        tokens.body.refresh_token,
+        tokens.body.access_token,
+        tokens.body.id_token,
+      ]) {
+        expect(logged).not.to.include(secret);
+      }
+    });
+
     it('answers userinfo with sub and the unionid for a Bearer token, and 401 without one', async () => {
       const person = h.emulator.createUser({ unionid: true });
       const signed = await signIn(h, 'website', { person });

@@ -82,6 +82,9 @@ const browserAnswers = {
     description: 'A short HTML page saying what went wrong; never a redirect',
     content: { 'text/html': { schema: { type: 'string' } } },
   },
+  '429': error(
+    'rate_limited: too many sign-ins from this address (RATE_LIMIT_LOGIN_PER_IP); see Retry-After.',
+  ),
   ...storeErrors,
 };
 
@@ -178,6 +181,9 @@ const tokenRoute = declareRoute({
     ),
     '401': error('invalid_client: the client_id is no official account or website app of this service.'),
     '413': error('Body larger than the limit.'),
+    '429': error(
+      'rate_limited: too many token requests from this address (RATE_LIMIT_REFRESH_PER_IP), or refreshes of this user (RATE_LIMIT_REFRESH_PER_USER, shared with POST /auth/refresh); see Retry-After.',
+    ),
     ...storeErrors,
   },
 });

@@ -13,7 +13,15 @@ export type WebAuthErrorCode =
   /** No session: start a web login first. */
   | 'login_required'
   /** The service answered what its contract does not say (a proxy's error page…). */
-  | 'invalid_response';
+  | 'invalid_response'
+  /** handleRedirectCallback(): a state this tab did not start, already used, or too old. */
+  | 'invalid_state'
+  /** handleRedirectCallback(): the ID token's iss, aud, exp or nonce is not what this client expects. */
+  | 'invalid_id_token'
+  /** handleRedirectCallback(): the client_id is no official account or website app of the service. */
+  | 'invalid_client'
+  /** handleRedirectCallback(): the service refused the authorization request's parameters. */
+  | 'unsupported_response_type';
 
 /** Every error the SDK throws: `code` says what happened, `message` what to do. */
 export class AuthError extends Error {

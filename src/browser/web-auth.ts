@@ -1,4 +1,16 @@
 import { AuthError } from './errors.js';
+import {
+  challengeOf,
+  checkIdToken,
+  type Discovery,
+  type IdTokenClaims,
+  isDiscovery,
+  isPending,
+  PENDING_MAX_AGE_MS,
+  PENDING_PREFIX,
+  type PendingRedirect,
+  randomText,
+} from './redirect.js';
 
 /** The part of the Web Storage API the SDK uses: sessionStorage and localStorage are two. */
 export interface StorageLike {
@@ -27,6 +39,38 @@ export interface WebAuthOptions {
   clock?: { now(): number };
   /** Refresh this many seconds before the access token expires (at most half its life). Default 60. */
   refreshBeforeExpirySeconds?: number;
+  /**
+   * loginWithRedirect(): the URL whose `/.well-known/openid-configuration` names the authorization and
+   * token endpoints and the ID tokens' issuer. Default `baseUrl`.
+   */
+  issuer?: string;
+  /**
+   * loginWithRedirect(): where the PKCE verifier, state and nonce wait for the browser to come back.
+   * Default `sessionStorage`, which outlives the trip through WeChat in the same tab and no longer.
+   */
+  redirectStorage?: StorageLike | null;
+  /** loginWithRedirect(): how the page goes to the authorization endpoint. Default `location.assign`. */
+  navigate?: (url: string) => void;
+}
+
+export interface RedirectLoginOptions {
+  /** The official account's or website's appid. */
+  clientId: string;
+  /** One of the app's `redirect_uris` exactly: the page that calls handleRedirectCallback(). */
+  redirectUri: string;
+  /**
+   * Space-separated; `openid` is always sent. `snsapi_userinfo` (an official account) asks WeChat's
+   * consent page for the unionid. Default `openid`.
+   */
+  scope?: string;
+  /** More parameters of the authorization request; the flow's own (state, nonce, PKCE…) cannot be set. */
+  extra?: Record<string, string>;
+}
+
+export interface RedirectLoginResult {
+  session: WebSession;
+  /** The ID token's claims, checked (iss, aud, exp, nonce; not its signature: see docs/sdks.md). */
+  idTokenClaims: IdTokenClaims;
 }
 
 /** Who is logged in (the tokens stay inside the SDK). */
@@ -77,6 +121,18 @@ export interface WebAuth {
   logout(options?: { all?: boolean }): Promise<void>;
   /** The session kept, without any call; null when logged out. */
   session(): WebSession | null;
+  /**
+   * Sends the browser to the service's authorization endpoint (WeChat's QR page for a website, its
+   * consent page for an official account inside WeChat) with PKCE S256, a random state and nonce, which
+   * wait in `redirectStorage` under the state. Resolves once the navigation was asked for.
+   */
+  loginWithRedirect(options: RedirectLoginOptions): Promise<void>;
+  /**
+   * On the redirect URI's page: checks the state (one this tab started, used once), takes an error
+   * back as `AuthError` (`access_denied` when the person refused), redeems the code at the token
+   * endpoint, checks the ID token and keeps the session as a web login's. Default URL: `location.href`.
+   */
+  handleRedirectCallback(url?: string): Promise<RedirectLoginResult>;
 }
 
 export const DEFAULT_STORAGE_KEY = 'wxauth:web-session';
@@ -118,6 +174,49 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
   let memory: Stored | null = null;
   let access: Access | null = null;
   let refreshing: Promise<Access | null> | undefined;
+  const issuer = parseBase(options.issuer ?? options.baseUrl).href;
+  const pendingStorage = options.redirectStorage === undefined ? defaultStorage() : options.redirectStorage;
+  const navigate = options.navigate ?? ((url: string) => globalThis.location.assign(url));
+  let discovered: Promise<Discovery> | undefined;
+
+  /** The discovery document, fetched once (again after a failure). */
+  function discovery(): Promise<Discovery> {
+    discovered ??= (async () => {
+      const url = `${issuer}/.well-known/openid-configuration`;
+      let response: Response;
+      try {
+        response = await send(url, { headers: { accept: 'application/json' } });
+      } catch (error) {
+        throw new AuthError('network_error', `${url} could not be reached: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      const body = await bodyOf(response);
+      if (response.status !== 200 || !isDiscovery(body))
+        throw new AuthError('invalid_response', `${url} answered no discovery document.`, {
+          status: response.status,
+        });
+      return body;
+    })();
+    discovered.catch(() => {
+      discovered = undefined;
+    });
+    return discovered;
+  }
+
+  /** The pending request of `state`, removed: a state is good once. */
+  function takePending(state: string): PendingRedirect | null {
+    if (pendingStorage === null) return null;
+    const key = PENDING_PREFIX + state;
+    let value: unknown = null;
+    try {
+      value = JSON.parse(pendingStorage.getItem(key) ?? 'null');
+      pendingStorage.removeItem(key);
+    } catch {
+      // Unreadable: no pending request.
+    }
+    return isPending(value) ? value : null;
+  }
 
   function load(): Stored | null {
     if (storage === null) return memory;
@@ -362,8 +461,115 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
       const stored = load();
       return stored === null ? null : publicSession(stored);
     },
+
+    async loginWithRedirect({ clientId, redirectUri, scope = 'openid', extra = {} }) {
+      if (pendingStorage === null)
+        throw new TypeError('loginWithRedirect() needs sessionStorage (or redirectStorage) to come back to.');
+      for (const name of Object.keys(extra)) {
+        if (FLOW_PARAMETERS.has(name)) throw new TypeError(`extra: ${name} is the SDK's to set.`);
+      }
+      const { authorization_endpoint: endpoint } = await discovery();
+      const verifier = randomText(32);
+      const state = randomText(32);
+      const nonce = randomText(32);
+      const scopes = scope.split(' ').filter(Boolean);
+      if (!scopes.includes('openid')) scopes.unshift('openid');
+      const pending: PendingRedirect = {
+        v: 1,
+        verifier,
+        nonce,
+        clientId,
+        redirectUri,
+        createdAt: clock.now(),
+      };
+      pendingStorage.setItem(PENDING_PREFIX + state, JSON.stringify(pending));
+      const url = new URL(endpoint);
+      const params = {
+        ...extra,
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        scope: scopes.join(' '),
+        state,
+        nonce,
+        code_challenge: await challengeOf(verifier),
+        code_challenge_method: 'S256',
+      };
+      for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+      navigate(url.href);
+    },
+
+    async handleRedirectCallback(href = globalThis.location.href) {
+      const params = new URL(href).searchParams;
+      const state = params.get('state');
+      const pending = state === null ? null : takePending(state);
+      if (pending === null || clock.now() - pending.createdAt > PENDING_MAX_AGE_MS)
+        throw new AuthError(
+          'invalid_state',
+          'This sign-in was not started in this tab, was already completed, or is too old: start again.',
+        );
+      const error = params.get('error');
+      if (error !== null)
+        throw new AuthError(error, params.get('error_description') ?? `The sign-in ended with ${error}.`);
+      const found = await discovery();
+      // RFC 9207: an answer of another authorization server (a mix-up attack) is not redeemed here.
+      const iss = params.get('iss');
+      if (iss !== null && iss !== found.issuer)
+        throw new AuthError('invalid_response', 'The sign-in was answered by another issuer.');
+      const code = params.get('code');
+      if (code === null) throw new AuthError('invalid_response', 'The redirect brought no code.');
+
+      const sentAt = clock.now();
+      let response: Response;
+      try {
+        response = await send(found.token_endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'authorization_code',
+            code,
+            redirect_uri: pending.redirectUri,
+            client_id: pending.clientId,
+            code_verifier: pending.verifier,
+          }).toString(),
+        });
+      } catch (cause) {
+        throw new AuthError(
+          'network_error',
+          `The token endpoint could not be reached: ${(cause as Error).message}`,
+          {
+            cause,
+          },
+        );
+      }
+      const body = await bodyOf(response);
+      if (response.status !== 200) throw serviceError(response, body, 'The token endpoint');
+      if (typeof body?.id_token !== 'string')
+        throw new AuthError('invalid_id_token', 'The token endpoint answered without an ID token.');
+      const idTokenClaims = checkIdToken(body.id_token, {
+        issuer: found.issuer,
+        clientId: pending.clientId,
+        nonce: pending.nonce,
+        nowMs: clock.now(),
+      });
+      // The ID token is for this page only: what is kept is the session, as a web login's.
+      keep(body, sentAt, 'The token endpoint');
+      return { session: publicSession(load()!), idTokenClaims };
+    },
   };
 }
+
+/** The authorization request's parameters that loginWithRedirect() sets itself. */
+const FLOW_PARAMETERS = new Set([
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+]);
 
 function defaultStorage(): StorageLike | null {
   try {

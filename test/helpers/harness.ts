@@ -106,6 +106,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ? { WECHAT_APPS_FILE: appsFile }
       : { WECHAT_APPID: emulator.appid, WECHAT_SECRET: emulator.secret }),
     WECHAT_API_BASE: emulator.url,
+    // WeChat's browser login pages too: a browser sent there finds the emulator's.
+    WECHAT_OPEN_BASE: emulator.url,
     ...NO_RATE_LIMITS,
     ...options.env,
   };

@@ -1,0 +1,255 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { ROOT } from '../../scripts/lib/spawn.js';
+import { type LiveOAuth, startLiveOAuth } from '../helpers/oauth-live.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * The website's page under the service's origin: `/app/` starts a sign-in (window.login), `/app/callback`
+ * finishes it and writes what came out into #result (or the error into #error), then lists the sessions.
+ */
+function page(service: string, script: string): string {
+  return `<!doctype html><meta charset="utf-8"><title>site</title>
+<pre id="result"></pre><pre id="error"></pre>
+<script type="module">
+import { AuthError, createWebAuth } from '/app/sdk/index.js';
+// The test may hold the page before it leaves for WeChat (window.hold), to look at what was kept.
+const auth = createWebAuth({
+  baseUrl: ${JSON.stringify(service)},
+  navigate: (url) => { window.next = url; if (!window.hold) location.assign(url); },
+});
+window.auth = auth;
+window.AuthError = AuthError;
+${script}
+</script>`;
+}
+
+const CALLBACK = `
+try {
+  const result = await auth.handleRedirectCallback();
+  const sessions = await (await auth.fetch('/auth/sessions')).json();
+  document.getElementById('result').textContent = JSON.stringify({ ...result, sessions });
+} catch (error) {
+  document.getElementById('error').textContent = JSON.stringify({
+    typed: error instanceof AuthError, code: error.code, message: error.message,
+  });
+}`;
+
+describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chromium against the real service', function () {
+  this.timeout(60_000);
+  let browser: Browser;
+  let live: LiveOAuth;
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    await promisify(execFile)(process.execPath, [tsc, '-p', 'src/browser/tsconfig.json'], { cwd: ROOT });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  beforeEach(async () => {
+    live = await startLiveOAuth();
+    const service = live.url;
+    live.serveSite(async (req, res) => {
+      const path = new URL(req.url ?? '/', service).pathname;
+      const sdk = /^\/app\/sdk\/([a-z-]+\.js)$/.exec(path);
+      if (sdk) {
+        const body = await readFile(join(ROOT, 'dist/browser', sdk[1]!)).catch(() => null);
+        if (body === null) return void res.writeHead(404).end();
+        return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(body);
+      }
+      const html = path === '/app/callback' ? page(service, CALLBACK) : page(service, '');
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+    });
+  });
+  afterEach(async () => {
+    await live.close();
+  });
+
+  /** Opens the site and starts a sign-in with the SDK; the page is then at WeChat's (the emulator's). */
+  async function startSignIn(
+    clientId: string,
+    scope?: string,
+    beforeLeaving?: (tab: Page) => Promise<void>,
+  ): Promise<{ tab: Page; authorize: URL }> {
+    const tab = await browser.newPage();
+    await tab.goto(`${live.url}/app/`);
+    await tab.waitForFunction(() => 'auth' in window);
+    await tab.evaluate(() => {
+      (window as unknown as { hold: boolean }).hold = true;
+    });
+    await tab.evaluate(
+      ([clientId, redirectUri, scope]) =>
+        (
+          window as unknown as {
+            auth: { loginWithRedirect(o: object): Promise<void> };
+          }
+        ).auth.loginWithRedirect({ clientId, redirectUri, ...(scope ? { scope } : {}) }),
+      [clientId, live.sameOriginRedirectUri, scope ?? ''] as const,
+    );
+    const next = await tab.evaluate(() => (window as unknown as { next: string }).next);
+    await beforeLeaving?.(tab);
+    await tab.goto(next);
+    expect(tab.url().startsWith(live.h.emulator.url)).to.equal(true, tab.url());
+    return { tab, authorize: new URL(next) };
+  }
+
+  const pendingKeys = (tab: Page) =>
+    tab.evaluate(() => Object.keys(sessionStorage).filter((key) => key.startsWith('wxauth:oauth:')));
+
+  async function outcome(
+    tab: Page,
+  ): Promise<{ result?: Record<string, unknown>; error?: Record<string, unknown> }> {
+    await tab.waitForFunction(
+      () => document.getElementById('result')?.textContent || document.getElementById('error')?.textContent,
+    );
+    const read = async (id: string) => {
+      const text = await tab.locator(`#${id}`).textContent();
+      return text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+    };
+    const result = await read('result');
+    const error = await read('error');
+    return { ...(result ? { result } : {}), ...(error ? { error } : {}) };
+  }
+
+  it("website: PKCE, state and nonce go to /oauth/authorize, the QR page's scan comes back signed in, the nonce checked, and the verifier is gone", async () => {
+    let pending: { verifier: string; nonce: string } | undefined;
+    let pendingKey: string | undefined;
+    const { tab, authorize } = await startSignIn(live.website, undefined, async (site) => {
+      // What the SDK kept for the way back: one pending sign-in, keyed by its state.
+      const keys = await pendingKeys(site);
+      expect(keys).to.have.length(1);
+      pending = JSON.parse((await site.evaluate((k) => sessionStorage.getItem(k), keys[0]!))!);
+      pendingKey = keys[0];
+    });
+    expect(pendingKey).to.equal(`wxauth:oauth:${authorize.searchParams.get('state')}`);
+    expect(new URL(tab.url()).pathname).to.equal('/connect/qrconnect');
+    expect(authorize.pathname).to.equal('/oauth/authorize');
+    expect(Object.fromEntries(authorize.searchParams)).to.include({
+      response_type: 'code',
+      client_id: live.website,
+      redirect_uri: live.sameOriginRedirectUri,
+      scope: 'openid',
+      code_challenge_method: 'S256',
+      code_challenge: createHash('sha256').update(pending!.verifier).digest('base64url'),
+      nonce: pending!.nonce,
+    });
+    expect(pending!.verifier).to.match(/^[A-Za-z0-9_-]{43}$/);
+    expect(pending!.nonce).to.match(/^[A-Za-z0-9_-]{43}$/);
+
+    await Promise.all([
+      tab.waitForURL((url) => url.pathname === '/app/callback'),
+      tab.getByRole('button', { name: "Scan with the emulator's phone as a new person" }).click(),
+    ]);
+    const { result, error } = await outcome(tab);
+    expect(error).to.equal(undefined);
+    const claims = result!.idTokenClaims as Record<string, unknown>;
+    expect(claims).to.include({ iss: live.url, aud: live.website, nonce: pending!.nonce });
+    expect(result!.session).to.deep.equal({ openid: claims.sub });
+    expect((result!.sessions as { sessions: Array<{ app?: string }> }).sessions).to.have.length(1);
+    expect(await pendingKeys(tab)).to.deep.equal([]);
+    // The session is kept as a web login's: its refresh token in sessionStorage, no access token there.
+    const stored = await tab.evaluate(() => sessionStorage.getItem('wxauth:web-session'));
+    expect(JSON.parse(stored!)).to.include({ openid: claims.sub });
+    expect(stored).not.to.contain('eyJ');
+    await tab.close();
+  });
+
+  it("official account (snsapi_userinfo): the consent page's 允许 Allow signs the person in with their unionid, and the SDK refreshes the token once the service's clock passed its expiry", async () => {
+    const person = live.h.emulator.createUser({ unionid: true });
+    const { tab } = await startSignIn(live.officialAccount, 'snsapi_userinfo');
+    expect(new URL(tab.url()).pathname).to.equal('/connect/oauth2/authorize');
+    await tab.getByLabel(person.openids[live.officialAccount]!).check();
+    await Promise.all([
+      tab.waitForURL((url) => url.pathname === '/app/callback'),
+      tab.getByRole('button', { name: '允许 Allow' }).click(),
+    ]);
+    const { result } = await outcome(tab);
+    expect(result!.session).to.deep.equal({
+      openid: person.openids[live.officialAccount],
+      unionid: person.unionid,
+    });
+    expect((result!.idTokenClaims as { unionid?: string }).unionid).to.equal(person.unionid);
+
+    live.h.clock.advance(3_600_000);
+    const answer = await tab.evaluate(async () => {
+      const auth = (window as unknown as { auth: { fetch(path: string): Promise<Response> } }).auth;
+      const response = await auth.fetch('/auth/me');
+      return { status: response.status, body: await response.json() };
+    });
+    expect(answer.status).to.equal(200);
+    expect(answer.body.openid).to.equal(person.openids[live.officialAccount]);
+    await tab.close();
+  });
+
+  it('the person refusing at WeChat comes out as AuthError access_denied, and the pending sign-in is removed', async () => {
+    const { tab } = await startSignIn(live.officialAccount, 'snsapi_userinfo');
+    await Promise.all([
+      tab.waitForURL((url) => url.pathname === '/app/callback'),
+      tab.getByRole('button', { name: '拒绝 Refuse' }).click(),
+    ]);
+    const { error } = await outcome(tab);
+    expect(error).to.include({ typed: true, code: 'access_denied' });
+    expect(await pendingKeys(tab)).to.deep.equal([]);
+    await tab.close();
+  });
+
+  it('refuses a callback whose state this tab did not start, or comes back a second time, as invalid_state', async () => {
+    const tab = await browser.newPage();
+    await tab.goto(`${live.url}/app/callback?code=x&state=not-ours`);
+    expect((await outcome(tab)).error).to.include({ typed: true, code: 'invalid_state' });
+
+    const { tab: signedIn } = await startSignIn(live.website);
+    await Promise.all([
+      signedIn.waitForURL((url) => url.pathname === '/app/callback'),
+      signedIn.getByRole('button', { name: "Scan with the emulator's phone as a new person" }).click(),
+    ]);
+    expect((await outcome(signedIn)).result).to.have.property('session');
+    // A reload of the callback: its state was used.
+    await signedIn.reload();
+    expect((await outcome(signedIn)).error).to.include({ typed: true, code: 'invalid_state' });
+    await Promise.all([tab.close(), signedIn.close()]);
+  });
+
+  it('refuses an ID token whose nonce is not the one it sent (the code redeemed by a page that altered it)', async () => {
+    // The nonce kept is changed before the browser leaves for WeChat: the ID token's then differs.
+    const { tab } = await startSignIn(live.website, undefined, async (site) => {
+      const [key] = await pendingKeys(site);
+      await site.evaluate((k) => {
+        const pending = JSON.parse(sessionStorage.getItem(k)!);
+        sessionStorage.setItem(k, JSON.stringify({ ...pending, nonce: 'another' }));
+      }, key!);
+    });
+    await Promise.all([
+      tab.waitForURL((url) => url.pathname === '/app/callback'),
+      tab.getByRole('button', { name: "Scan with the emulator's phone as a new person" }).click(),
+    ]);
+    const { error } = await outcome(tab);
+    expect(error).to.include({ typed: true, code: 'invalid_id_token' });
+    expect(await tab.evaluate(() => sessionStorage.getItem('wxauth:web-session'))).to.equal(null);
+    await tab.close();
+  });
+});

@@ -176,7 +176,7 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
   let refreshing: Promise<Access | null> | undefined;
   const issuer = parseBase(options.issuer ?? options.baseUrl).href;
   const pendingStorage = options.redirectStorage === undefined ? defaultStorage() : options.redirectStorage;
-  const navigate = options.navigate ?? ((url: string) => globalThis.location.assign(url));
+  const navigate = options.navigate ?? ((url: string) => pageLocation().assign(url));
   let discovered: Promise<Discovery> | undefined;
 
   /** The discovery document, fetched once (again after a failure). */
@@ -499,7 +499,7 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
       navigate(url.href);
     },
 
-    async handleRedirectCallback(href = globalThis.location.href) {
+    async handleRedirectCallback(href = pageLocation().href) {
       const params = new URL(href).searchParams;
       const state = params.get('state');
       const pending = state === null ? null : takePending(state);
@@ -570,6 +570,11 @@ const FLOW_PARAMETERS = new Set([
   'code_challenge',
   'code_challenge_method',
 ]);
+
+/** The page's location (the SDK is also compiled without DOM types, by the service's tsconfig). */
+function pageLocation(): { href: string; assign(url: string): void } {
+  return (globalThis as unknown as { location: { href: string; assign(url: string): void } }).location;
+}
 
 function defaultStorage(): StorageLike | null {
   try {

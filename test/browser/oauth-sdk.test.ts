@@ -42,6 +42,19 @@ try {
   });
 }`;
 
+/** The site's page as the test's callbacks into it see it (this file is compiled without DOM types). */
+interface SitePage {
+  auth: { loginWithRedirect(options: object): Promise<void>; fetch(path: string): Promise<Response> };
+  hold: boolean;
+  next: string;
+  sessionStorage: Storage;
+  document: { getElementById(id: string): { textContent: string | null } | null };
+}
+interface Storage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  [key: string]: unknown;
+}
 describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chromium against the real service', function () {
   this.timeout(60_000);
   let browser: Browser;
@@ -97,20 +110,20 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
   ): Promise<{ tab: Page; authorize: URL }> {
     const tab = await browser.newPage();
     await tab.goto(`${live.url}/app/`);
-    await tab.waitForFunction(() => 'auth' in window);
+    await tab.waitForFunction(() => 'auth' in globalThis);
     await tab.evaluate(() => {
-      (window as unknown as { hold: boolean }).hold = true;
+      (globalThis as unknown as SitePage).hold = true;
     });
     await tab.evaluate(
       ([clientId, redirectUri, scope]) =>
-        (
-          window as unknown as {
-            auth: { loginWithRedirect(o: object): Promise<void> };
-          }
-        ).auth.loginWithRedirect({ clientId, redirectUri, ...(scope ? { scope } : {}) }),
+        (globalThis as unknown as SitePage).auth.loginWithRedirect({
+          clientId,
+          redirectUri,
+          ...(scope ? { scope } : {}),
+        }),
       [clientId, live.sameOriginRedirectUri, scope ?? ''] as const,
     );
-    const next = await tab.evaluate(() => (window as unknown as { next: string }).next);
+    const next = await tab.evaluate(() => (globalThis as unknown as SitePage).next);
     await beforeLeaving?.(tab);
     await tab.goto(next);
     expect(tab.url().startsWith(live.h.emulator.url)).to.equal(true, tab.url());
@@ -118,13 +131,19 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
   }
 
   const pendingKeys = (tab: Page) =>
-    tab.evaluate(() => Object.keys(sessionStorage).filter((key) => key.startsWith('wxauth:oauth:')));
+    tab.evaluate(() =>
+      Object.keys((globalThis as unknown as SitePage).sessionStorage).filter((key) =>
+        key.startsWith('wxauth:oauth:'),
+      ),
+    );
 
   async function outcome(
     tab: Page,
   ): Promise<{ result?: Record<string, unknown>; error?: Record<string, unknown> }> {
     await tab.waitForFunction(
-      () => document.getElementById('result')?.textContent || document.getElementById('error')?.textContent,
+      () =>
+        (globalThis as unknown as SitePage).document.getElementById('result')?.textContent ||
+        (globalThis as unknown as SitePage).document.getElementById('error')?.textContent,
     );
     const read = async (id: string) => {
       const text = await tab.locator(`#${id}`).textContent();
@@ -138,11 +157,13 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
   it("website: PKCE, state and nonce go to /oauth/authorize, the QR page's scan comes back signed in, the nonce checked, and the verifier is gone", async () => {
     let pending: { verifier: string; nonce: string } | undefined;
     let pendingKey: string | undefined;
-    const { tab, authorize } = await startSignIn(live.website, undefined, async (site) => {
+    const { tab, authorize } = await startSignIn(live.website, undefined, async (at) => {
       // What the SDK kept for the way back: one pending sign-in, keyed by its state.
-      const keys = await pendingKeys(site);
+      const keys = await pendingKeys(at);
       expect(keys).to.have.length(1);
-      pending = JSON.parse((await site.evaluate((k) => sessionStorage.getItem(k), keys[0]!))!);
+      pending = JSON.parse(
+        (await at.evaluate((k) => (globalThis as unknown as SitePage).sessionStorage.getItem(k), keys[0]!))!,
+      );
       pendingKey = keys[0];
     });
     expect(pendingKey).to.equal(`wxauth:oauth:${authorize.searchParams.get('state')}`);
@@ -172,7 +193,9 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
     expect((result!.sessions as { sessions: Array<{ app?: string }> }).sessions).to.have.length(1);
     expect(await pendingKeys(tab)).to.deep.equal([]);
     // The session is kept as a web login's: its refresh token in sessionStorage, no access token there.
-    const stored = await tab.evaluate(() => sessionStorage.getItem('wxauth:web-session'));
+    const stored = await tab.evaluate(() =>
+      (globalThis as unknown as SitePage).sessionStorage.getItem('wxauth:web-session'),
+    );
     expect(JSON.parse(stored!)).to.include({ openid: claims.sub });
     expect(stored).not.to.contain('eyJ');
     await tab.close();
@@ -194,14 +217,19 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
     });
     expect((result!.idTokenClaims as { unionid?: string }).unionid).to.equal(person.unionid);
 
+    const refreshes: string[] = [];
+    tab.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/auth/refresh') refreshes.push(request.method());
+    });
     live.h.clock.advance(3_600_000);
     const answer = await tab.evaluate(async () => {
-      const auth = (window as unknown as { auth: { fetch(path: string): Promise<Response> } }).auth;
+      const auth = (globalThis as unknown as SitePage).auth;
       const response = await auth.fetch('/auth/me');
-      return { status: response.status, body: await response.json() };
+      return { status: response.status, body: (await response.json()) as { openid: string } };
     });
     expect(answer.status).to.equal(200);
     expect(answer.body.openid).to.equal(person.openids[live.officialAccount]);
+    expect(refreshes).to.deep.equal(['POST']);
     await tab.close();
   });
 
@@ -236,11 +264,14 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
 
   it('refuses an ID token whose nonce is not the one it sent (the code redeemed by a page that altered it)', async () => {
     // The nonce kept is changed before the browser leaves for WeChat: the ID token's then differs.
-    const { tab } = await startSignIn(live.website, undefined, async (site) => {
-      const [key] = await pendingKeys(site);
-      await site.evaluate((k) => {
-        const pending = JSON.parse(sessionStorage.getItem(k)!);
-        sessionStorage.setItem(k, JSON.stringify({ ...pending, nonce: 'another' }));
+    const { tab } = await startSignIn(live.website, undefined, async (at) => {
+      const [key] = await pendingKeys(at);
+      await at.evaluate((k) => {
+        const pending = JSON.parse((globalThis as unknown as SitePage).sessionStorage.getItem(k)!);
+        (globalThis as unknown as SitePage).sessionStorage.setItem(
+          k,
+          JSON.stringify({ ...pending, nonce: 'another' }),
+        );
       }, key!);
     });
     await Promise.all([
@@ -249,7 +280,11 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
     ]);
     const { error } = await outcome(tab);
     expect(error).to.include({ typed: true, code: 'invalid_id_token' });
-    expect(await tab.evaluate(() => sessionStorage.getItem('wxauth:web-session'))).to.equal(null);
+    expect(
+      await tab.evaluate(() =>
+        (globalThis as unknown as SitePage).sessionStorage.getItem('wxauth:web-session'),
+      ),
+    ).to.equal(null);
     await tab.close();
   });
 });

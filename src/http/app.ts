@@ -34,7 +34,7 @@ import {
 import { requestContext } from './middleware/request-context.js';
 import { createRequestLog } from './request-log.js';
 import { authRoutes } from './routes/auth.js';
-import { demoRoutes } from './routes/demo.js';
+import { demoRoutes, withDemoCallback } from './routes/demo.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { healthRoutes } from './routes/health.js';
 import { oauthCors, oauthRoutes } from './routes/oauth.js';
@@ -68,7 +68,10 @@ export interface AppDeps {
 
 /** The one composition root. Creates nothing global: every collaborator comes in through `deps`. */
 export function createApp(config: Config, deps: AppDeps): Koa {
-  const { store, wechat, apps, keys, clock, logger } = deps;
+  const { store, wechat, keys, clock, logger } = deps;
+  // The demo signs in by redirect too: its callback is a redirect URI of the zero-config browser apps.
+  const demo = deps.emulator !== undefined && config.env !== 'production';
+  const apps = demo ? withDemoCallback(deps.apps, config.publicUrl) : deps.apps;
   const { metrics } = deps;
   const revocations = createRevocations({
     store,
@@ -217,7 +220,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     },
   });
   // A development page: the emulator is refused in production, and so is the demo, twice over.
-  if (deps.emulator !== undefined && config.env !== 'production') {
+  if (demo && deps.emulator !== undefined) {
     demoRoutes(router, { emulator: deps.emulator });
   }
 

@@ -84,7 +84,12 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
+      // WeChat's pages (the emulator's) are not the demo's: their favicon.ico is a 404 there.
+      if (
+        message.type() === 'error' &&
+        new URL(message.location().url || demo).origin === new URL(demo).origin
+      )
+        errors.push(message.text());
     });
     await page.goto(new URL(path, demo).href);
     return { page, errors };
@@ -156,6 +161,72 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     await page.close();
   });
 
+  it("logs the website in through WeChat's own QR page (/oauth/authorize) as the phone's person, and lists their mini-program session beside it", async () => {
+    const { page, errors } = await open('/demo');
+    const phone = page.frameLocator('#phone');
+    await shows(phone.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
+    const hint = await shows(
+      page.locator('#wechat-person'),
+      /^On WeChat's page, scan as the phone's person: o\S+$/,
+    );
+    const openid = hint.split(': ')[1]!;
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/connect/qrconnect'),
+      page.locator('#wechat-login').click(),
+    ]);
+    await page.screenshot({ path: join(shots, 'demo-wechat-qr.png') });
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/demo'),
+      page.getByRole('button', { name: `Scan with the emulator's phone as ${openid}` }).click(),
+    ]);
+    await shows(page.locator('#openid'), openid);
+    await shows(page.locator('#me-result'), containing('HTTP 200'));
+    const sessions = page.locator('#sessions li');
+    await shows(sessions.first(), /·/);
+    const listed = await sessions.allTextContents();
+    expect(listed).to.include('Website · Web (website) (this one)');
+    expect(listed).to.include('Shop mini-program · Demo phone · emulated WeChat');
+    await page.screenshot({ path: join(shots, 'demo-wechat-login.png') });
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
+  it("opens an official account's page as inside WeChat: the consent sheet's 允许 Allow signs the phone's person in (snsapi_userinfo), their sessions in every app listed", async () => {
+    // The phone logs in first: its person is the reader.
+    const phonePage = await open('/demo/phone');
+    await shows(phonePage.page.locator('#phone-status'), /^Logged in to the mini-program as o\S+$/);
+    await phonePage.page.close();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.setViewportSize({ width: 390, height: 760 });
+    await page.goto(new URL('/demo/h5', demo).href);
+    const hint = await shows(
+      page.locator('#h5-person'),
+      /^On the consent sheet, pick the phone's person: o\S+ in this official account\.$/,
+    );
+    const openid = hint.split(': ')[1]!.split(' ')[0]!;
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/connect/oauth2/authorize'),
+      page.locator('#h5-signin').click(),
+    ]);
+    await page.getByLabel(openid).check();
+    await page.screenshot({ path: join(shots, 'demo-h5-consent.png') });
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/demo/h5'),
+      page.getByRole('button', { name: '允许 Allow' }).click(),
+    ]);
+    await shows(page.locator('#h5-openid'), openid);
+    const sessions = page.locator('#h5-sessions li');
+    await shows(sessions.first(), /·/);
+    const listed = await sessions.allTextContents();
+    expect(listed).to.include('Official account · Web (official account) (this one)');
+    expect(listed).to.include('Shop mini-program · Demo phone · emulated WeChat');
+    await page.screenshot({ path: join(shots, 'demo-h5.png') });
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
   it('shows a new code when the user cancels on the phone', async () => {
     const { page, errors } = await open('/demo');
     await page.locator('#code[src^="data:image/png"]').waitFor();
@@ -198,6 +269,11 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     for (const [path, type] of [
       ['/demo', 'text/html; charset=utf-8'],
       ['/demo/phone', 'text/html; charset=utf-8'],
+      ['/demo/h5', 'text/html; charset=utf-8'],
+      ['/demo/oauth/callback', 'text/html; charset=utf-8'],
+      ['/demo/assets/oauth.js', 'text/javascript; charset=utf-8'],
+      ['/demo/assets/inside-wechat.js', 'text/javascript; charset=utf-8'],
+      ['/demo/assets/callback.js', 'text/javascript; charset=utf-8'],
       ['/demo/assets/website.js', 'text/javascript; charset=utf-8'],
       ['/demo/assets/demo.css', 'text/css; charset=utf-8'],
       ['/demo/sdk/browser/index.js', 'text/javascript; charset=utf-8'],

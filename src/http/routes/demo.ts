@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { type AppDirectory, appDirectory } from '../../config/apps.js';
 import type { EmulatorControl } from '../../emulator/index.js';
 import { AppError } from '../../errors/index.js';
 import { OPENID_PATTERN, OPENID_SHAPE } from '../../lib/index.js';
@@ -49,6 +50,30 @@ const LoginBody = z.object({
     .optional(),
 });
 
+/** The demo's redirect URI, under the service's own origin: the browser SDK's redirect login lands here. */
+export const DEMO_CALLBACK_PATH = '/demo/oauth/callback';
+
+/**
+ * The zero-config apps with the demo's callback (`${publicUrl}/demo/oauth/callback`) as a redirect URI of
+ * the official account and the website. Done here rather than in buildDeps: with PORT=0 the URL is only
+ * known once the server listens, which is when server.ts creates the app.
+ */
+export function withDemoCallback(apps: AppDirectory, publicUrl: string): AppDirectory {
+  const callback = `${publicUrl}${DEMO_CALLBACK_PATH}`;
+  return appDirectory(
+    apps.all.map((app) =>
+      (app.kind === 'official_account' || app.kind === 'website') && !app.redirectUris.includes(callback)
+        ? { ...app, redirectUris: [...app.redirectUris, callback] }
+        : app,
+    ),
+    apps.qrLogin?.appid,
+  );
+}
+
+const IdentityQuery = z.object({
+  openid: z.string({ error: 'must be a string' }).regex(OPENID_PATTERN, `must be ${OPENID_SHAPE}`),
+});
+
 /**
  * `/demo`, with the embedded emulator only: a website's login page showing a mini-program code, and
  * beside it `/demo/phone`, a phone whose WeChat is the emulator (wx.login(), and a camera that finds
@@ -67,6 +92,16 @@ export function demoRoutes(router: Router<BearerState>, deps: { emulator: Emulat
 
   router.get('/demo/phone', async function demoPhone(ctx) {
     await serve(ctx, join(DEMO, 'phone.html'), 'html');
+  });
+
+  // An official account's page as WeChat's in-app browser opens it (H5): it logs in by redirect.
+  router.get('/demo/h5', async function demoH5(ctx) {
+    await serve(ctx, join(DEMO, 'h5.html'), 'html');
+  });
+
+  // Where /oauth/authorize sends the browser back: the browser SDK's handleRedirectCallback().
+  router.get(DEMO_CALLBACK_PATH, async function demoOAuthCallback(ctx) {
+    await serve(ctx, join(DEMO, 'callback.html'), 'html');
   });
 
   router.get('/demo/assets/:file', async function demoAsset(ctx) {
@@ -100,6 +135,22 @@ export function demoRoutes(router: Router<BearerState>, deps: { emulator: Emulat
     const openid = person(emulator, body.openid);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ...emulator.login(openid, { appid: app.appid }), appid: app.appid };
+  });
+
+  // Who the phone's person is in the browser apps: the openid to pick on WeChat's pages (the emulator's
+  // pages list people by their openid in the app at hand).
+  router.get('/demo/wx/identity', function demoWxIdentity(ctx) {
+    const parsed = IdentityQuery.safeParse(ctx.query);
+    if (!parsed.success) throw new AppError(400, 'invalid_request', 'openid: an openid of the phone.');
+    const openid = person(emulator, parsed.data.openid);
+    const openids: Record<string, string> = {};
+    for (const app of emulator.apps) {
+      // login() answers the person's openid in that app (its code is never used, and expires).
+      if (app.kind === 'official_account' || app.kind === 'website')
+        openids[app.appid] = emulator.login(openid, { appid: app.appid }).openid;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { openids };
   });
 
   // The phone's camera on the screen: the newest mini-program code the emulator drew.

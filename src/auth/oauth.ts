@@ -173,6 +173,13 @@ export function createOAuth(options: OAuthOptions): OAuth {
     if (query.response_type === undefined) return refuse('response_type is required (code).');
     if (query.response_type !== 'code')
       return refuse('Only response_type=code is supported.', 'unsupported_response_type');
+    // OIDC Core §6: request objects are not supported, and must be refused rather than ignored.
+    if (query.request !== undefined)
+      return refuse('Request objects are not supported.', 'request_not_supported');
+    if (query.request_uri !== undefined)
+      return refuse('request_uri is not supported.', 'request_uri_not_supported');
+    if (query.response_mode !== undefined && query.response_mode !== 'query')
+      return refuse('Only response_mode=query is supported.');
     const method = query.code_challenge_method;
     if (query.code_challenge === undefined || method === undefined)
       return refuse('PKCE is required: send code_challenge and code_challenge_method=S256.');

@@ -320,6 +320,14 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       await refusedBack({ ...params, scope: 'openid "x"' });
     });
 
+    it('refuses request objects and other response modes rather than ignoring them (OIDC Core §6)', async () => {
+      const params = authorizeParams(h, 'website', pkce());
+      await refusedBack({ ...params, request: 'eyJhbGciOiJub25lIn0.e30.' }, 'request_not_supported');
+      await refusedBack({ ...params, request_uri: 'https://evil.example/r' }, 'request_uri_not_supported');
+      await refusedBack({ ...params, response_mode: 'fragment' });
+      await h.http.get(authorizePath({ ...params, response_mode: 'query' })).expect(302);
+    });
+
     it('does not echo a state that is no state a client sends', async () => {
       const params = authorizeParams(h, 'website', pkce(), { state: 'x'.repeat(2000) });
       const res = await h.http.get(authorizePath({ ...params })).expect(302);
@@ -587,6 +595,8 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
           token_endpoint_auth_methods_supported: ['none'],
           id_token_signing_alg_values_supported: ['ES256'],
           authorization_response_iss_parameter_supported: true,
+          request_parameter_supported: false,
+          request_uri_parameter_supported: false,
         });
         expect(res.body.scopes_supported).to.include.members(['openid', 'snsapi_userinfo']);
         expect(res.body.claims_supported).to.include.members(['sub', 'aud', 'auth_time', 'nonce', 'unionid']);

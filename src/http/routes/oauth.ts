@@ -34,6 +34,10 @@ export const Discovery = z.object({
   authorization_response_iss_parameter_supported: z
     .boolean()
     .meta({ description: 'RFC 9207: the authorization response carries iss.' }),
+  request_parameter_supported: z.boolean(),
+  request_uri_parameter_supported: z
+    .boolean()
+    .meta({ description: 'false: OIDC Discovery takes its absence for true.' }),
 });
 export type Discovery = z.infer<typeof Discovery>;
 
@@ -271,6 +275,8 @@ export function oauthRoutes(router: Router<BearerState>, deps: OAuthRouteDeps): 
       'unionid',
     ],
     authorization_response_iss_parameter_supported: true,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
   };
   const metadata = JSON.stringify(document);
 

@@ -7,7 +7,15 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { ROOT } from '../../scripts/lib/spawn.js';
+import {
+  AuthError,
+  createWebAuth,
+  type RedirectLoginOptions,
+  type StorageLike,
+  type WebAuth,
+} from '../../src/browser/index.js';
 import { type LiveOAuth, startLiveOAuth } from '../helpers/oauth-live.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -286,5 +294,98 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
       ),
     ).to.equal(null);
     await tab.close();
+  });
+});
+
+/** sessionStorage as a Map. */
+function memoryStorage(): StorageLike & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return {
+    map,
+    getItem: (key) => map.get(key) ?? null,
+    setItem: (key, value) => void map.set(key, value),
+    removeItem: (key) => void map.delete(key),
+  };
+}
+
+describe('Browser SDK: the redirect login in Node against the real service (what a browser test cannot alter)', function () {
+  this.timeout(20_000);
+  let live: LiveOAuth;
+  beforeEach(async () => {
+    live = await startLiveOAuth();
+  });
+  afterEach(async () => {
+    await live.close();
+  });
+
+  /**
+   * The SDK of a page at the redirect URI, its navigation recorded; `at` is the SDK's clock, and `send`
+   * may alter what the service answers.
+   */
+  function sdk(options: { at?: () => number; send?: typeof fetch } = {}) {
+    const visited: string[] = [];
+    const auth = createWebAuth({
+      baseUrl: live.url,
+      storage: memoryStorage(),
+      redirectStorage: memoryStorage(),
+      navigate: (url) => void visited.push(url),
+      ...(options.at === undefined ? {} : { clock: { now: options.at } }),
+      ...(options.send === undefined ? {} : { fetch: options.send }),
+    });
+    return { auth, visited };
+  }
+
+  /** The browser's trip from the authorization URL back to the redirect URI, a new person allowing. */
+  async function trip(authorizeUrl: string): Promise<string> {
+    const first = await fetch(authorizeUrl, { redirect: 'manual' });
+    const wechat = new URL(first.headers.get('location')!);
+    const { location } = live.h.emulator.authorize({
+      appid: wechat.searchParams.get('appid')!,
+      redirectUri: wechat.searchParams.get('redirect_uri')!,
+      state: wechat.searchParams.get('state')!,
+      decision: 'allow',
+    });
+    const back = await fetch(location, { redirect: 'manual' });
+    return back.headers.get('location')!;
+  }
+
+  const login = (auth: WebAuth, more: Partial<RedirectLoginOptions> = {}) =>
+    auth.loginWithRedirect({ clientId: live.website, redirectUri: live.redirectUri, ...more });
+
+  it('always asks for openid, and refuses extra parameters that are the flow’s own', async () => {
+    const { auth, visited } = sdk();
+    await login(auth, { scope: 'profile', extra: { prompt: 'login' } });
+    const params = new URL(visited[0]!).searchParams;
+    expect(params.get('scope')).to.equal('openid profile');
+    expect(params.get('prompt')).to.equal('login');
+    for (const name of ['state', 'nonce', 'code_challenge', 'redirect_uri']) {
+      expect(await rejectionOf(login(auth, { extra: { [name]: 'x' } }), TypeError)).to.be.instanceOf(
+        TypeError,
+      );
+    }
+    expect(visited).to.have.length(1);
+  });
+
+  it('refuses an ID token that has expired by the clock of the browser (past its exp and 5 minutes of skew)', async () => {
+    // The service's clock an hour and a half behind the browser's: its ID token is stale on arrival.
+    live.h.clock.set(Date.now() - 90 * 60_000);
+    const { auth, visited } = sdk();
+    await login(auth);
+    const back = await trip(visited[0]!);
+    const error = await rejectionOf(auth.handleRedirectCallback(back), AuthError);
+    expect(error).to.include({ code: 'invalid_id_token' });
+    expect(error.message).to.contain('expired');
+    expect(auth.session()).to.equal(null);
+  });
+
+  it('refuses an authorization response naming another issuer (RFC 9207 mix-up), redeeming nothing', async () => {
+    const { auth, visited } = sdk();
+    await login(auth);
+    const back = new URL(await trip(visited[0]!));
+    back.searchParams.set('iss', 'https://other.example');
+    expect(await rejectionOf(auth.handleRedirectCallback(back.href), AuthError)).to.include({
+      code: 'invalid_response',
+    });
+    expect(auth.session()).to.equal(null);
   });
 });

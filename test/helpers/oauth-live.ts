@@ -33,18 +33,20 @@ async function listening(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-export async function startLiveOAuth(): Promise<LiveOAuth> {
+/** `sitePaths`: more redirect URIs of both browser apps, as paths of the site (a library's own callback). */
+export async function startLiveOAuth(sitePaths: string[] = []): Promise<LiveOAuth> {
   const service = createServer();
   const siteServer = createServer();
   const url = await listening(service);
   const site = await listening(siteServer);
   const redirectUri = `${site}/callback`;
   const sameOriginRedirectUri = `${url}/app/callback`;
+  const redirectUris = [redirectUri, sameOriginRedirectUri, ...sitePaths.map((path) => `${site}${path}`)];
   const h = await startHarness({
     apps: [
       { kind: 'miniprogram', name: 'Shop mini-program' },
-      { kind: 'official_account', name: 'Pages', redirect_uris: [redirectUri, sameOriginRedirectUri] },
-      { kind: 'website', name: 'Shop', redirect_uris: [redirectUri, sameOriginRedirectUri] },
+      { kind: 'official_account', name: 'Pages', redirect_uris: redirectUris },
+      { kind: 'website', name: 'Shop', redirect_uris: redirectUris },
     ],
     env: { PUBLIC_URL: url },
   });

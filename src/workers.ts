@@ -173,7 +173,9 @@ async function primary(): Promise<void> {
 /**
  * An emulated app as WECHAT_APPS_FILE lists it. The file requires redirect URIs of official accounts
  * and websites, which npm start's emulated ones have none of: a loopback URI, accepted outside
- * production whatever PUBLIC_URL is, to which no browser login is sent (the demo logs in by scanning).
+ * production whatever PUBLIC_URL is, to which no browser login is sent. (The demo, whose callback is
+ * their redirect URI in npm start, is not served by the workers: they run with an apps file, not the
+ * embedded emulator.)
  */
 function appsFileEntry({ appid, kind, secret, name }: Emulator['apps'][number]) {
   const browser = kind === 'official_account' || kind === 'website';

@@ -174,7 +174,6 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
       page.waitForURL((url) => url.pathname === '/connect/qrconnect'),
       page.locator('#wechat-login').click(),
     ]);
-    await page.screenshot({ path: join(shots, 'demo-wechat-qr.png') });
     await Promise.all([
       page.waitForURL((url) => url.pathname === '/demo'),
       page.getByRole('button', { name: `Scan with the emulator's phone as ${openid}` }).click(),
@@ -211,7 +210,6 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
       page.locator('#h5-signin').click(),
     ]);
     await page.getByLabel(openid).check();
-    await page.screenshot({ path: join(shots, 'demo-h5-consent.png') });
     await Promise.all([
       page.waitForURL((url) => url.pathname === '/demo/h5'),
       page.getByRole('button', { name: '允许 Allow' }).click(),

@@ -11,6 +11,8 @@ export interface Discovery {
   issuer: string;
   authorization_endpoint: string;
   token_endpoint: string;
+  /** RFC 9207: true when every authorization response carries `iss`. */
+  authorization_response_iss_parameter_supported?: boolean;
 }
 
 /** What is kept in sessionStorage between loginWithRedirect() and handleRedirectCallback(). */

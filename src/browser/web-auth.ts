@@ -514,7 +514,7 @@ export function createWebAuth(options: WebAuthOptions): WebAuth {
       const found = await discovery();
       // RFC 9207: an answer of another authorization server (a mix-up attack) is not redeemed here.
       const iss = params.get('iss');
-      if (iss !== null && iss !== found.issuer)
+      if (iss === null ? found.authorization_response_iss_parameter_supported === true : iss !== found.issuer)
         throw new AuthError('invalid_response', 'The sign-in was answered by another issuer.');
       const code = params.get('code');
       if (code === null) throw new AuthError('invalid_response', 'The redirect brought no code.');

@@ -378,7 +378,7 @@ describe('Browser SDK: the redirect login in Node against the real service (what
     expect(auth.session()).to.equal(null);
   });
 
-  it('refuses an authorization response naming another issuer (RFC 9207 mix-up), redeeming nothing', async () => {
+  it('refuses an authorization response naming another issuer, or none where discovery promises one (RFC 9207 mix-up), redeeming nothing', async () => {
     const { auth, visited } = sdk();
     await login(auth);
     const back = new URL(await trip(visited[0]!));
@@ -387,5 +387,14 @@ describe('Browser SDK: the redirect login in Node against the real service (what
       code: 'invalid_response',
     });
     expect(auth.session()).to.equal(null);
+
+    // Without iss, from an issuer whose discovery says every response carries it: the same.
+    const again = sdk();
+    await login(again.auth);
+    const bare = new URL(await trip(again.visited[0]!));
+    bare.searchParams.delete('iss');
+    expect(await rejectionOf(again.auth.handleRedirectCallback(bare.href), AuthError)).to.include({
+      code: 'invalid_response',
+    });
   });
 });

@@ -225,6 +225,23 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     await page.close();
   });
 
+  it('says so on the callback page when the reader refuses on the consent sheet, with a way back', async () => {
+    const page = await context.newPage();
+    await page.goto(new URL('/demo/h5', demo).href);
+    await page.locator('#h5-signin').waitFor();
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/connect/oauth2/authorize'),
+      page.locator('#h5-signin').click(),
+    ]);
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/demo/oauth/callback'),
+      page.getByRole('button', { name: '拒绝 Refuse' }).click(),
+    ]);
+    await shows(page.locator('#callback-error'), 'access_denied: The sign-in was refused at WeChat.');
+    expect(await page.locator('#back').getAttribute('href')).to.equal('/demo/h5');
+    await page.close();
+  });
+
   it('shows a new code when the user cancels on the phone', async () => {
     const { page, errors } = await open('/demo');
     await page.locator('#code[src^="data:image/png"]').waitFor();

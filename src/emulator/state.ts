@@ -293,10 +293,14 @@ export class EmulatorState {
       };
     }
     const user = this.user(record.openid, app);
+    // An official account's silent login (snsapi_base) gets no unionid: WeChat's web authorization
+    // documents unionid "只有当scope为snsapi_userinfo时返回"; the other kinds' exchanges carry it.
+    const withUnionid =
+      user.unionid !== undefined && !(app.kind === 'official_account' && record.scope === 'snsapi_base');
     return {
       appid: app.appid,
       openid: user.openid,
-      ...(user.unionid === undefined ? {} : { unionid: user.unionid }),
+      ...(withUnionid ? { unionid: user.unionid } : {}),
       scope: record.scope,
       snapshot: false,
     };

@@ -152,10 +152,14 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       expect(again.body.openid).to.equal(first.body.openid);
     });
 
-    it("lists the browser session beside the same person's mini-program session (one unionid)", async () => {
+    it("lists the browser session beside the same person's mini-program session (one unionid, snsapi_userinfo)", async () => {
       const person = h.emulator.createUser({ unionid: true });
       const mini = await h.login(person.openids[appidOf(h, 'miniprogram')], appidOf(h, 'miniprogram'));
-      const signed = await signIn(h, 'official_account', { person });
+      // WeChat gives an official account the unionid with snsapi_userinfo only.
+      const signed = await signIn(h, 'official_account', {
+        person,
+        more: { scope: 'openid snsapi_userinfo' },
+      });
       const web = await redeemSignedIn(h, signed).expect(200);
       expect(web.body.unionid).to.equal(person.unionid);
       const listed = await h.http.get('/auth/sessions').set(bearer(web.body.access_token)).expect(200);

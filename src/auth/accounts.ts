@@ -163,19 +163,29 @@ export function createAccounts(options: AccountsOptions): Accounts {
     return { person: { unionid, identities }, records, ban, sessions };
   }
 
-  /** Every identity of the person of `openid`, or of the unionid support names (an openid never seen). */
+  /**
+   * Every identity of the person of `openid`, or of the unionid support names (an openid never seen). An
+   * identity deleted while banned has no record left to name its person: its ban does, so the person's
+   * ban is still found, and lifted, from it.
+   */
   async function personFor(id: string): Promise<Person> {
     const person = await personOf(store, id);
-    if (person.account === null && person.unionid === undefined)
-      return (await personByUnionid(store, id)) ?? person;
-    return person;
+    if (person.account !== null || person.unionid !== undefined) return person;
+    const bannedAs = (await store.getBan(id, clock.now()))?.unionid;
+    if (bannedAs !== undefined) {
+      const others = (await store.personIdentities(bannedAs)).filter((identity) => identity.openid !== id);
+      return { unionid: bannedAs, identities: [...person.identities, ...others] };
+    }
+    return (await personByUnionid(store, id)) ?? person;
   }
 
   async function deleteAll(person: Person): Promise<boolean> {
     const results = await Promise.all(person.identities.map(({ openid }) => store.deleteUser(openid)));
     const sessionsEnded = sum(results.map((r) => r.sessionsEnded));
     revoked('account_deleted', sessionsEnded);
-    if (person.unionid !== undefined) await store.forgetPerson(person.unionid);
+    // A banned person's list stays, as the ban does: support finds them by unionid, and lifts it.
+    if (person.unionid !== undefined && (await store.getPersonBan(person.unionid, clock.now())) === null)
+      await store.forgetPerson(person.unionid);
     await Promise.all(person.identities.map(({ openid }) => forgetCounters(openid)));
     const existed = results.some((r) => r.existed);
     if (existed) {
@@ -255,7 +265,8 @@ export function createAccounts(options: AccountsOptions): Accounts {
       const now = clock.now();
       // The person's ban first: an identity linking meanwhile is refused by it.
       if (unionid !== undefined) await store.banPerson(unionid, ban, now);
-      revoked('ban', sum(await Promise.all(identities.map((i) => store.banUser(i.openid, ban, now)))));
+      const personal = unionid === undefined ? ban : { ...ban, unionid };
+      revoked('ban', sum(await Promise.all(identities.map((i) => store.banUser(i.openid, personal, now)))));
       return true;
     },
 

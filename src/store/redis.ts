@@ -466,6 +466,7 @@ export class RedisStore implements Store.SessionStore {
         ban.reason ?? '',
         ban.untilMs === undefined ? '' : String(Math.floor(ban.untilMs)),
         keys.family(''),
+        ban.unionid ?? '',
         ...this.revocationArgs(),
       ),
     );
@@ -475,9 +476,10 @@ export class RedisStore implements Store.SessionStore {
 
   async getBan(openid: string, nowMs: number): Promise<Store.Ban | null> {
     const key = userKeys(this.prefix, openid).ban;
-    const [setAt, reason, until] = await this.call(() => this.redis.hmget(key, 't', 'r', 'u'));
+    const [setAt, reason, until, unionid] = await this.call(() => this.redis.hmget(key, 't', 'r', 'u', 'p'));
     if (setAt == null) return null;
     const ban = banOf(reason, until);
+    if (unionid != null) ban.unionid = unionid;
     return ban.untilMs !== undefined && ban.untilMs <= nowMs ? null : ban;
   }
 

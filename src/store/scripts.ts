@@ -327,7 +327,7 @@ return {existed, ended, revoke(KEYS[3], ids, tonumber(ARGV[3]), tonumber(ARGV[4]
 
 /**
  * KEYS: ban, sessions, revoked. ARGV: deadline, now, reason ('' for none), until ms ('' for none), family
- * key prefix, then the revocation arguments (REVOKED).
+ * key prefix, the unionid of the person banned ('' for none), then the revocation arguments (REVOKED).
  * Replaces the ban (expiring at `until`) and ends every family. Answers {families ended, ids to log}.
  */
 export const BAN_USER = `${INT}${GUARDS}${REVOKED}
@@ -341,8 +341,10 @@ if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'u', ARGV[4])
   redis.call('PEXPIRE', KEYS[1], int(math.max(tonumber(ARGV[4]) - now, 1)))
 end
+-- The person's: a deleted identity's ban still finds the person's ban, to lift it too.
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[6]) end
 local ids, ended = end_all(KEYS[2], ARGV[5])
-return {ended, revoke(KEYS[3], ids, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])}
+return {ended, revoke(KEYS[3], ids, tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9])}
 `;
 
 /**

@@ -327,6 +327,11 @@ export interface Ban {
   reason?: string;
   /** When it lifts itself (epoch ms, caller's clock); none: until lifted. */
   untilMs?: number;
+  /**
+   * An identity's ban set for its whole person: the person's unionid, so the person's ban is found (and
+   * lifted) from the identity even once its record, which held the unionid, was deleted.
+   */
+  unionid?: string;
 }
 
 /** One live session (refresh-token family) of a user, as the list of sessions shows it. */

@@ -115,7 +115,7 @@ export function createSessions(deps: {
     const nowMs = clock.now();
     const { ban } = await store.linkIdentity(unionid, { openid, appid }, nowMs);
     if (ban !== null) {
-      const ended = await store.banUser(openid, ban, nowMs);
+      const ended = await store.banUser(openid, { ...ban, unionid }, nowMs);
       if (ended > 0) revoked('ban', ended);
       logger.info({ event: 'login_banned', openid }, 'identity joined a banned person: banned too');
       throw bannedError(ban);

@@ -315,5 +315,31 @@ export function severalAppsSuite(label: string, options: { cluster?: () => strin
       await loginThrough(mobile, person.openid);
       await loginThrough(shop, person.openid);
     });
+
+    it("lifts a deleted person's ban from the openid it was deleted by, and finds that person by unionid meanwhile", async () => {
+      const person = h.emulator.createUser({ unionid: true });
+      const viaShop = await loginThrough(shop, person.openid);
+      await loginThrough(service, person.openid);
+      const admin = supertest(
+        createAdminApp(
+          { ...h.config, admin: { keys: [{ key: ADMIN_KEY, readOnly: false }], port: 0, host: '127.0.0.1' } },
+          { ...h, logger: createLogger({ level: 'silent' }) },
+        ).callback(),
+      );
+      const ops = { Authorization: `Bearer ${ADMIN_KEY}` };
+      await admin.put(`/admin/users/${viaShop.openid}/ban`).set(ops).send({ reason: 'fraud' }).expect(204);
+      await admin.delete(`/admin/users/${viaShop.openid}`).set(ops).expect(204);
+
+      const found = (await admin.get(`/admin/users/${person.unionid}`).set(ops).expect(200)).body;
+      expect(found.banned).to.deep.equal({ reason: 'fraud', until: null });
+      expect(found.sessions).to.deep.equal([]);
+      const viaMobile = { code: h.emulator.login(person.openid, { appid: mobile }).code, appid: mobile };
+      await h.http.post('/auth/login').send(viaMobile).expect(403);
+
+      await admin.delete(`/admin/users/${viaShop.openid}/ban`).set(ops).expect(204);
+      expect((await loginThrough(shop, person.openid)).is_new_user).to.equal(true);
+      await loginThrough(service, person.openid);
+      await loginThrough(mobile, person.openid);
+    });
   });
 }

@@ -1001,6 +1001,18 @@ export function describeStoreContract(
     });
 
     describe('bans', () => {
+      it("keeps the person's unionid a ban was set for, and answers it with the ban", async () => {
+        const banned = login();
+        await store.recordLogin(banned);
+        await store.banUser(banned.openid, { reason: 'fraud', unionid: 'uPerson-ban' }, T0);
+        expect(await store.getBan(banned.openid, T0)).to.deep.equal({
+          reason: 'fraud',
+          unionid: 'uPerson-ban',
+        });
+        await store.deleteUser(banned.openid);
+        expect((await store.getBan(banned.openid, T0))?.unionid).to.equal('uPerson-ban');
+      });
+
       it('refuses the login of a banned user and writes nothing', async () => {
         const id = openid();
         expect(await store.banUser(id, { reason: 'fraud', untilMs: T0 + 60_000 }, T0)).to.equal(0);

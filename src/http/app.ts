@@ -110,6 +110,16 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     },
   });
 
+  // Once per deployment, in the background: identities of the one-app version join their persons.
+  sessions
+    .linkUpgraded()
+    .catch((error: unknown) =>
+      logger.warn(
+        { event: 'identities_link_failed', reason: (error as Error).message },
+        'linking identities from before several apps failed; the next start tries again',
+      ),
+    );
+
   const requests = createRequestLog(logger, metrics);
   // No `proxy` option: Koa would take the leftmost X-Forwarded-For entry, the client's own writing.
   const app = new Service(bearerLane(access, requests), logger);

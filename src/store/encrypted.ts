@@ -87,6 +87,9 @@ export class EncryptingStore implements Store.SessionStore {
   forgetPerson(unionid: string): Promise<void> {
     return this.inner.forgetPerson(unionid);
   }
+  unlinkedIdentities(): AsyncIterable<Array<Store.Identity & { unionid: string }>> {
+    return this.inner.unlinkedIdentities();
+  }
   watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.inner.watchRevocations(watcher, options);
   }

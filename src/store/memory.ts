@@ -288,6 +288,14 @@ export class MemoryStore implements Store.SessionStore {
     this.persons.delete(unionid);
   }
 
+  async *unlinkedIdentities(): AsyncIterable<Array<Store.Identity & { unionid: string }>> {
+    this.enter();
+    const page = [...this.users]
+      .filter(([, user]) => unlinked(user))
+      .map(([openid, user]) => ({ openid, unionid: user.unionid!, appid: user.appid }));
+    if (page.length > 0) yield page;
+  }
+
   /** In this process only: the embedded mode has no other instance to tell. */
   watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.enter();

@@ -547,6 +547,32 @@ export class RedisStore implements Store.SessionStore {
     await this.call(() => this.redis.del(personKeys(this.prefix, unionid).identities));
   }
 
+  async *unlinkedIdentities(): AsyncIterable<Array<Store.Identity & { unionid: string }>> {
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    // `{…}:u` of our prefix: user records (persons' keys are `{u:…}:p`/`:b`, never `:u`).
+    const match = `${escapeGlob(this.prefix)}{*}:u`;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.call(() => node.scan(cursor, 'MATCH', match, 'COUNT', 500));
+        cursor = next;
+        const records = keys.filter((key) => !key.startsWith(`${this.prefix}{u:`));
+        if (records.length === 0) continue;
+        const fields = await Promise.all(
+          records.map((key) => this.call(() => this.redis.hmget(key, 'u', 'x', 'a'))),
+        );
+        const page: Array<Store.Identity & { unionid: string }> = [];
+        records.forEach((key, i) => {
+          const [unionid, linked, appid] = fields[i]!;
+          if (unionid == null || unionid === '' || linked === unionid) return;
+          const openid = key.slice(this.prefix.length + 1, -'}:u'.length);
+          page.push({ openid, unionid, appid: appid ?? undefined });
+        });
+        if (page.length > 0) yield page;
+      } while (cursor !== '0');
+    }
+  }
+
   watchRevocations(watcher: Store.RevocationWatcher, options: { windowMs: number }): void {
     this.feed.watch(watcher, options.windowMs);
   }
@@ -854,6 +880,11 @@ function isOutage(error: unknown): boolean {
   if (!(error instanceof Error) || error instanceof TypeError || error instanceof RangeError) return false;
   if (error.name === 'ReplyError') return TRANSIENT_REPLY.test(error.message);
   return true;
+}
+
+/** A key prefix as a literal in a SCAN pattern. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 /** The rotation script's unionid|false, appid|false and unlinked (0/1), as RotatedIdentity. */

@@ -147,6 +147,13 @@ export interface UserSessions {
   forgetPerson(unionid: string): Promise<void>;
 
   /**
+   * Every identity whose record holds a unionid its person's list was not told of (records written
+   * before persons existed), in pages: for the one pass that links them after an upgrade. Reads only;
+   * Redis: SCAN on every master, then one pipelined read per page.
+   */
+  unlinkedIdentities(): AsyncIterable<Array<Identity & { unionid: string }>>;
+
+  /**
    * Revocations, for the access tokens of ended sessions (their `sid` is the family id): `watcher` hears
    * of every family ended from now on, by this process or any other instance on the same store, and of
    * those ended in the last `windowMs` before it was registered (how long an access token lives, plus

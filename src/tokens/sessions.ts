@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AppDirectory, WechatApp } from '../config/apps.js';
 import { AccessDenied, InvalidGrant } from '../errors/index.js';
-import type { Clock } from '../lib/index.js';
+import { type Clock, randomId } from '../lib/index.js';
 import type { RevocationCause, TokenEvent } from '../metrics/index.js';
 import { personOf, type SessionStore } from '../store/index.js';
 import type { AccessGrant, AccessTokens } from './access.js';
@@ -63,10 +63,22 @@ export interface Sessions {
   logout(caller: { openid: string; sid: string | undefined }, refreshToken: string): Promise<void>;
   /** Ends every session of the person (every identity linked by unionid, in every app). */
   logoutAll(openid: string): Promise<number>;
+  /**
+   * Links every identity written before persons existed (a unionid in its record, in no person's list) to
+   * its person, once per store for the whole deployment: after an upgrade, a person-wide operation from a
+   * new app then reaches the one-app sessions too, before they ever log in or refresh again. Answers how
+   * many it linked, or null when another instance did or does it.
+   */
+  linkUpgraded(): Promise<number | null>;
 }
 
 const UNKNOWN = 'The refresh token is unknown, expired or revoked: log in again.';
 const APP_GONE = 'The app of this session is no longer served here: log in again.';
+const LINKED_MARK = 'persons-linked';
+/** A century: the mark that the one pass after the upgrade to persons was made. */
+const LINKED_MARK_MS = 100 * 365 * 86_400_000;
+const LINKING_LOCK = 'persons-linking';
+const LINKING_LOCK_MS = 10 * 60_000;
 
 function bannedError(ban: { untilMs?: number }): AccessDenied {
   const until = ban.untilMs;
@@ -300,6 +312,33 @@ export function createSessions(deps: {
       // none of the caller's): otherwise a client holding an old token could not log itself out.
       if (sid !== undefined && (await store.endSession(openid, sid, clock.now()))) ended += 1;
       if (ended > 0) revoked('logout', ended);
+    },
+
+    async linkUpgraded() {
+      // "Done" is a lock that never ends; asking for it for 1 ms answers whether it is there.
+      if (!(await store.acquireLock(LINKED_MARK, randomId(8), 1))) return null;
+      const owner = randomId(8);
+      if (!(await store.acquireLock(LINKING_LOCK, owner, LINKING_LOCK_MS))) return null;
+      let linked = 0;
+      try {
+        for await (const page of store.unlinkedIdentities()) {
+          for (const { openid, unionid, appid } of page) {
+            // A banned person's identity is banned by link() and stays so; nothing else to do for it.
+            await link(openid, unionid, appid).catch((error: unknown) => {
+              if (!(error instanceof AccessDenied)) throw error;
+            });
+            linked += 1;
+          }
+        }
+        await store.acquireLock(LINKED_MARK, 'done', LINKED_MARK_MS);
+        logger.info(
+          { event: 'identities_linked', linked },
+          'identities from before several apps linked to their persons',
+        );
+        return linked;
+      } finally {
+        await store.releaseLock(LINKING_LOCK, owner).catch(() => false);
+      }
     },
 
     async logoutAll(openid) {

@@ -141,4 +141,37 @@ describe('upgrading from one mini-program to several apps', () => {
     const listed = await h.http.get('/auth/sessions').set(bearer(viaSecond.access_token)).expect(200);
     expect(listed.body.sessions).to.have.length(3);
   });
+
+  it('links the previous version’s identities at the next start, so a new app’s logout everywhere and deletion reach them at once', async () => {
+    // The keys arrived after this instance started (and made its pass): as an upgrade, where the new
+    // version's instances start on the old data. The mark of that pass goes, and an instance starts.
+    await h.redis!.client.del(`${h.redis!.prefix}lock:persons-linked`);
+    const next = await startHarness({
+      peer: h,
+      apps: [
+        { appid: FIXTURE.appid, kind: 'miniprogram', name: 'Shop' },
+        { kind: 'miniprogram', name: 'Service' },
+      ],
+      env: { JWT_SIGNING_KEYS_FILE: join(dir, 'keys.json'), JWT_ISSUER: FIXTURE.issuer },
+    });
+    try {
+      const deadline = Date.now() + 5000;
+      while ((await h.store.personIdentities(alice.unionid!)).length === 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await h.store.personIdentities(alice.unionid!)).to.deep.equal([
+        { openid: alice.openid, appid: undefined },
+      ]);
+      const viaSecond = await h.login(alice.openid, second);
+      const listed = await h.http.get('/auth/sessions').set(bearer(viaSecond.access_token)).expect(200);
+      expect(listed.body.sessions).to.have.length(3);
+      await h.http.delete('/auth/account').set(bearer(viaSecond.access_token)).expect(204);
+      await h.http.get('/auth/me').set(bearer(alice.access_token)).expect(401);
+      for (const token of alice.refresh_tokens)
+        await h.http.post('/auth/refresh').send({ refresh_token: token }).expect(400);
+      expect(await h.store.getAccount(alice.openid)).to.equal(null);
+      await h.http.post('/auth/refresh').send({ refresh_token: bob.refresh_tokens[0] }).expect(200);
+    } finally {
+      await next.close();
+    }
+  });
 });

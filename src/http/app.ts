@@ -89,7 +89,8 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     audience: config.tokens.audience,
     // Tokens of sessions from before several apps are the first mini-program's.
     clientId: apps.legacy.appid,
-    acceptedAudiences: apps.audiences,
+    // JWT_AUDIENCE too: tokens issued before several apps carry it whatever the first app's audience is now.
+    acceptedAudiences: [...new Set([config.tokens.audience, ...apps.audiences])],
     ttlS: config.tokens.accessTtlS,
     clockToleranceS: config.tokens.clockToleranceS,
     revocations,

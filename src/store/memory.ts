@@ -119,6 +119,7 @@ export class MemoryStore implements Store.SessionStore {
       isNewUser: existing === undefined,
       sessionsEnded: Math.max(over, 0),
       unlinked: unlinked(user),
+      ...(user.unionid === undefined ? {} : { unionid: user.unionid }),
     };
   }
 

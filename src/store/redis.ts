@@ -116,7 +116,9 @@ type Ended = [number, string[]];
 interface ScriptCommands {
   wxauthRecordLogin(
     ...keysAndArgs: (string | Buffer)[]
-  ): Promise<[number, number, string[], number] | ['banned', string | null, string | null] | ['ended']>;
+  ): Promise<
+    [number, number, string[], number, string | null] | ['banned', string | null, string | null] | ['ended']
+  >;
   wxauthLinkIdentity(
     ...keysAndArgs: string[]
   ): Promise<[number, string | null, string | null, string | null]>;
@@ -296,10 +298,15 @@ export class RedisStore implements Store.SessionStore {
     );
     if (reply[0] === 'banned') return { banned: banOf(reply[1], reply[2]) };
     if (reply[0] === 'ended') return { ended: true };
-    const [isNew, ended, logged, unlinked] = reply;
+    const [isNew, ended, logged, unlinked, unionid] = reply;
     // The login stands: a session the cap ended was told to every instance already.
     await this.logEnded(login.openid, logged).catch(() => undefined);
-    return { isNewUser: isNew === 1, sessionsEnded: ended, unlinked: unlinked === 1 };
+    return {
+      isNewUser: isNew === 1,
+      sessionsEnded: ended,
+      unlinked: unlinked === 1,
+      ...(unionid == null ? {} : { unionid }),
+    };
   }
 
   async getUser(openid: string): Promise<Store.UserRecord | null> {

@@ -154,7 +154,7 @@ end`;
  * user without a record or one whose KEYS[6] is not live, then a banned user. Ends the user's expired sessions, then as many of the
  * others as keep the user within the cap (the one closest to its end first), then opens the new one.
  * Answers {isNew (1/0), sessions ended to keep the cap, ids to log (none when none ended), unlinked
- * (USER)}, {'banned', reason|false, until|false} or {'ended'}. The appid is written once: an identity
+ * (USER), the unionid the record holds now|false}, {'banned', reason|false, until|false} or {'ended'}. The appid is written once: an identity
  * belongs to one app.
  */
 export const RECORD_LOGIN = `${INT}${GUARDS}${SESSIONS}${USER}${FAMILY}${REVOKED}
@@ -205,7 +205,7 @@ local ttl = math.max(exp - now, 1)
 redis.call('SET', KEYS[3], family_header(exp, abs, -1, now, ARGV[11]) .. ARGV[6], 'PX', int(ttl))
 redis.call('ZADD', KEYS[2], int(exp), ARGV[5])
 extend_sessions(KEYS[2], ttl)
-return {isNew, #evicted, logged, user_unlinked(KEYS[1])}
+return {isNew, #evicted, logged, user_unlinked(KEYS[1]), user_unionid(KEYS[1])}
 `;
 
 /**

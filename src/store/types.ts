@@ -319,8 +319,11 @@ export interface SessionStore extends UserSessions, WechatTokenCache, Locks, Log
 }
 
 export type LoginOutcome =
-  /** `unlinked`: see UserSessions.linkIdentity. */
-  | { isNewUser: boolean; sessionsEnded: number; unlinked: boolean }
+  /**
+   * `unlinked`: see UserSessions.linkIdentity. `unionid`: what the record holds now (this login's, or one
+   * an earlier login stored when this one brought none).
+   */
+  | { isNewUser: boolean; sessionsEnded: number; unlinked: boolean; unionid?: string }
   /** The user is banned: nothing was written (no session_key kept, no family opened). */
   | { banned: Ban }
   /**

@@ -193,9 +193,11 @@ export function createSessions(deps: {
       throw bannedError(recorded.banned);
     }
     const { isNewUser, sessionsEnded } = recorded;
-    if (recorded.unlinked && unionid) {
+    // A login WeChat gave no unionid (an official account's silent one) still carries the one known.
+    const known = unionid || recorded.unionid;
+    if (recorded.unlinked && known) {
       try {
-        await link(openid, unionid, app?.appid);
+        await link(openid, known, app?.appid);
       } catch (error) {
         // Nothing reaches the client: the session just opened must not outlive the refusal.
         if (await store.endSession(openid, minted.familyId, clock.now()).catch(() => false))
@@ -213,7 +215,7 @@ export function createSessions(deps: {
     }
     const ttlS = Math.min(policy.refreshTtlS, policy.refreshMaxLifetimeS ?? Number.POSITIVE_INFINITY);
     return answer(openid, minted.familyId, minted.token, nowMs + ttlS * 1000, {
-      ...(unionid ? { unionid } : {}),
+      ...(known ? { unionid: known } : {}),
       is_new_user: isNewUser,
       app,
     });

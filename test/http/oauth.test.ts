@@ -174,6 +174,19 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       expect(fromMini.body.sessions).to.have.length(2);
     });
 
+    it('carries the unionid an earlier sign-in stored into a silent sign-in (snsapi_base), which WeChat gives none', async () => {
+      const person = h.emulator.createUser({ unionid: true });
+      const first = await signIn(h, 'official_account', {
+        person,
+        more: { scope: 'openid snsapi_userinfo' },
+      });
+      await redeemSignedIn(h, first).expect(200);
+      const silent = await signIn(h, 'official_account', { person, more: { scope: 'openid' } });
+      const tokens = await redeemSignedIn(h, silent).expect(200);
+      expect(tokens.body.unionid).to.equal(person.unionid);
+      expect(decodeJwt(tokens.body.id_token).unionid).to.equal(person.unionid);
+    });
+
     it('writes no code, state or token of a sign-in into any log line', async () => {
       const from = h.logs.length;
       const signed = await signIn(h, 'official_account');

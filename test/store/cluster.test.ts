@@ -96,6 +96,7 @@ describe('on a Redis Cluster of three masters with one replica each', function (
           isNewUser: true,
           sessionsEnded: 0,
           unlinked: true,
+          unionid: 'oUnion-1',
         });
         // The person's keys live in the unionid's slot, wherever the identity's are.
         expect(

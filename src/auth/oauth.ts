@@ -195,6 +195,16 @@ export function createOAuth(options: OAuthOptions): OAuth {
     if (scope.length > MAX_SCOPE || !/^[\x21\x23-\x5b\x5d-\x7e ]*$/.test(scope))
       return refuse('scope must be space-separated scope names (RFC 6749 §3.3).');
     const scopes = scope.split(' ').filter(Boolean);
+    // OIDC Core §3.1.2.1: prompt=none shows the person nothing. wxauth keeps no browser session of its
+    // own, so only WeChat's silent authorization (an official account's snsapi_base) can answer it; a
+    // website's QR page or a consent page is a page, so the client hears that a login or consent is needed.
+    const prompts = typeof query.prompt === 'string' ? query.prompt.split(' ') : [];
+    if (prompts.includes('none')) {
+      if (app.kind === 'website')
+        return refuse('prompt=none: signing in to a website takes WeChat’s QR page.', 'login_required');
+      if (scopes.includes('snsapi_userinfo'))
+        return refuse('prompt=none: snsapi_userinfo takes WeChat’s consent page.', 'consent_required');
+    }
 
     const ours = randomBytes(32).toString('hex');
     const request: AuthorizationRequest = {

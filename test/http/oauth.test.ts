@@ -337,6 +337,21 @@ describe('OAuth 2.0 / OpenID Connect for browser apps', () => {
       await refusedBack({ ...params, scope: 'openid "x"' });
     });
 
+    it('answers prompt=none with login_required for a website and consent_required for snsapi_userinfo, and lets a silent snsapi_base through', async () => {
+      const pair = pkce();
+      for (const [kind, scope, error] of [
+        ['website', 'openid', 'login_required'],
+        ['official_account', 'openid snsapi_userinfo', 'consent_required'],
+      ] as const) {
+        const params = authorizeParams(h, kind, pair, { scope });
+        const res = await h.http.get(`${authorizePath({ ...params })}&prompt=none`).expect(302);
+        expect(queryOf(res.headers.location as string)).to.include({ error, state: params.state });
+      }
+      const silent = authorizeParams(h, 'official_account', pair, { scope: 'openid' });
+      const res = await h.http.get(`${authorizePath({ ...silent })}&prompt=none`).expect(302);
+      expect(res.headers.location as string).to.contain('/connect/oauth2/authorize?');
+    });
+
     it('refuses request objects and other response modes rather than ignoring them (OIDC Core §6)', async () => {
       const params = authorizeParams(h, 'website', pkce());
       await refusedBack({ ...params, request: 'eyJhbGciOiJub25lIn0.e30.' }, 'request_not_supported');

@@ -108,7 +108,8 @@ export const USER_KEY_LAYOUT = {
     key: 'wxauth:{openid}:b',
     type: 'hash',
     ttl: 'until `u` (none: until lifted)',
-    holds: 'a ban: `r` reason, `u` until (ms), `t` when it was set; kept by an account deletion',
+    holds:
+      "a ban: `r` reason, `u` until (ms), `t` when it was set, `p` the unionid when the ban is its person's; kept by an account deletion",
   },
 } as const satisfies Record<keyof ReturnType<typeof userKeys>, KeyLayout>;
 
@@ -119,7 +120,7 @@ export const PERSON_KEY_LAYOUT = {
     type: 'hash',
     ttl: 'none',
     holds:
-      "the person's identities: openid → appid, one field per app that saw the person; deleted with the person",
+      "the person's identities: openid → appid, one field per app that saw the person; deleted with the person unless the person is banned (the ban keeps it)",
   },
   ban: {
     key: 'wxauth:{u:<unionid>}:b',

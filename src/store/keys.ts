@@ -144,10 +144,11 @@ export const APP_KEY_LAYOUT = {
       "`<expiresAtMs>:<token>`: an app's WeChat access_token, shared by every instance (the token sealed with `SESSION_KEY_ENCRYPTION_KEYS` when set); the first mini-program's is `wxauth:wechat:at`, as before several apps",
   },
   lock: {
-    key: 'wxauth:lock:wechat-access-token[:<appid>]',
+    key: 'wxauth:lock:<name>',
     type: 'string',
-    ttl: 'twice `WECHAT_TIMEOUT_MS` plus 3 s',
-    holds: 'the random id of the instance fetching the access_token',
+    ttl: "the lock's",
+    holds:
+      "the random id of the instance holding it: `wechat-access-token[:<appid>]` while it fetches an app's access_token (twice `WECHAT_TIMEOUT_MS` plus 3 s), `persons-linking` during the start-up pass that links identities written before several apps (10 min); `persons-linked` (`done`, a century) marks that pass made",
   },
   loginCode: {
     key: 'wxauth:code:<sha256 of the appid and the code>',

@@ -33,10 +33,12 @@ describe('Redis key layout', () => {
     // The first mini-program's access_token keeps the key it had before several apps; the table says so.
     expect(keys.wechatAccessToken(undefined)).to.equal('wxauth:wechat:at');
     expect(APP_KEY_LAYOUT.wechatAccessToken.holds).to.contain('`wxauth:wechat:at`');
+    for (const name of ['wechat-access-token[:<appid>]', 'persons-linking', 'persons-linked'])
+      expect(APP_KEY_LAYOUT.lock.holds).to.contain(`\`${name}\``);
     expect({
       wechatAccessToken: keys.wechatAccessToken('<appid>'),
-      // A per-app lock is named `<name>:<appid>`, the first mini-program's without the suffix.
-      lock: `${keys.lock('wechat-access-token')}[:<appid>]`,
+      // Every lock is `lock:<name>`; the table names the locks there are.
+      lock: keys.lock('<name>'),
       loginCode: keys.loginCode('<sha256 of the appid and the code>'),
       probe: keys.probe,
       webLogin: keys.webLogin('<ticket>'),

@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { build, ROOT, type ServiceProcess, startService } from '../../scripts/lib/spawn.js';
 import { createEmulator } from '../../src/emulator/index.js';
+import { launchChromiumProfile } from '../helpers/chromium.js';
 import { pngOfDataUrl, readQrCode } from '../helpers/qr.js';
 
 const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium';
 /**
  * Where the screenshots go: a temporary folder, or SCREENSHOTS_DIR (docs, to retake the README's demo pictures:
  * `SCREENSHOTS_DIR=docs npx mocha test/browser/demo.test.ts`).
@@ -41,7 +41,6 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
   let entry: string;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
     // What `npm install` builds (prepare): the service as `npm start` runs it, the SDKs the pages load.
     const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
     await run(process.execPath, [tsc, '-p', 'src/browser/tsconfig.json'], { cwd: ROOT });
@@ -53,21 +52,7 @@ describe('the demo, in Chromium through Playwright, against `npm start` with no 
     profile = mkdtempSync(join(tmpdir(), 'wxauth-chromium-'));
     shots = SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'wxauth-shots-'));
     mkdirSync(shots, { recursive: true });
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1100, height: 780 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    context = await launchChromiumProfile(profile, { width: 1100, height: 780 });
   });
 
   after(async () => {

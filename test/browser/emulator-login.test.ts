@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createEmulator, type EmulatedApp, type Emulator, zeroConfigApps } from '../../src/emulator/index.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { launchChromium } from '../helpers/chromium.js';
 
 describe("the emulator's WeChat login pages, in Chromium through Playwright", function () {
   this.timeout(60_000);
@@ -19,21 +17,7 @@ describe("the emulator's WeChat login pages, in Chromium through Playwright", fu
   let received: Array<Record<string, string>>;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ROOT } from '../../scripts/lib/spawn.js';
 import {
   AuthError,
@@ -14,10 +13,9 @@ import {
   type StorageLike,
   type WebAuth,
 } from '../../src/browser/index.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { type LiveOAuth, startLiveOAuth } from '../helpers/oauth-live.js';
 import { rejectionOf } from '../helpers/rejection.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 /**
  * The website's page under the service's origin: `/app/` starts a sign-in (window.login), `/app/callback`
@@ -69,23 +67,9 @@ describe('Browser SDK: loginWithRedirect() and handleRedirectCallback() in Chrom
   let live: LiveOAuth;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
     const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
     await promisify(execFile)(process.execPath, [tsc, '-p', 'src/browser/tsconfig.json'], { cwd: ROOT });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

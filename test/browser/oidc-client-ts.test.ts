@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ROOT } from '../../scripts/lib/spawn.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { type LiveOAuth, startLiveOAuth } from '../helpers/oauth-live.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 /**
  * A relying party's single page on its own origin (another port than wxauth's: discovery and the token
@@ -46,21 +44,7 @@ describe('OAuth: oidc-client-ts (a standard browser relying party) logs in throu
   let live: LiveOAuth;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -147,11 +147,13 @@ export function createAccounts(options: AccountsOptions): Accounts {
   /**
    * The person support names by `id` (an openid, else a unionid), with what the service keeps of each
    * identity (read without its session_key, which may be missing or sealed under a key no longer
-   * configured), their bans and live sessions; null when it keeps nothing.
+   * configured), their bans and live sessions, and whether it keeps anything of them at all (`known`).
+   * The admin actions act on the person it found: it is read once.
    */
-  async function found(id: string) {
+  async function inspect(id: string) {
     const now = clock.now();
-    const { identities, unionid } = await personFor(id);
+    const person = await personFor(id);
+    const { identities, unionid } = person;
     const [records, bans, personBan, sessions] = await Promise.all([
       Promise.all(identities.map((identity) => store.getAccount(identity.openid))),
       Promise.all(identities.map((identity) => store.getBan(identity.openid, now))),
@@ -159,8 +161,8 @@ export function createAccounts(options: AccountsOptions): Accounts {
       sessionsOf(identities, now),
     ]);
     const ban = personBan ?? bans.find((b) => b !== null) ?? null;
-    if (records.every((r) => r === null) && ban === null && sessions.length === 0) return null;
-    return { person: { unionid, identities }, records, ban, sessions };
+    const known = records.some((r) => r !== null) || ban !== null || sessions.length > 0;
+    return { person, known, records, ban, sessions };
   }
 
   /**
@@ -220,9 +222,8 @@ export function createAccounts(options: AccountsOptions): Accounts {
     },
 
     async lookup(id) {
-      const kept = await found(id);
-      if (kept === null) return null;
-      const { person, records, ban, sessions } = kept;
+      const { known, person, records, ban, sessions } = await inspect(id);
+      if (!known) return null;
       const seconds = (ms: number | undefined) => (ms === undefined ? null : epochSeconds(ms));
       const identities = person.identities.map((identity, i) => ({
         appid: identity.appid ?? apps.legacy.appid,
@@ -230,7 +231,7 @@ export function createAccounts(options: AccountsOptions): Accounts {
         first_login_at: seconds(records[i]?.firstLoginAtMs),
         last_login_at: seconds(records[i]?.lastLoginAtMs),
       }));
-      const known = records.filter((r): r is AccountRecord => r !== null);
+      const kept = records.filter((r): r is AccountRecord => r !== null);
       const asked = person.identities.some((identity) => identity.openid === id);
       const latest = [...identities].sort((a, b) => (b.last_login_at ?? 0) - (a.last_login_at ?? 0))[0]!;
       return {
@@ -238,9 +239,8 @@ export function createAccounts(options: AccountsOptions): Accounts {
         ...(person.unionid === undefined ? {} : { unionid: person.unionid }),
         identities,
         first_login_at:
-          known.length === 0 ? null : epochSeconds(Math.min(...known.map((r) => r.firstLoginAtMs))),
-        last_login_at:
-          known.length === 0 ? null : epochSeconds(Math.max(...known.map((r) => r.lastLoginAtMs))),
+          kept.length === 0 ? null : epochSeconds(Math.min(...kept.map((r) => r.firstLoginAtMs))),
+        last_login_at: kept.length === 0 ? null : epochSeconds(Math.max(...kept.map((r) => r.lastLoginAtMs))),
         banned:
           ban === null
             ? null
@@ -253,15 +253,17 @@ export function createAccounts(options: AccountsOptions): Accounts {
     },
 
     async logoutEverywhere(id) {
-      if ((await found(id)) === null) return false;
-      const { identities } = await personFor(id);
+      const { known, person } = await inspect(id);
+      if (!known) return false;
+      const { identities } = person;
       revoked('admin_logout', sum(await Promise.all(identities.map((i) => store.endAllFamilies(i.openid)))));
       return true;
     },
 
     async ban(id, ban) {
-      if ((await found(id)) === null) return false;
-      const { identities, unionid } = await personFor(id);
+      const { known, person } = await inspect(id);
+      if (!known) return false;
+      const { identities, unionid } = person;
       const now = clock.now();
       // The person's ban first: an identity linking meanwhile is refused by it.
       if (unionid !== undefined) await store.banPerson(unionid, ban, now);
@@ -271,19 +273,20 @@ export function createAccounts(options: AccountsOptions): Accounts {
     },
 
     async liftBan(id) {
-      if ((await found(id)) === null) return false;
-      const { identities, unionid } = await personFor(id);
+      const { known, person } = await inspect(id);
+      if (!known) return false;
+      const { identities, unionid } = person;
       if (unionid !== undefined) await store.liftPersonBan(unionid);
       await Promise.all(identities.map((i) => store.liftBan(i.openid)));
       return true;
     },
 
     async remove(id) {
-      const wasKnown = (await found(id)) !== null;
+      const { known, person } = await inspect(id);
       // Run for an unknown user too: a retry after a deletion that failed half-way finds what is left
       // (see deleteUser) and finishes it.
-      const existed = await deleteAll(await personFor(id));
-      return wasKnown || existed;
+      const existed = await deleteAll(person);
+      return known || existed;
     },
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseAtRestKeys } from '../crypto/index.js';
+import { APPID_PATTERN } from '../lib/index.js';
 import { SECRET_PATTERN } from './apps.js';
 
 /**
@@ -134,7 +135,7 @@ export const SETTINGS = [
     name: 'WECHAT_APPID',
     default: 'none: the emulator',
     doc: "The mini-program's AppID, for a deployment that serves one mini-program (WECHAT_APPS_FILE serves several apps, and is refused beside this pair). Unset with WECHAT_SECRET and WECHAT_APPS_FILE: the built-in emulator of the WeChat API when nothing real is configured (see WECHAT_EMULATOR), else start-up stops.",
-    schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected an AppID such as wx1234567890abcdef'),
+    schema: z.string().regex(APPID_PATTERN, 'expected an AppID such as wx1234567890abcdef'),
   },
   {
     name: 'WECHAT_SECRET',
@@ -274,7 +275,7 @@ export const SETTINGS = [
     name: 'QR_LOGIN_APPID',
     default: 'none: the first miniprogram app',
     doc: 'The mini-program whose code a web login shows (scanned with WeChat, it opens QR_LOGIN_PAGE there): a `miniprogram` app of WECHAT_APPS_FILE. Unset: the first `miniprogram` app listed (with WECHAT_APPID, that one; with the emulator, its own). An apps file without a mini-program has no web login by scanning.',
-    schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected an AppID such as wx1234567890abcdef'),
+    schema: z.string().regex(APPID_PATTERN, 'expected an AppID such as wx1234567890abcdef'),
   },
   {
     name: 'QR_LOGIN_TTL',

@@ -10,6 +10,12 @@ export type Openid = string & { readonly __brand: 'Openid' };
 export const OPENID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const OPENID_SHAPE = '1 to 64 characters of A-Z a-z 0-9 _ -';
 
+/**
+ * An AppID as a setting or a request may name one: WeChat's are `wx` + 16 hex digits (the apps file
+ * checks that shape); an appid ends up in Redis keys too, so it takes the same characters as an openid.
+ */
+export const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
 export function isOpenid(value: unknown): value is Openid {
   return typeof value === 'string' && OPENID_PATTERN.test(value);
 }

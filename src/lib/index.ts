@@ -1,5 +1,6 @@
 export { type Clock, epochSeconds, ManualClock, systemClock } from './clock.js';
 export {
+  APPID_PATTERN,
   CODE_PATTERN,
   CODE_SHAPE,
   isOpenid,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Login } from '../../auth/index.js';
 import type { AppDirectory, WechatApp } from '../../config/apps.js';
 import { InvalidRequest } from '../../errors/index.js';
-import { CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
+import { APPID_PATTERN, CODE_PATTERN, CODE_SHAPE } from '../../lib/index.js';
 import type { AccessTokens, Sessions } from '../../tokens/index.js';
 import {
   badRequest,
@@ -22,12 +22,6 @@ import { type BearerState, bearer } from '../middleware/bearer.js';
 import { stringField } from '../middleware/body.js';
 import { noStore } from '../middleware/no-store.js';
 
-/**
- * An AppID as a login body may carry one: WECHAT_APPID's own shape, looser than WeChat's `wx` + 16, so
- * that an appid the apps file does not list is answered in words (loginApp) rather than by a pattern.
- */
-const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-
 const loginRoute = declareRoute({
   method: 'post',
   path: '/auth/login',
@@ -40,6 +34,8 @@ const loginRoute = declareRoute({
         .meta({
           description: `The code of wx.login() (a mini-program), or of the WeChat Open SDK's SendAuth (a mobile App): ${CODE_SHAPE}.`,
         }),
+      // WECHAT_APPID's own shape, looser than WeChat's `wx` + 16: an appid the apps file does not list
+      // is answered in words (loginApp) rather than by a pattern.
       appid: z
         .string()
         .regex(APPID_PATTERN, 'must be an AppID such as wx1234567890abcdef')

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { type AppDirectory, appDirectory } from '../../config/apps.js';
 import type { EmulatorControl } from '../../emulator/index.js';
 import { AppError } from '../../errors/index.js';
-import { OPENID_PATTERN, OPENID_SHAPE } from '../../lib/index.js';
+import { APPID_PATTERN, OPENID_PATTERN, OPENID_SHAPE } from '../../lib/index.js';
 import type { BearerState } from '../middleware/bearer.js';
 import { readBody } from '../middleware/body.js';
 
@@ -44,10 +44,7 @@ function packageRoot(): string {
 const LoginBody = z.object({
   openid: z.string({ error: 'must be a string' }).regex(OPENID_PATTERN, `must be ${OPENID_SHAPE}`).optional(),
   /** The mini-program logging in; default the emulator's first (the one the website's code opens). */
-  appid: z
-    .string({ error: 'must be a string' })
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an AppID')
-    .optional(),
+  appid: z.string({ error: 'must be a string' }).regex(APPID_PATTERN, 'must be an AppID').optional(),
 });
 
 /** The demo's redirect URI, under the service's own origin: the browser SDK's redirect login lands here. */

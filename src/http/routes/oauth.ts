@@ -98,7 +98,7 @@ const authorizeRoute = declareRoute({
   auth: 'none',
   summary: 'OAuth 2.0 authorization endpoint (code + PKCE S256) of official account and website apps',
   description:
-    "Sends the browser on to WeChat's authorization page (official account: /connect/oauth2/authorize; website: /connect/qrconnect), which comes back to /oauth/callback. A client_id that is no official_account or website app, or a redirect_uri not registered for it exactly, answers a 400 page and never redirects; any other bad parameter redirects back with error=invalid_request (or unsupported_response_type), state and iss.",
+    "Sends the browser on to WeChat's authorization page (official account: /connect/oauth2/authorize; website: /connect/qrconnect), which comes back to /oauth/callback. A client_id that is no official_account or website app, or a redirect_uri not registered for it exactly, answers a 400 page and never redirects; any other bad parameter redirects back with error=invalid_request (or unsupported_response_type, request_not_supported, request_uri_not_supported), state and iss.",
   query: z.object({
     response_type: described('code', 'code'),
     client_id: described("The official account's or website's appid.", 'wx1234567890abcdef'),
@@ -117,6 +117,10 @@ const authorizeRoute = declareRoute({
       'openid snsapi_userinfo',
     ),
     nonce: described('Echoed in the ID token.', 'n-0S6_WzA2Mj'),
+    prompt: described(
+      'none: show the person nothing. A website answers login_required (its QR page is a page), snsapi_userinfo consent_required; an official account’s silent sign-in goes on.',
+      'none',
+    ),
   }),
   responses: browserAnswers,
 });

@@ -481,8 +481,12 @@ export class RedisStore implements Store.SessionStore {
     return ended;
   }
 
-  async getBan(openid: string, nowMs: number): Promise<Store.Ban | null> {
-    const key = userKeys(this.prefix, openid).ban;
+  getBan(openid: string, nowMs: number): Promise<Store.Ban | null> {
+    return this.banIn(userKeys(this.prefix, openid).ban, nowMs);
+  }
+
+  /** A ban hash (an identity's or a person's, the same fields), or null when none is in force. */
+  private async banIn(key: string, nowMs: number): Promise<Store.Ban | null> {
     const [setAt, reason, until, unionid] = await this.call(() => this.redis.hmget(key, 't', 'r', 'u', 'p'));
     if (setAt == null) return null;
     const ban = banOf(reason, until);
@@ -538,12 +542,8 @@ export class RedisStore implements Store.SessionStore {
     await this.call(() => multi.exec());
   }
 
-  async getPersonBan(unionid: string, nowMs: number): Promise<Store.Ban | null> {
-    const key = personKeys(this.prefix, unionid).ban;
-    const [setAt, reason, until] = await this.call(() => this.redis.hmget(key, 't', 'r', 'u'));
-    if (setAt == null) return null;
-    const ban = banOf(reason, until);
-    return ban.untilMs !== undefined && ban.untilMs <= nowMs ? null : ban;
+  getPersonBan(unionid: string, nowMs: number): Promise<Store.Ban | null> {
+    return this.banIn(personKeys(this.prefix, unionid).ban, nowMs);
   }
 
   async liftPersonBan(unionid: string): Promise<boolean> {
